@@ -1,0 +1,46 @@
+"""``hftune run STUDY.yaml``: validate, prepare and run a study; print the best trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hftune.config.loading import load_config
+
+
+def run(
+    config: Path = typer.Argument(..., help="The study's YAML file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: --set budget.num_samples=8"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder of the task's files."),
+    address: str | None = typer.Option(None, "--address", help="Join a Ray cluster (HOST:PORT)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished study."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live table (logs, CI)."),
+) -> None:
+    """Run the hyperparameter study described by CONFIG."""
+    from hftune.study.runner import run_study
+
+    cfg = load_config(config, set_, data_dir=data_dir)
+    if quiet:
+        result = run_study(cfg, address=address, overwrite=overwrite)
+    else:
+        from hftune.data.tasks import resolve_task
+        from hftune.study.prepare import resolve_objective
+        from hftune.study.progress import LiveProgress
+
+        metric, mode = resolve_objective(cfg, resolve_task(cfg.task))
+        with LiveProgress(metric, mode) as progress:
+            result = run_study(cfg, address=address, overwrite=overwrite,
+                               on_change=progress.update)
+    study = result.study
+    counts = {s: sum(t.state == s for t in result.trials)
+              for s in ("finished", "stopped", "errored")}
+    typer.echo(f"study '{study.name}' {study.status} in {study.wall_s:.0f}s: "
+               + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if study.best_trial_id is None:
+        typer.echo("no trial reported a value; see 'hftune status " f"{result.root}'")
+        raise typer.Exit(1)
+    best = next(t for t in result.trials if t.trial_id == study.best_trial_id)
+    typer.echo(f"best validation {study.metric}: {study.best_value:.4f} "
+               f"(trial {study.best_trial_id}, epoch {study.best_epoch:g}) with {best.config}")
+    typer.echo(f"study folder: {result.root}")

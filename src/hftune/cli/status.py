@@ -1,0 +1,46 @@
+"""``hftune status DIR``: each trial's config, state, best metric (epoch) and time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def status(
+    study_dir: Path = typer.Argument(..., help="The study folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+) -> None:
+    """Show a study's trials (works while the study runs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hftune.study.status import study_status
+
+    data = study_status(study_dir)
+    if as_json:
+        typer.echo(json.dumps(data, indent=1, default=str))
+        return
+    metric = data["metric"]
+    table = Table(title=f"{data['name']}: {data['status']} ({data['strategy']}, {metric} "
+                        f"{data['mode']})")
+    keys = sorted({k for row in data["trials"] for k in row["config"]})
+    for col in ("trial", "state", *keys, f"best {metric}", "epoch", "seconds"):
+        table.add_column(col)
+    for row in data["trials"]:
+        mark = " *" if row["trial_id"] == data["best_trial_id"] else ""
+        table.add_row(row["trial_id"] + mark, row["state"],
+                      *(_fmt(row["config"].get(k)) for k in keys),
+                      _fmt(row["best"]), _fmt(row["best_epoch"]), f"{row['compute_s']:.1f}")
+    Console().print(table)
+    if data.get("message"):
+        typer.echo(data["message"])
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,169 @@
+"""Load a study config: YAML (safe loader) → ``--set`` overrides → typed, cross-checked config.
+
+Every failure raises :class:`hftune.errors.ConfigError` with one line naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hftune import space as space_mod
+from hftune.config.schema import StudyConfig
+from hftune.errors import ConfigError
+
+# Arguments hftune sets itself for every trial; a config that sets them would break reporting.
+MANAGED_TRAINING_ARGS = frozenset(
+    {"output_dir", "eval_strategy", "evaluation_strategy", "save_strategy", "report_to",
+     "load_best_model_at_end", "do_train", "do_eval", "disable_tqdm"}
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, reading ``1e-5`` as a float (YAML 1.1 wants ``1.0e-5``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text safely (no Python object tags), with ``1e-5`` as a float."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+@functools.cache
+def training_argument_fields() -> frozenset[str]:
+    """Names of the real ``transformers.TrainingArguments`` fields."""
+    from transformers import TrainingArguments
+
+    return frozenset(f.name for f in dataclasses.fields(TrainingArguments) if f.init)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping safely (no Python object tags)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    try:
+        data = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping of keys (name, model, task, ...)")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides; the value is parsed as YAML (``1e-5``, ``[16, 32]``)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set budget.num_samples=8")
+        try:
+            value = parse_yaml(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        _set_path(data, key.strip(), value)
+    return data
+
+
+def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
+    # search_space and training keys may contain dots (model.hidden_dropout_prob): the first
+    # path part that names one of them takes the rest of the key whole.
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if part in ("search_space", "training"):
+            node = node.setdefault(part, {})
+            node[".".join(parts[i + 1 :])] = value
+            return
+        child = node.get(part)
+        if child is None or not isinstance(child, dict):
+            # `model: x` is a plain string at top level; `task: rte` shorthand is expanded.
+            child = {"name": child} if part == "task" and isinstance(child, str) else {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(
+    path: Path,
+    overrides: Iterable[str] = (),
+    *,
+    data_dir: Path | None = None,
+) -> StudyConfig:
+    """Load and fully validate a study config (schema, search space, strategy options)."""
+    data = apply_overrides(read_yaml(path), overrides)
+    if data_dir is not None:
+        task = data.get("task")
+        data["task"] = {"name": task} if isinstance(task, str) else dict(task or {})
+        data["task"]["data_dir"] = str(data_dir)
+    return validate_study(data)
+
+
+def validate_study(data: Mapping[str, Any]) -> StudyConfig:
+    """Build a :class:`StudyConfig` from a mapping and check what pydantic cannot."""
+    try:
+        cfg = StudyConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    fields = training_argument_fields()
+    for key in cfg.training:
+        if key not in fields:
+            raise ConfigError(
+                f"training.{key}: not a TrainingArguments field; check the spelling "
+                f"(transformers.TrainingArguments lists the valid ones)"
+            )
+        if key in MANAGED_TRAINING_ARGS:
+            raise ConfigError(f"training.{key}: set by hftune itself; remove it from the config")
+    space = space_mod.parse_space(cfg.search_space, training_fields=set(fields))
+    for key in space:
+        if key in MANAGED_TRAINING_ARGS:
+            raise ConfigError(f"search_space.{key}: set by hftune itself; it cannot be searched")
+    from hftune.strategies import validate_strategy
+
+    validate_strategy(cfg.strategy, space)
+    return cfg
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line for the first pydantic error: the dotted key, what is wrong, and the fix."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(StudyConfig, err["loc"][:-1])
+        valid = ", ".join(parent.model_fields) if parent else ""
+        return f"{loc}: unknown key; valid keys here: {valid}"
+    if err["type"] == "missing":
+        return f"{loc}: required key is missing"
+    value = err.get("input")
+    return f"{loc}: {err['msg']} (got {value!r})"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model

@@ -1,0 +1,182 @@
+"""The one place that turns a config's ``search_space`` into typed dimensions and Ray Tune domains.
+
+Config syntax (one key per hyperparameter; keys are ``TrainingArguments`` fields, or model-config
+fields under ``model.``):
+
+* a list ``[a, b, c]``: a grid axis (every value is tried, crossed with the other grid axes);
+* ``{choice: [a, b]}``: a categorical value sampled by the strategy;
+* ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``: floats in ``[lo, hi]``;
+* ``{randint: [lo, hi]}``: integers in ``[lo, hi]`` (both ends included);
+* ``{quniform: [lo, hi, q]}``: floats in ``[lo, hi]`` rounded to a multiple of ``q``
+  (integers when ``lo``, ``hi`` and ``q`` are all integers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hftune.errors import ConfigError
+
+MODEL_PREFIX = "model."
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter's domain. ``kind`` is one of :data:`KINDS`."""
+
+    name: str
+    kind: str
+    values: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    q: float | None = None
+
+    @property
+    def is_grid(self) -> bool:
+        return self.kind == "grid"
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.kind in ("grid", "choice")
+
+    @property
+    def is_integer(self) -> bool:
+        """Whether every value of this dimension is an integer."""
+        if self.is_categorical:
+            return all(isinstance(v, int) and not isinstance(v, bool) for v in self.values)
+        if self.kind == "randint":
+            return True
+        if self.kind == "quniform":
+            return all(float(x).is_integer() for x in (self.low, self.high, self.q))
+        return False
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` lies in this domain (with the right type for integer domains)."""
+        if self.is_categorical:
+            return value in self.values
+        if self.is_integer and not (isinstance(value, int) or float(value).is_integer()):
+            return False
+        return self.low - 1e-12 <= float(value) <= self.high + 1e-12
+
+    def clip(self, value: Any) -> Any:
+        """The nearest value inside the domain, with the domain's type (used after perturbation)."""
+        if self.is_categorical:
+            return value if value in self.values else self.values[0]
+        clipped = min(max(float(value), self.low), self.high)
+        if self.kind == "quniform":
+            clipped = round(clipped / self.q) * self.q
+            clipped = min(max(clipped, self.low), self.high)
+        return int(round(clipped)) if self.is_integer else clipped
+
+
+KINDS = ("grid", "choice", "uniform", "loguniform", "randint", "quniform")
+
+
+def parse_dimension(name: str, raw: Any) -> Dimension:
+    """Parse one config entry; raises :class:`ConfigError` naming ``search_space.<name>``."""
+    where = f"search_space.{name}"
+    if isinstance(raw, Sequence) and not isinstance(raw, str):
+        if len(raw) == 0:
+            raise ConfigError(f"{where}: the grid list is empty; give at least one value")
+        return Dimension(name, "grid", values=tuple(raw))
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise ConfigError(
+            f"{where}: expected a list (grid) or one of "
+            f"{{{', '.join(k + ': ...' for k in KINDS[1:])}}}, got {raw!r}"
+        )
+    ((kind, args),) = raw.items()
+    if kind not in KINDS[1:]:
+        raise ConfigError(f"{where}: unknown domain '{kind}'; valid ones: {', '.join(KINDS[1:])}")
+    if not isinstance(args, Sequence) or isinstance(args, str):
+        raise ConfigError(f"{where}.{kind}: expected a list, got {args!r}")
+    if kind == "choice":
+        if len(args) == 0:
+            raise ConfigError(f"{where}.choice: the list is empty; give at least one value")
+        return Dimension(name, "choice", values=tuple(args))
+    want = 3 if kind == "quniform" else 2
+    shape = "[lo, hi, q]" if kind == "quniform" else "[lo, hi]"
+    if len(args) != want or not all(_is_number(a) for a in args):
+        raise ConfigError(f"{where}.{kind}: expected {shape} as numbers, got {list(args)!r}")
+    low, high = float(args[0]), float(args[1])
+    if not low < high:
+        raise ConfigError(f"{where}.{kind}: lo must be below hi, got lo={args[0]} hi={args[1]}")
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(f"{where}.loguniform: lo must be > 0 (log scale), got {args[0]}")
+    if kind == "randint" and not all(float(a).is_integer() for a in args):
+        raise ConfigError(f"{where}.randint: lo and hi must be integers, got {list(args)!r}")
+    q = float(args[2]) if kind == "quniform" else None
+    if q is not None and q <= 0:
+        raise ConfigError(f"{where}.quniform: q must be > 0, got {args[2]}")
+    return Dimension(name, kind, low=low, high=high, q=q)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def parse_space(raw: Mapping[str, Any], *, training_fields: set[str]) -> dict[str, Dimension]:
+    """Parse a whole ``search_space``; keys must be ``TrainingArguments`` fields or ``model.*``."""
+    space: dict[str, Dimension] = {}
+    for name, value in raw.items():
+        if not name.startswith(MODEL_PREFIX) and name not in training_fields:
+            raise ConfigError(
+                f"search_space.{name}: not a TrainingArguments field; use a real field "
+                f"(e.g. learning_rate, per_device_train_batch_size, num_train_epochs, "
+                f"weight_decay, warmup_steps, warmup_ratio, seed) or 'model.<config key>'"
+            )
+        if name.startswith(MODEL_PREFIX) and len(name) == len(MODEL_PREFIX):
+            raise ConfigError("search_space.model.: name a model config key after 'model.'")
+        space[name] = parse_dimension(name, value)
+    return space
+
+
+def to_ray_param_space(space: Mapping[str, Dimension]) -> dict[str, Any]:
+    """Ray Tune ``param_space``: grid axes become ``tune.grid_search``, the rest tune domains."""
+    from ray import tune
+
+    out: dict[str, Any] = {}
+    for name, dim in space.items():
+        out[name] = to_ray_domain(dim, grid_as_choice=False)
+        if dim.is_grid:
+            out[name] = tune.grid_search(list(dim.values))
+    return out
+
+
+def to_ray_domain(dim: Dimension, *, grid_as_choice: bool = True) -> Any:
+    """One dimension as a Ray Tune sampling domain (grid axes as ``choice`` when asked)."""
+    from ray import tune
+
+    if dim.is_categorical:
+        return tune.choice(list(dim.values)) if grid_as_choice or not dim.is_grid else None
+    if dim.kind == "uniform":
+        return tune.uniform(dim.low, dim.high)
+    if dim.kind == "loguniform":
+        return tune.loguniform(dim.low, dim.high)
+    if dim.kind == "randint":
+        # Ray's randint excludes the upper bound; the config's includes it.
+        return tune.randint(int(dim.low), int(dim.high) + 1)
+    if dim.is_integer:
+        return tune.qrandint(int(dim.low), int(dim.high), int(dim.q))
+    return tune.quniform(dim.low, dim.high, dim.q)
+
+
+def grid_size(space: Mapping[str, Dimension]) -> int:
+    """Number of grid points (1 when the space has no grid axis)."""
+    return math.prod(len(d.values) for d in space.values() if d.is_grid)
+
+
+def split_hyperparameters(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a trial config into (TrainingArguments values, model-config overrides)."""
+    training = {k: v for k, v in config.items() if not k.startswith(MODEL_PREFIX)}
+    model = {k[len(MODEL_PREFIX) :]: v for k, v in config.items() if k.startswith(MODEL_PREFIX)}
+    return training, model
+
+
+def as_dict(space: Mapping[str, Dimension]) -> dict[str, dict[str, Any]]:
+    """A JSON-friendly view of a parsed space (stored with the study)."""
+    return {n: {k: v for k, v in dataclasses.asdict(d).items() if v not in (None, ())}
+            for n, d in space.items()}

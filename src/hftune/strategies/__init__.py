@@ -1,0 +1,46 @@
+"""Strategies by name. ``build_strategy`` is the one way the runner gets a :class:`TunePlan`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from hftune.config.schema import StrategyConfig
+from hftune.errors import ConfigError
+from hftune.space import Dimension
+from hftune.strategies.base import GridStrategy, RandomStrategy, Strategy, TunePlan
+
+STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (GridStrategy, RandomStrategy)}
+
+__all__ = ["STRATEGIES", "Strategy", "TunePlan", "build_strategy", "validate_strategy"]
+
+
+def _strategy_class(cfg: StrategyConfig) -> type[Strategy]:
+    cls = STRATEGIES.get(cfg.name)
+    if cls is None:
+        raise ConfigError(
+            f"strategy.name: unknown strategy '{cfg.name}'; valid ones: {', '.join(STRATEGIES)}")
+    return cls
+
+
+def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension]) -> None:
+    """Check the strategy's name and its own options (an option it does not take is an error)."""
+    cls = _strategy_class(cfg)
+    try:
+        cls.Options.model_validate(cfg.options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(cls.Options.model_fields) or "none"
+            raise ConfigError(f"strategy.{key}: '{cfg.name}' takes no option '{key}'; "
+                              f"its options: {valid}") from None
+        raise ConfigError(f"strategy.{key}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def build_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension], metric: str, mode: str,
+                   seed: int) -> Strategy:
+    """The configured strategy, ready to :meth:`Strategy.plan`."""
+    cls = _strategy_class(cfg)
+    return cls(cls.Options.model_validate(cfg.options), space, metric, mode, seed)

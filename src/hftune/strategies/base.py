@@ -1,0 +1,88 @@
+"""The strategy role: turn a validated config into Ray Tune's searcher, scheduler and space.
+
+A strategy decides *what to try* (searcher, param space) and *when to stop or clone*
+(scheduler); it never runs anything. Each one is a small subclass registered by name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from hftune.space import Dimension, to_ray_domain, to_ray_param_space
+
+
+class NoOptions(BaseModel):
+    """A strategy without options of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class TunePlan:
+    """What a strategy hands the runner: Ray Tune's inputs, nothing else."""
+
+    param_space: dict[str, Any]
+    searcher: Any
+    scheduler: Any
+    num_samples: int
+    needs_checkpoints: bool = False
+
+
+class Strategy(ABC):
+    """Base class. Subclasses set ``name``, ``Options`` and override the builders they need."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    default_num_samples: ClassVar[int] = 1
+    needs_checkpoints: ClassVar[bool] = False
+
+    def __init__(self, options: BaseModel, space: Mapping[str, Dimension], metric: str,
+                 mode: str, seed: int) -> None:
+        self.options = options
+        self.space = dict(space)
+        self.metric = metric
+        self.mode = mode
+        self.seed = seed
+
+    def param_space(self) -> dict[str, Any]:
+        """Ray Tune ``param_space``; by default every dimension is a sampled domain."""
+        return {n: to_ray_domain(d) for n, d in self.space.items()}
+
+    def searcher(self) -> Any:
+        """A Ray Tune search algorithm; by default Ray's grid/random generator, seeded."""
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        return BasicVariantGenerator(random_state=self.seed)
+
+    def scheduler(self) -> Any:
+        """A Ray Tune scheduler, or ``None`` for FIFO (every trial runs to the end)."""
+        return None
+
+    def num_samples(self, requested: int | None) -> int:
+        return requested if requested is not None else self.default_num_samples
+
+    def plan(self, num_samples: int | None) -> TunePlan:
+        return TunePlan(self.param_space(), self.searcher(), self.scheduler(),
+                        self.num_samples(num_samples), self.needs_checkpoints)
+
+
+class GridStrategy(Strategy):
+    """Every point of the grid axes (lists); sampled domains are drawn once per grid point
+    (``num_samples`` times, as Ray Tune does)."""
+
+    name = "grid"
+
+    def param_space(self) -> dict[str, Any]:
+        return to_ray_param_space(self.space)
+
+
+class RandomStrategy(Strategy):
+    """Independent random configs; grid lists are treated as choices."""
+
+    name = "random"
+    default_num_samples = 10

@@ -1,0 +1,122 @@
+"""Everything a study needs before any trial runs, checked up front (no study folder yet).
+
+:func:`prepare_study` resolves the model, reads and checks the data, tokenizes it once, parses
+the search space and builds the strategy. Any problem raises an :class:`HftuneInputError`, so
+bad input never leaves a half-made study folder behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from hftune import space as space_mod
+from hftune.config.loading import training_argument_fields
+from hftune.config.schema import StudyConfig
+from hftune.data.loading import TaskData, load_task_data
+from hftune.data.tasks import ResolvedTask, resolve_task
+from hftune.data.tokenize import TokenizedTask, tokenize_task
+from hftune.errors import ConfigError, ModelError
+from hftune.strategies import Strategy, build_strategy
+from hftune.training.model import model_max_positions, resolve_model_ref
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Per-trial resources and the concurrency they allow."""
+
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_concurrent: int | None
+
+
+@dataclass
+class PreparedStudy:
+    config: StudyConfig
+    task: ResolvedTask
+    data: TaskData
+    tokenized: TokenizedTask
+    tokenizer: Any
+    model_path: str
+    metric: str
+    mode: str
+    space: dict[str, space_mod.Dimension]
+    strategy: Strategy
+    resources: Resources
+
+
+def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
+    """The metric to optimise and its direction (task default: its standard metric, max)."""
+    metric = cfg.strategy.metric or task.primary_metric
+    allowed = {*task.metrics, "loss"}
+    if metric not in allowed:
+        raise ConfigError(f"strategy.metric: '{metric}' is not reported for task "
+                          f"'{task.name}'; choose one of {', '.join(sorted(allowed))}")
+    mode = cfg.strategy.mode or ("min" if metric == "loss" else "max")
+    return metric, mode
+
+
+def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
+                      total_gpus: int | None = None) -> Resources:
+    """Use the whole machine: one GPU per trial when there are GPUs, else one CPU per trial."""
+    if total_cpus is None:
+        total_cpus = float(os.cpu_count() or 1)
+    if total_gpus is None:
+        total_gpus = _cuda_devices()
+    gpus = cfg.resources.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if total_gpus else 0.0
+    cpus = cfg.resources.cpus_per_trial
+    if cpus is None:
+        cpus = max(1.0, float(int(total_cpus // max(total_gpus, 1)))) if gpus else 1.0
+    return Resources(cpus, gpus, cfg.resources.max_concurrent)
+
+
+def _cuda_devices() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
+def prepare_study(cfg: StudyConfig) -> PreparedStudy:
+    """Resolve, load, check and tokenize; raises on any bad input before anything is written."""
+    from transformers import AutoTokenizer
+
+    task = resolve_task(cfg.task)
+    metric, mode = resolve_objective(cfg, task)
+    model_path = resolve_model_ref(cfg.model)
+    max_positions = model_max_positions(model_path)
+    if max_positions is not None and cfg.max_length > max_positions:
+        raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of "
+                          f"{max_positions} positions; set max_length <= {max_positions}")
+    space = space_mod.parse_space(cfg.search_space,
+                                  training_fields=set(training_argument_fields()))
+    _check_model_keys(model_path, space)
+    data = load_task_data(task, cfg.task.data_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model: no tokenizer for '{cfg.model}' ({str(exc).splitlines()[0]})"
+                         ) from None
+    limits = {task.train_split: cfg.task.max_train_samples,
+              task.validation_split: cfg.task.max_eval_samples}
+    tokenized = tokenize_task(data, tokenizer, cfg.max_length, limits)
+    strategy = build_strategy(cfg.strategy, space, metric, mode, cfg.seed)
+    return PreparedStudy(cfg, task, data, tokenized, tokenizer, model_path, metric, mode, space,
+                         strategy, default_resources(cfg))
+
+
+def _check_model_keys(model_path: str, space: dict[str, space_mod.Dimension]) -> None:
+    keys = [k[len(space_mod.MODEL_PREFIX):] for k in space if k.startswith(space_mod.MODEL_PREFIX)]
+    if not keys:
+        return
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_path)
+    for key in keys:
+        if not hasattr(config, key):
+            raise ConfigError(f"search_space.model.{key}: the model config has no key '{key}'")

@@ -1,0 +1,99 @@
+"""A Ray Tune ``Callback`` that keeps the study folder current while trials run (driver side).
+
+Trials never write to the study folder themselves, so it works the same on a cluster. Each event
+rewrites that trial's JSON record; a listener (the live progress display) is told of each change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ray.tune import Callback
+
+from hftune.study.records import TrialRecord
+from hftune.study.store import StudyStore
+
+# Ray adds these to every result; they are not the trial's own metrics.
+_RAY_KEYS = {"time_this_iter_s", "time_total_s", "timestamp", "date", "hostname", "pid",
+             "time_since_restore", "iterations_since_restore", "timesteps_since_restore",
+             "timesteps_total", "episodes_total", "experiment_id", "trial_id", "config",
+             "should_checkpoint", "checkpoint_dir_name", "experiment_tag", "done",
+             "training_iteration"}
+
+
+class StudyRecorder(Callback):
+    """Mirrors Ray Tune's trial events into :class:`TrialRecord` files."""
+
+    def __init__(self, store: StudyStore, search_keys: list[str],
+                 on_change: Callable[[dict[str, TrialRecord]], None] | None = None) -> None:
+        self.store = store
+        self.search_keys = search_keys
+        self.on_change = on_change
+        self.records: dict[str, TrialRecord] = {r.trial_id: r for r in store.read_trials()}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray Tune pickles its callbacks with the experiment; the live display stays here.
+        state = self.__dict__.copy()
+        state["on_change"] = None
+        return state
+
+    def _record(self, trial: Any) -> TrialRecord:
+        rec = self.records.get(trial.trial_id)
+        if rec is None:
+            config = {k: trial.config.get(k) for k in self.search_keys if k in trial.config}
+            rec = TrialRecord(trial_id=trial.trial_id, config=config)
+            self.records[trial.trial_id] = rec
+        return rec
+
+    def _save(self, rec: TrialRecord) -> None:
+        self.store.write_trial(rec)
+        if self.on_change is not None:
+            self.on_change(self.records)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        rec.state = "running"
+        rec.started_at = rec.started_at or time.time()
+        self._save(rec)
+
+    def on_trial_restore(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.on_trial_start(iteration, trials, trial)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        rec = self._record(trial)
+        rec.state = "running"
+        rec.node_id = result.get("node_ip") or rec.node_id
+        report = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != "node_ip"}
+        report["time"] = time.time()
+        rec.reports.append(report)
+        self._save(rec)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        finished = bool(rec.reports) and bool(rec.reports[-1].get("trained_all"))
+        rec.state = "finished" if finished else "stopped"
+        rec.ended_at = time.time()
+        self._save(rec)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        rec.state = "errored"
+        rec.error = _error_text(trial)
+        rec.ended_at = time.time()
+        self._save(rec)
+
+
+def _error_text(trial: Any) -> str:
+    for attr in ("error_file", "error_filename"):
+        path = getattr(trial, attr, None)
+        if path:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    return fh.read()
+            except OSError:
+                pass
+    msg = getattr(trial, "error_msg", None)
+    return str(msg) if msg else "the trial raised an error (no traceback was saved)"

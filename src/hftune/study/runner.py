@@ -1,0 +1,182 @@
+"""Run a prepared study on Ray Tune's ``Tuner`` and keep the study folder up to date.
+
+Where it runs is Ray's business: a local Ray started here by default, or the cluster at
+``address``. The study folder is Ray's ``storage_path`` too, so on a cluster it must be on
+storage every node reaches.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hftune.config.schema import StudyConfig
+from hftune.errors import HftuneInputError, StudyFolderError
+from hftune.study.prepare import PreparedStudy, prepare_study
+from hftune.study.records import StudyRecord, TrialRecord, best_trial
+from hftune.study.store import StudyStore
+from hftune.training.trainable import TrialSetup, ray_trainable
+
+# Ray Tune's own console table is replaced by hftune's progress display.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+# Environment every trial process gets (on every node).
+WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
+              "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+PASSED_ENV = ("HFTUNE_TOKENIZE_LOG", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME")
+
+
+@dataclass
+class StudyResult:
+    """What ``hftune run`` prints: the study record and its trials."""
+
+    study: StudyRecord
+    trials: list[TrialRecord]
+    root: Path
+
+
+def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool = False,
+              on_change: Callable[[dict[str, TrialRecord]], None] | None = None) -> StudyResult:
+    """Prepare (all input checks first), then run the study to its end."""
+    store = StudyStore(cfg.study_dir)
+    _check_folder(store, overwrite)
+    prepared = prepare_study(cfg)
+    _connect_ray(address, prepared)
+    store.acquire_lock()
+    try:
+        if overwrite:
+            _clear_study_files(store)
+        return _run(prepared, store, on_change)
+    finally:
+        store.release_lock()
+
+
+def _check_folder(store: StudyStore, overwrite: bool) -> None:
+    if store.is_locked():
+        raise StudyFolderError(f"{store.root}: another hftune process is running this study")
+    if store.exists() and not overwrite:
+        status = store.read_study().status
+        status = "interrupted" if status == "running" else status
+        raise StudyFolderError(
+            f"{store.root}: holds a {status} study; use --overwrite to start again "
+            f"(or 'hftune resume {store.root}' to continue it)")
+
+
+def _clear_study_files(store: StudyStore) -> None:
+    import shutil
+
+    for name in ("study.json", "study.yaml", "trials.csv", "reports.csv"):
+        (store.root / name).unlink(missing_ok=True)
+    for folder in (store.trials_dir, store.ray_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _connect_ray(address: str | None, prepared: PreparedStudy) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = dict(WORKER_ENV)
+    env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
+    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "include_dashboard": False,
+                              "log_to_driver": False, "configure_logging": False}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=os.cpu_count(), **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise HftuneInputError(f"--address: cannot connect to {where} "
+                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                               ) from None
+
+
+def trial_setup(prepared: PreparedStudy) -> TrialSetup:
+    cfg, task, tok = prepared.config, prepared.task, prepared.tokenized
+    return TrialSetup(
+        model_path=prepared.model_path,
+        tokenizer=prepared.tokenizer,
+        label_names=tok.label_names,
+        train_dataset=tok.splits[task.train_split],
+        eval_dataset=tok.splits[task.validation_split],
+        metrics=task.metrics,
+        training=dict(cfg.training),
+        seed=cfg.seed,
+        cpus_per_trial=prepared.resources.cpus_per_trial,
+        gpus_per_trial=prepared.resources.gpus_per_trial,
+        eval_every=cfg.evaluation.every,
+        eval_steps=cfg.evaluation.eval_steps,
+    )
+
+
+def _run(prepared: PreparedStudy, store: StudyStore,
+         on_change: Callable[[dict[str, TrialRecord]], None] | None) -> StudyResult:
+    from ray import tune
+
+    from hftune.study.recorder import StudyRecorder
+
+    cfg = prepared.config
+    res = prepared.resources
+    study = StudyRecord(
+        name=cfg.name, status="running", strategy=cfg.strategy.name, metric=prepared.metric,
+        mode=prepared.mode, score=cfg.strategy.score, started_at=time.time(),
+        tokenize_s=prepared.tokenized.seconds, label_names=list(prepared.tokenized.label_names),
+        data_source=prepared.data.source, model=prepared.model_path,
+        resources={"cpus_per_trial": res.cpus_per_trial, "gpus_per_trial": res.gpus_per_trial,
+                   "max_concurrent": res.max_concurrent})
+    store.write_config(cfg.model_dump(mode="json"))
+    store.write_study(study)
+    plan = prepared.strategy.plan(cfg.budget.num_samples)
+    recorder = StudyRecorder(store, list(prepared.space), on_change=on_change)
+    trainable = tune.with_resources(
+        tune.with_parameters(ray_trainable, setup=trial_setup(prepared)),
+        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=plan.param_space,
+        tune_config=tune.TuneConfig(
+            metric=prepared.metric, mode=prepared.mode, search_alg=plan.searcher,
+            scheduler=plan.scheduler, num_samples=plan.num_samples,
+            max_concurrent_trials=res.max_concurrent, time_budget_s=cfg.budget.time_budget_s,
+            reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=store.ray_dir.name, storage_path=str(store.root.resolve()),
+            callbacks=[recorder], verbose=0,
+            failure_config=tune.FailureConfig(max_failures=cfg.budget.max_failures)),
+    )
+    started = time.perf_counter()
+    try:
+        tuner.fit()
+        study.status = "finished"
+    except KeyboardInterrupt:
+        study.status = "interrupted"
+        study.message = f"interrupted; continue with: hftune resume {store.root}"
+        raise
+    except BaseException as exc:
+        study.status = "failed"
+        study.message = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        study.wall_s = time.perf_counter() - started
+        study.ended_at = time.time()
+        finalize(store, study)
+    return StudyResult(study, store.read_trials(), store.root)
+
+
+def finalize(store: StudyStore, study: StudyRecord) -> StudyRecord:
+    """Pick the best trial from the records, write ``study.json`` and the CSV tables."""
+    trials = store.read_trials()
+    best = best_trial(trials, study.metric, study.mode, study.score)
+    if best is not None:
+        report = best.best_report(study.metric, study.mode)
+        study.best_trial_id = best.trial_id
+        study.best_value = best.score(study.metric, study.mode, study.score)
+        study.best_epoch = report.get("epoch") if report else None
+    store.write_study(study)
+    store.write_tables(study)
+    return study

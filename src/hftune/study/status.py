@@ -1,0 +1,44 @@
+"""Read a study folder back as the rows ``hftune status`` shows (and ``--json`` prints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hftune.study.records import TrialRecord
+from hftune.study.store import StudyStore
+
+
+def trial_row(trial: TrialRecord, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
+    """One trial as a flat row: config, state, score and where it was reached, seconds."""
+    best = trial.best_report(metric, mode)
+    return {
+        "trial_id": trial.trial_id,
+        "state": trial.state,
+        "config": trial.config,
+        "score": trial.score(metric, mode, rule),
+        "best": best.get(metric) if best else None,
+        "best_epoch": best.get("epoch") if best else None,
+        "last": (trial.values(metric) or [None])[-1],
+        "epochs": trial.last_epoch,
+        "evaluations": len(trial.reports),
+        "compute_s": round(trial.compute_s, 3),
+        "node_id": trial.node_id,
+        "error": trial.error.strip().splitlines()[-1] if trial.error else None,
+    }
+
+
+def study_status(root: Path) -> dict[str, Any]:
+    """The study record plus one row per trial, as plain JSON-ready data."""
+    store = StudyStore(root)
+    study = store.read_study()
+    trials = store.read_trials()
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    data = study.to_dict()
+    if study.status == "running" and not store.is_locked():
+        data["status"] = "interrupted"
+    data["counts"] = counts
+    data["trials"] = [trial_row(t, study.metric, study.mode, study.score) for t in trials]
+    return data

