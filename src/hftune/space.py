@@ -170,10 +170,19 @@ def grid_size(space: Mapping[str, Dimension]) -> int:
 
 
 def split_hyperparameters(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a trial config into (TrainingArguments values, model-config overrides)."""
-    training = {k: v for k, v in config.items() if not k.startswith(MODEL_PREFIX)}
-    model = {k[len(MODEL_PREFIX) :]: v for k, v in config.items() if k.startswith(MODEL_PREFIX)}
+    """Split a trial config into (TrainingArguments values, model-config overrides).
+
+    Numpy scalars (as Ray's samplers produce) become plain Python numbers.
+    """
+    plain = {k: python_value(v) for k, v in config.items()}
+    training = {k: v for k, v in plain.items() if not k.startswith(MODEL_PREFIX)}
+    model = {k[len(MODEL_PREFIX) :]: v for k, v in plain.items() if k.startswith(MODEL_PREFIX)}
     return training, model
+
+
+def python_value(value: Any) -> Any:
+    """``value`` as a plain Python object (numpy scalars unwrapped)."""
+    return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
 
 
 def as_dict(space: Mapping[str, Dimension]) -> dict[str, dict[str, Any]]:

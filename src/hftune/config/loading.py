@@ -77,7 +77,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set budget.num_samples=8")
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE, e.g. --set budget.num_samples=8")
         try:
             value = parse_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:

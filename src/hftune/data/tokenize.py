@@ -20,7 +20,7 @@ TOKENIZE_LOG_ENV = "HFTUNE_TOKENIZE_LOG"
 
 @dataclass
 class TokenizedTask:
-    """Tokenized splits (``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``labels``)."""
+    """Tokenized splits: ``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``labels``."""
 
     splits: dict[str, Any]
     label_names: tuple[str, ...]

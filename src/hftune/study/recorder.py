@@ -12,6 +12,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from hftune.space import python_value
 from hftune.study.records import TrialRecord
 from hftune.study.store import StudyStore
 
@@ -42,7 +43,8 @@ class StudyRecorder(Callback):
     def _record(self, trial: Any) -> TrialRecord:
         rec = self.records.get(trial.trial_id)
         if rec is None:
-            config = {k: trial.config.get(k) for k in self.search_keys if k in trial.config}
+            config = {k: python_value(trial.config[k]) for k in self.search_keys
+                      if k in trial.config}
             rec = TrialRecord(trial_id=trial.trial_id, config=config)
             self.records[trial.trial_id] = rec
         return rec

@@ -35,7 +35,8 @@ def compute_classification_metrics(logits: np.ndarray, labels: np.ndarray, names
     return out
 
 
-def make_compute_metrics(names: Sequence[str], num_labels: int) -> Callable[[Any], dict[str, float]]:
+def make_compute_metrics(names: Sequence[str],
+                         num_labels: int) -> Callable[[Any], dict[str, float]]:
     """A ``Trainer(compute_metrics=...)`` function for these metrics."""
 
     def compute(eval_pred: Any) -> dict[str, float]:

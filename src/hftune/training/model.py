@@ -60,7 +60,8 @@ def model_max_positions(model_path: str) -> int | None:
     try:
         config = AutoConfig.from_pretrained(model_path)
     except OSError as exc:
-        raise ModelError(f"model: cannot load '{model_path}' ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"model: cannot load '{model_path}' ({reason})") from None
     return getattr(config, "max_position_embeddings", None)
 
 

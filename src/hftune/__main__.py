@@ -1,0 +1,5 @@
+"""``python -m hftune`` is the ``hftune`` command."""
+
+from hftune.cli.main import main
+
+main()

@@ -1,0 +1,99 @@
+"""Bad input through the real command: exit code 2, one line naming the fix, no study folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hftune.cli.main import main
+
+
+def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["hftune", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out = capsys.readouterr()
+    return int(info.value.code or 0), out.out, out.err
+
+
+@pytest.fixture
+def write_study(tmp_path: Path, tiny_bert: Path, shared_data: Path):
+    def write(text: str = "", **top) -> tuple[Path, Path]:
+        out = tmp_path / "study-out"
+        base = {"name": "bad", "output_dir": str(out), "model": str(tiny_bert),
+                "task": {"name": "rte", "data_dir": str(shared_data / "rte"),
+                         "max_train_samples": 16, "max_eval_samples": 16},
+                "search_space": {"learning_rate": [1e-4]}}
+        base.update(top)
+        path = tmp_path / "study.yaml"
+        path.write_text(text or json.dumps(base))
+        return path, out
+    return write
+
+
+def check_refused(code: int, err: str, out_dir: Path, needle: str) -> None:
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert not out_dir.exists()
+
+
+def test_model_path_that_does_not_exist(write_study, monkeypatch, capsys, tmp_path) -> None:
+    path, out = write_study(model=str(tmp_path / "no-such-model"))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "does not exist")
+
+
+def test_model_folder_without_weights(write_study, monkeypatch, capsys, tmp_path) -> None:
+    folder = tmp_path / "empty-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    path, out = write_study(model=str(folder))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "has no weights")
+
+
+def test_data_without_declared_columns(write_study, monkeypatch, capsys, tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "validation"):
+        (data / f"{split}.jsonl").write_text(
+            '{"text": "a", "label": 0}\n{"text": "b", "label": 1}\n')
+    path, out = write_study(task={"name": "pairs", "data_dir": str(data),
+                                  "text_fields": ["q", "a"], "label_field": "label"})
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "lacks the text columns q/a")
+
+
+def test_max_length_over_model_limit(write_study, monkeypatch, capsys) -> None:
+    path, out = write_study(max_length=4096)
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "max_length: 4096 is over the model's limit of 512")
+
+
+def test_unknown_key_and_yaml_error(write_study, monkeypatch, capsys) -> None:
+    path, out = write_study(searchspace={})
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "searchspace: unknown key")
+    path, out = write_study(text="name: [oops\n")
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "YAML syntax error")
+
+
+def test_bad_set_and_negative_budget(write_study, monkeypatch, capsys) -> None:
+    path, out = write_study()
+    code, _, err = run_cli(["run", str(path), "--set", "budget.num_samples"], monkeypatch, capsys)
+    check_refused(code, err, out, "--set 'budget.num_samples': expected KEY=VALUE")
+    code, _, err = run_cli(["run", str(path), "--set", "budget.num_samples=-1"], monkeypatch,
+                           capsys)
+    check_refused(code, err, out, "budget.num_samples: Input should be greater than 0")
+
+
+def test_status_of_a_non_study(monkeypatch, capsys, tmp_path) -> None:
+    code, _, err = run_cli(["status", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and "not a study folder" in err

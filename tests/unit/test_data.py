@@ -1,0 +1,119 @@
+"""Task data: local folders (JSONL/CSV/TSV), field aliases, label mapping, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hftune.config.schema import TaskConfig
+from hftune.data.loading import load_task_data
+from hftune.data.tasks import resolve_task
+from hftune.data.tokenize import tokenize_task
+from hftune.errors import ConfigError, DataError
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_rte_from_shared_data(shared_data: Path) -> None:
+    task = resolve_task(TaskConfig(name="rte"))
+    data = load_task_data(task, shared_data / "rte")
+    assert data.text_fields == ("premise", "hypothesis")
+    assert data.label_names == ("entailment", "not_entailment")
+    assert len(data.splits["train"]) == 2490 and len(data.splits["validation"]) == 277
+    # RTE validation: 146 entailment (0) / 131 not_entailment (1), as its README says.
+    assert data.splits["validation"]["label"].value_counts().to_dict() == {0: 146, 1: 131}
+
+
+def test_hftune_data_dir_root_is_used(shared_data: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HFTUNE_DATA_DIR", str(shared_data))
+    data = load_task_data(resolve_task(TaskConfig(name="sst2")))
+    assert data.source.endswith("sst2") and data.text_fields == ("sentence",)
+
+
+def test_glue_tsv_with_string_labels(shared_data: Path, tmp_path: Path) -> None:
+    # The original GLUE files: sentence1/sentence2 columns, string labels, unquoted TSV.
+    folder = tmp_path / "rte"
+    folder.mkdir()
+    src = shared_data / "rte" / "original" / "glue"
+    (folder / "train.tsv").write_bytes((src / "train.tsv").read_bytes())
+    (folder / "validation.tsv").write_bytes((src / "dev.tsv").read_bytes())
+    data = load_task_data(resolve_task(TaskConfig(name="rte")), folder)
+    assert data.text_fields == ("sentence1", "sentence2")
+    assert len(data.splits["train"]) == 2490
+    ref = load_task_data(resolve_task(TaskConfig(name="rte")), shared_data / "rte")
+    assert data.splits["validation"]["label"].tolist() == ref.splits["validation"]["label"].tolist()
+
+
+def test_custom_pair_task_with_string_labels(tmp_path: Path) -> None:
+    rows = [{"q": f"question {i}", "a": f"answer {i}", "verdict": ["yes", "no", "maybe"][i % 3]}
+            for i in range(12)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "dev.jsonl", rows[:6])
+    cfg = TaskConfig(name="qa-verdict", text_fields=["q", "a"], label_field="verdict",
+                     validation_split="dev")
+    data = load_task_data(resolve_task(cfg), tmp_path)
+    assert data.label_names == ("maybe", "no", "yes")  # sorted when not declared
+    assert data.splits["dev"]["label"].tolist()[:3] == [2, 1, 0]
+
+
+def test_custom_task_needs_fields() -> None:
+    with pytest.raises(ConfigError, match="custom task must declare task.text_fields"):
+        resolve_task(TaskConfig(name="mine"))
+
+
+def test_missing_text_columns(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": 1}])
+    write_jsonl(tmp_path / "validation.jsonl", [{"text": "a", "label": 0}])
+    with pytest.raises(DataError, match="lacks the text columns sentence1/sentence2"):
+        load_task_data(resolve_task(TaskConfig(name="rte")), tmp_path)
+
+
+def test_label_outside_the_task(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": "a", "label": 0},
+                                           {"sentence": "b", "label": 7}])
+    write_jsonl(tmp_path / "validation.jsonl", [{"sentence": "a", "label": 0}])
+    with pytest.raises(DataError, match=r"label 7 is not one of the task's labels"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+
+
+def test_one_class_is_an_error(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": "a", "label": 1}] * 3)
+    write_jsonl(tmp_path / "validation.jsonl", [{"sentence": "a", "label": 0}])
+    with pytest.raises(DataError, match="single class"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+
+
+def test_empty_and_unreadable_files(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text("")
+    write_jsonl(tmp_path / "validation.jsonl", [{"sentence": "a", "label": 0}])
+    with pytest.raises(DataError, match="no rows|cannot read"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+    (tmp_path / "train.jsonl").write_text("{not json\n")
+    with pytest.raises(DataError, match="cannot read the data file"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+
+
+def test_missing_split_file_and_folder(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": "a", "label": 0}])
+    with pytest.raises(DataError, match="no file for split 'validation'"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path / "nope")
+
+
+def test_tokenize_truncates_without_padding(shared_data: Path, tiny_bert: Path) -> None:
+    from transformers import AutoTokenizer
+
+    data = load_task_data(resolve_task(TaskConfig(name="rte")), shared_data / "rte")
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    out = tokenize_task(data, tok, max_length=32, limits={"train": 50})
+    train = out.splits["train"]
+    assert len(train) == 50 and len(out.splits["validation"]) == 277
+    lengths = {len(x) for x in train["input_ids"]}
+    assert max(lengths) == 32 and len(lengths) > 1  # truncated, not padded
+    assert train["labels"][:5] == data.splits["train"]["label"].tolist()[:5]
