@@ -34,7 +34,7 @@ def test_reports_every_epoch(setup: TrialSetup, tmp_path: Path) -> None:
     events: list[dict] = []
     config = {"learning_rate": 1e-3, "weight_decay": 0.05, "num_train_epochs": 2,
               "per_device_train_batch_size": 16}
-    run_trial(config, setup, events.append, str(tmp_path))
+    run_trial(config, setup, lambda record, folder: events.append(record), str(tmp_path))
     assert [e["epoch"] for e in events] == [1.0, 2.0]
     assert [e["step"] for e in events] == [4, 8]
     assert [e["trained_all"] for e in events] == [False, True]
@@ -48,7 +48,7 @@ def test_reports_every_epoch(setup: TrialSetup, tmp_path: Path) -> None:
 def test_stop_request_ends_training_at_once(setup: TrialSetup, tmp_path: Path) -> None:
     events: list[dict] = []
 
-    def report(record: dict) -> None:
+    def report(record: dict, folder) -> None:
         events.append(record)
         raise StopTrial
 
@@ -68,3 +68,84 @@ def test_model_config_overrides_and_seeded_head(setup: TrialSetup) -> None:
     assert not torch.equal(b.state_dict()[head], c.state_dict()[head])
     body = "bert.embeddings.word_embeddings.weight"
     assert torch.equal(b.state_dict()[body], c.state_dict()[body])  # pretrained, not re-drawn
+
+
+def test_restore_applies_the_new_config(setup: TrialSetup, tmp_path: Path) -> None:
+    """Exploit + explore on the real HF path: weights/optimizer come from the donor, the new
+    learning rate, weight decay and batch size take effect, epochs continue."""
+    import dataclasses
+    import json
+    import shutil
+
+    full = dataclasses.replace(setup, checkpoints="every", metric="accuracy")
+    kept: list[Path] = []
+    donor_events: list[dict] = []
+
+    def keep(record: dict, folder) -> None:  # what Ray does: persist the folder elsewhere
+        donor_events.append(record)
+        if folder is not None:
+            dest = tmp_path / "store" / f"checkpoint_{len(kept):06d}"
+            shutil.copytree(folder, dest)
+            kept.append(dest)
+
+    donor = {"learning_rate": 1e-3, "weight_decay": 0.0, "num_train_epochs": 3,
+             "per_device_train_batch_size": 16}
+    run_trial(donor, full, keep, str(tmp_path / "donor"), trial_id="donor")
+    assert len(kept) == 3
+    meta = json.loads((kept[0] / "hftune.json").read_text())
+    assert meta["trial_id"] == "donor" and meta["epoch"] == 1.0 and meta["global_step"] == 4
+    assert (kept[0] / "optimizer.pt").is_file() and (kept[0] / "scheduler.pt").is_file()
+    assert not (tmp_path / "donor" / "checkpoint-4").exists()  # the Trainer's copy is removed
+
+    events: list[dict] = []
+    new = {"learning_rate": 4e-4, "weight_decay": 0.2, "num_train_epochs": 3,
+           "per_device_train_batch_size": 32}
+    run_trial(new, full, lambda r, f: events.append(r), str(tmp_path / "exploiter"),
+              trial_id="exploiter", restore_from=kept[0])
+    # continues after epoch 1 for the remaining 2 epochs, in steps of the new batch size (2/epoch)
+    assert [e["epoch"] for e in events] == [2.0, 3.0]
+    assert [e["step"] for e in events] == [4, 6]
+    first = events[0]
+    assert first["restored_from"] == "donor" and first["restored_epoch"] == 1.0
+    applied = first["applied"]
+    # right after the restore, read from the optimizer: the new weight decay, and the new
+    # learning rate on the new linear schedule at step 2 of 6 (no warmup): 4e-4 * 4/6
+    assert applied["weight_decay"] == 0.2
+    assert applied["learning_rate"] == pytest.approx(4e-4 * (6 - 2) / 6)
+    assert applied["global_step"] == 2
+    assert first["weight_decay"] == 0.2  # still in force at the first evaluation
+    assert first["learning_rate"] == pytest.approx(4e-4 * (6 - 4) / 6)
+
+
+def test_restore_past_the_configs_epochs_trains_no_more(setup: TrialSetup, tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+
+    full = dataclasses.replace(setup, checkpoints="every", metric="accuracy")
+    kept: list[Path] = []
+
+    def keep(record: dict, folder) -> None:
+        if folder is not None:
+            dest = tmp_path / "store" / f"checkpoint_{len(kept):06d}"
+            shutil.copytree(folder, dest)
+            kept.append(dest)
+
+    run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 32}, full, keep,
+              str(tmp_path / "a"), trial_id="a")
+    events: list[dict] = []
+    run_trial({"num_train_epochs": 1, "per_device_train_batch_size": 32}, full,
+              lambda r, f: events.append(r), str(tmp_path / "b"), trial_id="b",
+              restore_from=kept[1])
+    assert len(events) == 1 and events[0]["trained_all"] and events[0]["epoch"] == 2.0
+
+
+def test_missing_checkpoint_falls_back_to_the_newest_sibling(tmp_path: Path) -> None:
+    from hftune.training.checkpoint import find_checkpoint
+
+    for i in (3, 5):
+        (tmp_path / f"checkpoint_{i:06d}").mkdir()
+        (tmp_path / f"checkpoint_{i:06d}" / "hftune.json").write_text("{}")
+    assert find_checkpoint(tmp_path / "checkpoint_000003") == (
+        tmp_path / "checkpoint_000003", False)
+    assert find_checkpoint(tmp_path / "checkpoint_000001") == (
+        tmp_path / "checkpoint_000005", True)

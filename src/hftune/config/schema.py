@@ -70,8 +70,14 @@ class EvaluationConfig(_Section):
 
 
 class CheckpointConfig(_Section):
-    """What each trial keeps on disk (``keep`` checkpoints at most, besides the best one)."""
+    """What trials keep on disk.
 
+    ``save_best``: each trial keeps the weights of its best evaluation (what ``hftune export``
+    hands back). ``keep``: for strategies that clone trials (PBT, PB2), how many full checkpoints
+    (weights + optimizer + scheduler) each trial keeps, newest first.
+    """
+
+    save_best: bool = True
     keep: int = Field(default=2, ge=1)
 
 

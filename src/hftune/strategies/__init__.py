@@ -9,9 +9,21 @@ from pydantic import ValidationError
 from hftune.config.schema import StrategyConfig
 from hftune.errors import ConfigError
 from hftune.space import Dimension
+from hftune.strategies._pbt import PB2Strategy, PBTStrategy
+from hftune.strategies._schedulers import ASHAStrategy, HyperbandStrategy, MedianStrategy
+from hftune.strategies._searchers import (
+    BayesASHAStrategy,
+    BayesStrategy,
+    BOHBStrategy,
+    GPStrategy,
+)
 from hftune.strategies.base import GridStrategy, RandomStrategy, Strategy, TunePlan
 
-STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (GridStrategy, RandomStrategy)}
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (GridStrategy, RandomStrategy, BayesStrategy, GPStrategy, ASHAStrategy,
+                        BayesASHAStrategy, HyperbandStrategy, BOHBStrategy, MedianStrategy,
+                        PBTStrategy, PB2Strategy)
+}
 
 __all__ = ["STRATEGIES", "Strategy", "TunePlan", "build_strategy", "validate_strategy"]
 
@@ -25,22 +37,28 @@ def _strategy_class(cfg: StrategyConfig) -> type[Strategy]:
 
 
 def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension]) -> None:
-    """Check the strategy's name and its own options (an option it does not take is an error)."""
+    """Check the strategy's name, its own options (an option it does not take is an error) and
+    that its optional dependencies are installed."""
     cls = _strategy_class(cfg)
     try:
         cls.Options.model_validate(cfg.options)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
+        if not key:  # a check across options
+            msg = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"strategy: '{cfg.name}': {msg}") from None
         if err["type"] == "extra_forbidden":
             valid = ", ".join(cls.Options.model_fields) or "none"
             raise ConfigError(f"strategy.{key}: '{cfg.name}' takes no option '{key}'; "
                               f"its options: {valid}") from None
         raise ConfigError(f"strategy.{key}: {err['msg']} (got {err.get('input')!r})") from None
+    cls.check_available()
 
 
 def build_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension], metric: str, mode: str,
                    seed: int) -> Strategy:
     """The configured strategy, ready to :meth:`Strategy.plan`."""
     cls = _strategy_class(cfg)
-    return cls(cls.Options.model_validate(cfg.options), space, metric, mode, seed)
+    return cls(cls.Options.model_validate(cfg.options), space, metric, mode, seed,
+               score=cfg.score)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from hftune.space import Dimension, to_ray_domain, to_ray_param_space
+from hftune.space import Dimension, grid_size, to_ray_domain, to_ray_param_space
 
 
 class NoOptions(BaseModel):
@@ -42,12 +42,19 @@ class Strategy(ABC):
     needs_checkpoints: ClassVar[bool] = False
 
     def __init__(self, options: BaseModel, space: Mapping[str, Dimension], metric: str,
-                 mode: str, seed: int) -> None:
+                 mode: str, seed: int, *, score: str = "best") -> None:
         self.options = options
         self.space = dict(space)
         self.metric = metric
         self.mode = mode
         self.seed = seed
+        self.score = score
+        self.max_concurrent: int | None = None
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`~hftune.errors.ConfigError` if an optional dependency is missing."""
+        return None
 
     def param_space(self) -> dict[str, Any]:
         """Ray Tune ``param_space``; by default every dimension is a sampled domain."""
@@ -57,7 +64,8 @@ class Strategy(ABC):
         """A Ray Tune search algorithm; by default Ray's grid/random generator, seeded."""
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
-        return BasicVariantGenerator(random_state=self.seed)
+        return BasicVariantGenerator(random_state=self.seed,
+                                     max_concurrent=self.max_concurrent or 0)
 
     def scheduler(self) -> Any:
         """A Ray Tune scheduler, or ``None`` for FIFO (every trial runs to the end)."""
@@ -66,7 +74,14 @@ class Strategy(ABC):
     def num_samples(self, requested: int | None) -> int:
         return requested if requested is not None else self.default_num_samples
 
-    def plan(self, num_samples: int | None) -> TunePlan:
+    def total_trials(self, requested: int | None) -> int:
+        """How many trials the plan runs (``num_samples``; the grid multiplies it)."""
+        return self.num_samples(requested)
+
+    def plan(self, num_samples: int | None, max_concurrent: int | None = None) -> TunePlan:
+        """Ray Tune's inputs. ``max_concurrent`` must be passed here too: Ray ignores
+        ``TuneConfig.max_concurrent_trials`` for a ready-made ``BasicVariantGenerator``."""
+        self.max_concurrent = max_concurrent
         return TunePlan(self.param_space(), self.searcher(), self.scheduler(),
                         self.num_samples(num_samples), self.needs_checkpoints)
 
@@ -79,6 +94,9 @@ class GridStrategy(Strategy):
 
     def param_space(self) -> dict[str, Any]:
         return to_ray_param_space(self.space)
+
+    def total_trials(self, requested: int | None) -> int:
+        return self.num_samples(requested) * grid_size(self.space)
 
 
 class RandomStrategy(Strategy):

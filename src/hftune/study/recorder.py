@@ -70,8 +70,32 @@ class StudyRecorder(Callback):
         rec.node_id = result.get("node_ip") or rec.node_id
         report = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != "node_ip"}
         report["time"] = time.time()
+        if report.get("restored_from") is not None:
+            self._record_restore(rec, trial, result, report)
         rec.reports.append(report)
         self._save(rec)
+
+    def _record_restore(self, rec: TrialRecord, trial: Any, result: dict[str, Any],
+                        report: dict[str, Any]) -> None:
+        """A trial continued from a checkpoint: an exploit when the checkpoint was another's.
+
+        The config is the one the trial ran this result with (``result["config"]``), not
+        ``trial.config``: a scheduler sees each result first and may already have changed it.
+        """
+        ran_with = result.get("config") or trial.config
+        new_config = {k: python_value(ran_with[k]) for k in self.search_keys if k in ran_with}
+        if report["restored_from"] == rec.trial_id and new_config == rec.config:
+            return  # a resume from its own checkpoint
+        event = {"time": report["time"], "from_trial": report["restored_from"],
+                 "to_trial": rec.trial_id, "epoch": report.get("restored_epoch"),
+                 "old_config": dict(rec.config), "new_config": new_config,
+                 "fallback": bool(report.get("restore_fallback"))}
+        if not rec.config_history:
+            rec.config_history.append({"epoch": 0.0, "config": dict(rec.config)})
+        rec.config_history.append({"epoch": report.get("restored_epoch"), "config": new_config,
+                                   "from_trial": report["restored_from"]})
+        rec.config = new_config
+        self.store.append_lineage(event)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rec = self._record(trial)

@@ -27,6 +27,7 @@ class TrialRecord:
     node_id: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    config_history: list[dict[str, Any]] = field(default_factory=list)
 
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.reports
@@ -90,6 +91,7 @@ class StudyRecord:
     best_trial_id: str | None = None
     best_value: float | None = None
     best_epoch: float | None = None
+    disk_bytes: int | None = None
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

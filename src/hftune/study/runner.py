@@ -96,6 +96,24 @@ def _connect_ray(address: str | None, prepared: PreparedStudy) -> None:
                                ) from None
 
 
+def checkpoint_policy(prepared: PreparedStudy) -> str:
+    """``every`` for strategies that clone trials, ``best`` to keep the best weights, or none."""
+    if prepared.strategy.needs_checkpoints:
+        return "every"
+    return "best" if prepared.config.checkpoints.save_best else "none"
+
+
+def ray_checkpoint_config(prepared: PreparedStudy) -> Any:
+    """What Ray keeps of the checkpoints trials report (the checkpoint budget)."""
+    from ray import tune
+
+    policy = checkpoint_policy(prepared)
+    if policy == "every":
+        return tune.CheckpointConfig(num_to_keep=prepared.config.checkpoints.keep)
+    return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=prepared.metric,
+                                 checkpoint_score_order=prepared.mode)
+
+
 def trial_setup(prepared: PreparedStudy) -> TrialSetup:
     cfg, task, tok = prepared.config, prepared.task, prepared.tokenized
     return TrialSetup(
@@ -111,6 +129,9 @@ def trial_setup(prepared: PreparedStudy) -> TrialSetup:
         gpus_per_trial=prepared.resources.gpus_per_trial,
         eval_every=cfg.evaluation.every,
         eval_steps=cfg.evaluation.eval_steps,
+        metric=prepared.metric,
+        mode=prepared.mode,
+        checkpoints=checkpoint_policy(prepared),
     )
 
 
@@ -131,7 +152,7 @@ def _run(prepared: PreparedStudy, store: StudyStore,
                    "max_concurrent": res.max_concurrent})
     store.write_config(cfg.model_dump(mode="json"))
     store.write_study(study)
-    plan = prepared.strategy.plan(cfg.budget.num_samples)
+    plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
     recorder = StudyRecorder(store, list(prepared.space), on_change=on_change)
     trainable = tune.with_resources(
         tune.with_parameters(ray_trainable, setup=trial_setup(prepared)),
@@ -146,7 +167,7 @@ def _run(prepared: PreparedStudy, store: StudyStore,
             reuse_actors=True),
         run_config=tune.RunConfig(
             name=store.ray_dir.name, storage_path=str(store.root.resolve()),
-            callbacks=[recorder], verbose=0,
+            callbacks=[recorder], verbose=0, checkpoint_config=ray_checkpoint_config(prepared),
             failure_config=tune.FailureConfig(max_failures=cfg.budget.max_failures)),
     )
     started = time.perf_counter()
@@ -177,6 +198,7 @@ def finalize(store: StudyStore, study: StudyRecord) -> StudyRecord:
         study.best_trial_id = best.trial_id
         study.best_value = best.score(study.metric, study.mode, study.score)
         study.best_epoch = report.get("epoch") if report else None
+    study.disk_bytes = store.disk_bytes()
     store.write_study(study)
     store.write_tables(study)
     return study

@@ -8,7 +8,8 @@ Layout of ``<output_dir>/``::
     trials.csv          one row per trial (config, state, score, best epoch, seconds)
     reports.csv         one row per evaluation (trial_id, epoch, step, metrics)
     .lock               held (flock) while a process runs the study
-    ray/                Ray Tune's own experiment state (used to resume)
+    lineage.jsonl       PBT/PB2 exploits: time, from/to trial, epoch, old and new config
+    ray/                Ray Tune's own experiment state and the trials' checkpoints
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ class StudyStore:
         pd.DataFrame(reports).to_csv(self.root / "reports.csv.tmp", index=False)
         os.replace(self.root / "reports.csv.tmp", self.root / "reports.csv")
 
+    def append_lineage(self, event: dict[str, Any]) -> None:
+        """Append one exploit event to ``lineage.jsonl``."""
+        with open(self.root / "lineage.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event, default=_json_default) + "\n")
+
     # -- reads --------------------------------------------------------------------------------
     def read_study(self) -> StudyRecord:
         path = self.root / "study.json"
@@ -132,6 +138,18 @@ class StudyStore:
             return []
         return [TrialRecord.from_dict(json.loads(p.read_text(encoding="utf-8")))
                 for p in sorted(self.trials_dir.glob("*.json"))]
+
+    def read_lineage(self) -> list[dict[str, Any]]:
+        """Every exploit, in the order they happened (empty for strategies that never clone)."""
+        path = self.root / "lineage.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+
+    def disk_bytes(self) -> int:
+        """Bytes the study folder takes (checkpoints included)."""
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
 
     # -- helpers ------------------------------------------------------------------------------
     def _write_json(self, path: Path, data: Any) -> None:

@@ -1,20 +1,27 @@
 """The ``TrainerCallback`` through which a trial talks to the strategy.
 
-After each evaluation it hands one flat metrics record to ``report`` (``ray.tune.report`` in a
-real trial; an event recorder in tests). Training is touched only through ``TrainerControl``:
-if ``report`` raises :class:`StopTrial` (or the strategy stops the trial in Ray), training ends
-at once.
+After each evaluation it hands one flat metrics record to ``report(record, checkpoint_dir)``
+(``ray.tune.report`` in a real trial; an event recorder in tests). Training is touched only
+through ``TrainerControl``: a checkpoint is asked for with ``should_save`` and reported once the
+Trainer has written it (``on_save``); if ``report`` raises :class:`StopTrial`, training ends at
+once.
+
+Checkpoint policies: ``"none"``; ``"best"`` (model weights only, whenever the metric improves:
+what export needs); ``"every"`` (full state at every evaluation: what PBT needs).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[dict[str, Any], "Path | None"], None]
+CheckpointPolicy = Literal["none", "best", "every"]
 
 
 class StopTrial(Exception):
@@ -31,12 +38,21 @@ class ReportCallback(TrainerCallback):
     """
 
     def __init__(self, report: Report, *, started: float | None = None,
-                 extra: Callable[[], dict[str, Any]] | None = None) -> None:
+                 extra: Callable[[], dict[str, Any]] | None = None,
+                 checkpoints: CheckpointPolicy = "none", metric: str | None = None,
+                 mode: str = "max",
+                 on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None) -> None:
         self._report = report
         self._started = time.perf_counter() if started is None else started
         self._extra = extra
+        self.checkpoints = checkpoints
+        self.metric = metric
+        self.mode = mode
+        self.on_checkpoint = on_checkpoint
         self.optimizer: Any = None
         self.reports = 0
+        self.best: float | None = None
+        self._pending: dict[str, Any] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,
                        control: TrainerControl, **kwargs: Any) -> None:
@@ -59,12 +75,45 @@ class ReportCallback(TrainerCallback):
         record.update(optimizer_hyperparameters(self.optimizer or kwargs.get("optimizer")))
         if self._extra is not None:
             record.update(self._extra())
+        if self._wants_checkpoint(record):
+            self._pending = record  # reported from on_save, with the folder the Trainer wrote
+            control.should_save = True
+        else:
+            self._send(record, None, control)
+        return control
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                **kwargs: Any) -> TrainerControl:
+        if self._pending is None:
+            return control
+        record, self._pending = self._pending, None
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(folder, record)
+        try:
+            self._send(record, folder, control)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # the strategy's store keeps its copy
+        return control
+
+    def _wants_checkpoint(self, record: dict[str, Any]) -> bool:
+        if self.checkpoints == "every":
+            return True
+        if self.checkpoints != "best" or self.metric is None or record.get(self.metric) is None:
+            return False
+        value = float(record[self.metric])
+        improved = self.best is None or (value > self.best if self.mode == "max"
+                                         else value < self.best)
+        if improved:
+            self.best = value
+        return improved
+
+    def _send(self, record: dict[str, Any], folder: Path | None, control: TrainerControl) -> None:
         self.reports += 1
         try:
-            self._report(record)
+            self._report(record, folder)
         except StopTrial:
             control.should_training_stop = True
-        return control
 
 
 def optimizer_hyperparameters(optimizer: Any) -> dict[str, float]:

@@ -8,8 +8,10 @@ object store); trials only build their model and ``TrainingArguments`` from thei
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hftune.space import split_hyperparameters
@@ -39,6 +41,9 @@ class TrialSetup:
     gpus_per_trial: float
     eval_every: str = "epoch"
     eval_steps: int | None = None
+    metric: str | None = None
+    mode: str = "max"
+    checkpoints: str = "none"  # "none" | "best" | "every" (see training.callback)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +63,9 @@ def training_arguments(setup: TrialSetup, hparams: dict[str, Any], output_dir: s
     for key in ("per_device_train_batch_size", "num_train_epochs", "warmup_steps", "seed"):
         if key in values and isinstance(values[key], float) and values[key].is_integer():
             values[key] = int(values[key])
+    # Checkpoints are asked for by the report callback (TrainerControl.should_save), never by
+    # a save schedule; "best" keeps only the weights (what export needs).
+    values["save_only_model"] = setup.checkpoints == "best"
     return TrainingArguments(
         output_dir=output_dir, save_strategy="no", report_to=[], disable_tqdm=True, **values)
 
@@ -72,15 +80,18 @@ def set_torch_threads(cpus: float) -> int:
     return torch.get_num_threads()
 
 
-def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any,
-              output_dir: str) -> dict[str, Any]:
-    """Train one config, calling ``report(record)`` after every evaluation.
+def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir: str, *,
+              trial_id: str = "local", restore_from: Path | None = None) -> dict[str, Any]:
+    """Train one config, calling ``report(record, checkpoint_dir)`` after every evaluation.
 
-    Returns the last record. Independent of Ray, so it can be tested with any ``report``.
+    ``restore_from``: a checkpoint to continue from (a crash resume, or a PBT exploit); the
+    restore rule is in :mod:`hftune.training.checkpoint`. Independent of Ray, so it can be
+    tested with any ``report``. Returns a small summary.
     """
     from transformers import DataCollatorWithPadding, Trainer
 
     from hftune.training.callback import ReportCallback
+    from hftune.training.checkpoint import ApplyConfigOnRestore, prepare_restore, write_meta
     from hftune.training.metrics import make_compute_metrics
     from hftune.training.model import build_model
 
@@ -88,9 +99,36 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any,
     threads = set_torch_threads(setup.cpus_per_trial)
     hparams, model_overrides = split_hyperparameters(config)
     args = training_arguments(setup, hparams, output_dir)
+    restored = None
+    if restore_from is not None:
+        restored = prepare_restore(
+            restore_from, Path(output_dir) / "restored", train_rows=len(setup.train_dataset),
+            batch_size=args.train_batch_size, grad_accumulation=args.gradient_accumulation_steps)
+    first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid()}
+    if restored is not None:
+        first.update(restored_from=restored.from_trial, restored_epoch=restored.epoch,
+                     restore_fallback=restored.fallback)
+        if restored.epoch >= args.num_train_epochs:  # nothing left to train for this config
+            if restored.from_trial == trial_id and restored.config == dict(config):
+                return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
+            report({**restored.record, **first, "trained_all": True}, None)
+            return {"reports": 1, "seconds": time.perf_counter() - started}
+    apply = ApplyConfigOnRestore() if restored is not None else None
+
+    def extra() -> dict[str, Any]:
+        out = dict(first)
+        if apply is not None and apply.applied is not None:
+            out["applied"] = apply.applied
+        first.clear()
+        return out
+
     model = build_model(setup.model_path, setup.label_names, model_overrides, args.seed)
-    callback = ReportCallback(report, started=started,
-                              extra=lambda: {"torch_threads": threads, "worker_pid": os.getpid()})
+    callback = ReportCallback(
+        report, started=started, extra=extra, checkpoints=setup.checkpoints,
+        metric=setup.metric, mode=setup.mode,
+        on_checkpoint=lambda folder, rec: write_meta(
+            folder, trial_id=trial_id, epoch=rec["epoch"], global_step=rec["step"],
+            config=dict(config), record=rec))
     trainer = Trainer(
         model=model,
         args=args,
@@ -98,10 +136,10 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any,
         eval_dataset=setup.eval_dataset,
         data_collator=DataCollatorWithPadding(setup.tokenizer),
         compute_metrics=make_compute_metrics(setup.metrics, len(setup.label_names)),
-        callbacks=[callback],
+        callbacks=[c for c in (apply, callback) if c is not None],
     )
     trainer.remove_callback(_printer_callback())
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(restored.folder) if restored else None)
     return {"reports": callback.reports, "seconds": time.perf_counter() - started}
 
 
@@ -112,8 +150,28 @@ def _printer_callback() -> Any:
 
 
 def ray_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
-    """Ray Tune function trainable: reports through ``ray.tune.report``."""
+    """Ray Tune function trainable: reports (and checkpoints) through ``ray.tune.report``."""
     from ray import tune
 
-    output_dir = tune.get_context().get_trial_dir() or os.getcwd()
-    run_trial(config, setup, lambda record: tune.report(record), output_dir)
+    context = tune.get_context()
+    checkpoint = tune.get_checkpoint()
+    # The Trainer's scratch folder stays outside Ray's trial folder, which Ray syncs to the
+    # study folder: checkpoints reach the study only through tune.report.
+    with tempfile.TemporaryDirectory(prefix="hftune-trial-") as output_dir:
+        _run_in_ray(config, setup, context, checkpoint, output_dir)
+
+
+def _run_in_ray(config: dict[str, Any], setup: TrialSetup, context: Any, checkpoint: Any,
+                output_dir: str) -> None:
+    from ray import tune
+
+    def report(record: dict[str, Any], folder: Path | None) -> None:
+        tune.report(record, checkpoint=tune.Checkpoint.from_directory(str(folder))
+                    if folder is not None else None)
+
+    if checkpoint is None:
+        run_trial(config, setup, report, output_dir, trial_id=context.get_trial_id())
+        return
+    with checkpoint.as_directory() as folder:
+        run_trial(config, setup, report, output_dir, trial_id=context.get_trial_id(),
+                  restore_from=Path(folder))

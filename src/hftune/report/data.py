@@ -1,0 +1,323 @@
+"""Study folder → the plain data a report shows: a summary row per study and pandas tables.
+
+Every reader here is tolerant of a study that is still running: trials with no reports, trials
+that are ``running`` or ``pending``, a ``study.json`` whose status is ``running`` (no ``wall_s``,
+no best trial yet) and a ``lineage.jsonl`` whose last line is being written are all fine. Nothing
+here writes to the study folder.
+
+Optional fields the report reads when they are there (and shows ``-`` when they are not):
+
+* ``study.json`` → ``best_holdout``: the held-out metric of the best trial;
+* a trial report → ``holdout_<metric>``: the same, reported by the trial itself;
+* ``lineage.jsonl`` → one JSON object per PBT exploit:
+  ``{"time", "from_trial", "to_trial", "old_config", "new_config", "epoch"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hftune.study.records import StudyRecord, TrialRecord, best_trial
+from hftune.study.store import StudyStore
+
+STATES = ("finished", "stopped", "errored", "running", "pending")
+
+
+@dataclass
+class StudyData:
+    """One study folder read back: the record, its raw JSON, trials and PBT lineage.
+
+    ``status`` is the study's status as ``hftune status`` shows it: ``running`` only while a
+    process holds the study's lock, ``interrupted`` when ``study.json`` says running but no
+    process does.
+    """
+
+    root: Path
+    study: StudyRecord
+    raw: dict[str, Any]
+    trials: list[TrialRecord]
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    label: str = ""
+    status: str = ""
+
+    @property
+    def metric(self) -> str:
+        return self.study.metric
+
+    @property
+    def mode(self) -> str:
+        return self.study.mode
+
+    def score(self, trial: TrialRecord) -> float | None:
+        """The trial's score under the study's rule (``best`` or ``last``), or ``None``."""
+        return trial.score(self.metric, self.mode, self.study.score)
+
+    def scored_trials(self) -> list[tuple[TrialRecord, float]]:
+        """Every trial that has a score, with it (errored trials included if they reported)."""
+        out = []
+        for t in self.trials:
+            s = self.score(t)
+            if s is not None and math.isfinite(s):
+                out.append((t, s))
+        return out
+
+    def best(self) -> TrialRecord | None:
+        """The best trial, recomputed from the trial records (so it works mid-study)."""
+        return best_trial(self.trials, self.metric, self.mode, self.study.score)
+
+    @property
+    def started_at(self) -> float | None:
+        """When the study started: ``study.json``'s ``started_at``, else the first trial start."""
+        if self.study.started_at is not None:
+            return float(self.study.started_at)
+        starts = [t.started_at for t in self.trials if t.started_at is not None]
+        times = [float(r["time"]) for t in self.trials for r in t.reports if "time" in r]
+        candidates = starts + times
+        return min(candidates) if candidates else None
+
+
+def load_study(root: Path) -> StudyData:
+    """Read one study folder (raises :class:`StudyFolderError` when it has no ``study.json``)."""
+    store = StudyStore(Path(root))
+    study = store.read_study()
+    raw = json.loads((store.root / "study.json").read_text(encoding="utf-8"))
+    status = study.status
+    if status == "running" and not store.is_locked():
+        status = "interrupted"
+    return StudyData(root=store.root, study=study, raw=raw, trials=store.read_trials(),
+                     lineage=read_lineage(store.root / "lineage.jsonl"),
+                     label=study.name or store.root.name, status=status)
+
+
+def load_studies(roots: list[Path]) -> list[StudyData]:
+    """Read several study folders; labels are made unique (folder name added on a clash)."""
+    studies = [load_study(r) for r in roots]
+    names = [s.label for s in studies]
+    for s in studies:
+        if names.count(s.label) > 1:
+            s.label = f"{s.label} ({s.root.name})"
+    labels = [s.label for s in studies]
+    for i, s in enumerate(studies):
+        if labels.count(s.label) > 1:
+            s.label = f"{s.label} #{i + 1}"
+    return studies
+
+
+def read_lineage(path: Path) -> list[dict[str, Any]]:
+    """The PBT exploits in ``lineage.jsonl`` sorted by time; ``[]`` when the file is absent.
+
+    Lines that are not JSON objects (a line still being written) are skipped.
+    """
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "to_trial" in event:
+            events.append(event)
+    return sorted(events, key=lambda e: float(e.get("time") or 0.0))
+
+
+# -- summary --------------------------------------------------------------------------------
+def compute_unit(data: StudyData) -> tuple[str, float]:
+    """``("GPU", gpus_per_trial)`` when trials hold GPUs, else ``("CPU-core", cpus_per_trial)``."""
+    res = data.study.resources or {}
+    gpus = float(res.get("gpus_per_trial") or 0)
+    if gpus > 0:
+        return "GPU", gpus
+    return "CPU-core", float(res.get("cpus_per_trial") or 1)
+
+
+def compute_minutes(data: StudyData) -> float:
+    """Total trial compute: each trial's ``compute_s`` × its GPUs (or cores), in minutes."""
+    _, per_trial = compute_unit(data)
+    return sum(t.compute_s for t in data.trials) * per_trial / 60.0
+
+
+def wall_minutes(data: StudyData) -> float | None:
+    """``wall_s`` from ``study.json``; for a study without it, start → its latest event."""
+    if data.study.wall_s is not None:
+        return float(data.study.wall_s) / 60.0
+    start = data.started_at
+    if start is None:
+        return None
+    ends = [float(data.study.ended_at)] if data.study.ended_at else []
+    ends += [float(t.ended_at) for t in data.trials if t.ended_at]
+    ends += [float(r["time"]) for t in data.trials for r in t.reports if "time" in r]
+    return max(0.0, max(ends) - start) / 60.0 if ends else None
+
+
+def holdout_value(data: StudyData) -> float | None:
+    """The best trial's held-out metric: ``best_holdout`` in ``study.json``, else the best
+    trial's ``holdout_<metric>`` (from its best report, else its latest report that has it)."""
+    value = data.raw.get("best_holdout")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    best = data.best()
+    if best is None:
+        return None
+    key = f"holdout_{data.metric}"
+    report = best.best_report(data.metric, data.mode)
+    if report is not None and report.get(key) is not None:
+        return float(report[key])
+    for r in reversed(best.reports):
+        if r.get(key) is not None:
+            return float(r[key])
+    return None
+
+
+def state_counts(data: StudyData) -> dict[str, int]:
+    """How many trials are in each state (every state of :data:`STATES`, zeros included)."""
+    counts = dict.fromkeys(STATES, 0)
+    for t in data.trials:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    return counts
+
+
+def summary_row(data: StudyData, price_per_hour: float | None = None) -> dict[str, Any]:
+    """One study as the comparison table's row (numbers unrounded; ``None`` where unknown).
+
+    ``cost`` is compute hours × ``price_per_hour`` (a GPU-hour, or a CPU-core-hour when the
+    trials hold no GPU); ``None`` without a price.
+    """
+    counts = state_counts(data)
+    best = data.best()
+    best_report = best.best_report(data.metric, data.mode) if best else None
+    unit, _ = compute_unit(data)
+    minutes = compute_minutes(data)
+    status = data.status or data.study.status
+    return {
+        "study": data.label,
+        "strategy": data.study.strategy,
+        "status": status,
+        "trials": len(data.trials),
+        **counts,
+        "metric": data.metric,
+        "mode": data.mode,
+        "best": data.score(best) if best else None,
+        "best_trial": best.trial_id if best else None,
+        "best_epoch": best_report.get("epoch") if best_report else None,
+        "holdout": holdout_value(data),
+        "compute_unit": unit,
+        "compute_min": minutes,
+        "wall_min": wall_minutes(data),
+        "cost": minutes / 60.0 * price_per_hour if price_per_hour is not None else None,
+    }
+
+
+def summary_frame(studies: list[StudyData], price_per_hour: float | None = None) -> pd.DataFrame:
+    """The comparison table: one :func:`summary_row` per study."""
+    return pd.DataFrame([summary_row(s, price_per_hour) for s in studies])
+
+
+# -- per-trial tables -----------------------------------------------------------------------
+def param_names(data: StudyData) -> list[str]:
+    """Every hyperparameter any trial's config names, in first-seen order."""
+    names: list[str] = []
+    for t in data.trials:
+        names.extend(k for k in t.config if k not in names)
+    return names
+
+
+def trials_frame(data: StudyData) -> pd.DataFrame:
+    """One row per trial: id, state, each hyperparameter, score, best epoch, epochs, seconds."""
+    unit, per_trial = compute_unit(data)
+    rows = []
+    for t in data.trials:
+        best = t.best_report(data.metric, data.mode)
+        rows.append({
+            "trial_id": t.trial_id, "state": t.state,
+            **{k: t.config.get(k) for k in param_names(data)},
+            "score": data.score(t),
+            "best_epoch": best.get("epoch") if best else None,
+            "epochs": t.last_epoch, "evaluations": len(t.reports),
+            "compute_s": t.compute_s,
+            f"{unit}_min": t.compute_s * per_trial / 60.0,
+        })
+    return pd.DataFrame(rows)
+
+
+def report_time(data: StudyData, trial: TrialRecord, report: dict[str, Any]) -> float | None:
+    """Seconds from the study's start to this report: its ``time`` field, else the trial's
+    start plus its ``elapsed_s``; ``None`` when neither is known."""
+    start = data.started_at
+    if start is None:
+        return None
+    if report.get("time") is not None:
+        return float(report["time"]) - start
+    if trial.started_at is not None and report.get("elapsed_s") is not None:
+        return float(trial.started_at) + float(report["elapsed_s"]) - start
+    return None
+
+
+def reports_frame(data: StudyData) -> pd.DataFrame:
+    """One row per evaluation with a value of the metric: trial_id, state, epoch, value,
+    seconds since the study started (``t_s``) and the reported ``learning_rate`` (or NaN)."""
+    rows = []
+    for t in data.trials:
+        for r in t.reports:
+            value = r.get(data.metric)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            rows.append({"trial_id": t.trial_id, "state": t.state,
+                         "epoch": r.get("epoch"), "value": float(value),
+                         "t_s": report_time(data, t, r),
+                         "learning_rate": r.get("learning_rate")})
+    columns = ["trial_id", "state", "epoch", "value", "t_s", "learning_rate"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def best_so_far(data: StudyData) -> pd.DataFrame:
+    """The best metric value seen so far against minutes since the study started.
+
+    Columns ``minutes`` and ``best``, one row per timed evaluation, sorted by time.
+    """
+    frame = reports_frame(data).dropna(subset=["t_s"]).sort_values("t_s", kind="stable")
+    if frame.empty:
+        return pd.DataFrame({"minutes": [], "best": []})
+    values = frame["value"].cummax() if data.mode == "max" else frame["value"].cummin()
+    return pd.DataFrame({"minutes": frame["t_s"].to_numpy() / 60.0,
+                         "best": values.to_numpy()})
+
+
+def member_history(data: StudyData) -> dict[str, list[tuple[float, dict[str, Any]]]]:
+    """Each PBT member's config over time: ``{trial_id: [(seconds, config), ...]}``.
+
+    Starts from the member's first config at its start (or the study start) and applies each
+    exploit in ``lineage.jsonl`` whose ``to_trial`` is that member. The first config is the
+    ``old_config`` of the member's first exploit, else the first entry of its record's
+    ``config_history``, else its record's ``config`` (which the recorder overwrites with the
+    latest config after an exploit). Empty without lineage.
+    """
+    if not data.lineage:
+        return {}
+    start = data.started_at or 0.0
+    first_old: dict[str, dict[str, Any]] = {}
+    for event in data.lineage:
+        first_old.setdefault(str(event["to_trial"]), dict(event.get("old_config") or {}))
+    history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for t in data.trials:
+        t0 = (float(t.started_at) - start) if t.started_at is not None else 0.0
+        past = getattr(t, "config_history", None) or []
+        initial = past[0].get("config") if past and isinstance(past[0], dict) else None
+        config = {**t.config, **(initial or {}), **first_old.get(t.trial_id, {})}
+        history[t.trial_id] = [(t0, config)]
+    for event in data.lineage:
+        member = str(event["to_trial"])
+        steps = history.setdefault(member, [(0.0, {})])
+        when = float(event.get("time") or start) - start
+        config = {**steps[-1][1], **(event.get("new_config") or {})}
+        steps.append((when, config))
+    return history

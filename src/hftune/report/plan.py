@@ -1,0 +1,82 @@
+"""Which plots a report has: the same list for the HTML (plotly) and Markdown (PNG) writers.
+
+A plot is left out, not drawn empty, when its study lacks what it needs: learning curves need a
+trial with a report, the PBT plot needs ``lineage.jsonl``, parallel coordinates need two scored
+trials and a hyperparameter, importance needs :data:`~hftune.report.importance.MIN_TRIALS`
+scored trials with a hyperparameter that varied. A left-out plot leaves a note saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hftune.report.data import StudyData, best_so_far, param_names
+from hftune.report.importance import MIN_TRIALS, param_importances
+
+KINDS = ("best_so_far", "expected_max", "curves", "pbt", "parallel", "importance")
+
+
+@dataclass
+class PlotSpec:
+    """One plot: its ``kind`` (one of :data:`KINDS`), title and study (``None``: all studies).
+
+    ``extra`` carries what was computed to decide on the plot (importances) so the writers do
+    not compute it twice.
+    """
+
+    kind: str
+    title: str
+    study: StudyData | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe id, unique within one report's plan."""
+        name = self.study.label if self.study else "all"
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+        return f"{self.kind}-{safe}"
+
+
+@dataclass
+class ReportPlan:
+    """The report's plots, in order, and notes for the plots left out."""
+
+    plots: list[PlotSpec]
+    notes: list[str]
+
+
+def plan_report(studies: list[StudyData]) -> ReportPlan:
+    """Decide the plots for ``studies``: two comparison plots, then each study's own."""
+    plots: list[PlotSpec] = []
+    notes: list[str] = []
+    if any(s.scored_trials() for s in studies):
+        if any(not best_so_far(s).empty for s in studies):
+            plots.append(PlotSpec("best_so_far",
+                                  "Best validation metric so far vs wall-clock time"))
+        else:
+            notes.append("No report carries a time: no best-so-far plot.")
+        plots.append(PlotSpec("expected_max",
+                              "Expected maximum validation performance vs trials run"))
+    else:
+        notes.append("No trial has reported the metric yet: no comparison plots.")
+    for s in studies:
+        scored = s.scored_trials()
+        if any(t.reports for t in s.trials):
+            plots.append(PlotSpec("curves", f"{s.label}: learning curves", s))
+        else:
+            notes.append(f"{s.label}: no trial has reported yet.")
+        if s.lineage:
+            plots.append(PlotSpec("pbt", f"{s.label}: PBT hyperparameters over time", s))
+        if len(scored) >= 2 and param_names(s):
+            plots.append(PlotSpec("parallel", f"{s.label}: hyperparameters vs {s.metric}", s))
+        importances = param_importances(s) if len(scored) >= MIN_TRIALS else None
+        if importances:
+            plots.append(PlotSpec("importance", f"{s.label}: hyperparameter importance "
+                                  "(Optuna fANOVA)", s, {"importances": importances}))
+        elif len(scored) < MIN_TRIALS:
+            notes.append(f"{s.label}: hyperparameter importance needs at least {MIN_TRIALS} "
+                         f"scored trials (it has {len(scored)}).")
+        else:
+            notes.append(f"{s.label}: no hyperparameter varied; no importance plot.")
+    return ReportPlan(plots, notes)

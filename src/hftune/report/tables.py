@@ -1,0 +1,83 @@
+"""The report's tables as display strings, shared by the HTML and Markdown writers.
+
+:func:`comparison_table` is the study comparison (one row per study); :func:`trial_table` lists
+one study's trials. Both return ``(headers, rows)`` of plain strings; ``-`` marks a value that
+is unknown or absent (no held-out metric, no price, a study that has not scored yet).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hftune.report.data import StudyData, summary_row, trials_frame
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A cell: ``-`` for None/NaN, ``digits`` significant digits for floats, else ``str``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def fixed(value: float | None, decimals: int) -> str:
+    """A cell with a fixed number of decimals, ``-`` for None/NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{decimals}f}"
+
+
+def comparison_table(studies: list[StudyData],
+                     price_per_hour: float | None = None) -> tuple[list[str], list[list[str]]]:
+    """One row per study: strategy, trial counts, best and held-out metric, compute, wall
+    minutes, cost. Compute is GPU-minutes when the study's trials hold GPUs, otherwise
+    CPU-core-minutes (the unit is written in the cell); cost is at ``price_per_hour``."""
+    headers = ["Study", "Strategy", "Status", "Trials (finished / stopped / errored)",
+               "Metric", "Best (validation)", "Best trial (epoch)", "Held-out",
+               "Compute", "Wall min",
+               "Cost" if price_per_hour is None else f"Cost at {price_per_hour:g}/h"]
+    rows = []
+    for s in studies:
+        r = summary_row(s, price_per_hour)
+        counts = f"{r['trials']} ({r['finished']} / {r['stopped']} / {r['errored']})"
+        live = [f"{r[k]} {k}" for k in ("running", "pending") if r[k]]
+        if live:
+            counts += " + " + ", ".join(live)
+        best_at = "-"
+        if r["best_trial"]:
+            best_at = r["best_trial"] + (f" ({fmt(r['best_epoch'], 3)})"
+                                         if r["best_epoch"] is not None else "")
+        rows.append([
+            r["study"], r["strategy"], r["status"], counts, f"{r['metric']} ({r['mode']})",
+            fixed(r["best"], 4), best_at, fixed(r["holdout"], 4),
+            f"{r['compute_min']:.1f} {r['compute_unit']}-min", fixed(r["wall_min"], 1),
+            fixed(r["cost"], 2),
+        ])
+    return headers, rows
+
+
+def trial_table(data: StudyData) -> tuple[list[str], list[list[str]]]:
+    """One row per trial of ``data``: id (``*`` on the best), state, hyperparameters, score,
+    best epoch, last epoch, evaluations and compute minutes."""
+    frame = trials_frame(data)
+    if frame.empty:
+        return ["trial"], []
+    best = data.best()
+    best_id = best.trial_id if best else None
+    unit_col = [c for c in frame.columns if c.endswith("_min")][0]
+    params = [c for c in frame.columns if c not in (
+        "trial_id", "state", "score", "best_epoch", "epochs", "evaluations", "compute_s",
+        unit_col)]
+    headers = ["trial", "state", *params, f"{data.metric} ({data.study.score})", "best epoch",
+               "epochs", "evaluations", unit_col.replace("_min", "-min")]
+    rows = []
+    for rec in frame.to_dict("records"):
+        mark = " *" if rec["trial_id"] == best_id else ""
+        rows.append([rec["trial_id"] + mark, rec["state"], *(fmt(rec[p]) for p in params),
+                     fixed(rec["score"], 4), fmt(rec["best_epoch"], 3), fmt(rec["epochs"], 3),
+                     str(rec["evaluations"]), fixed(rec[unit_col], 2)])
+    return headers, rows

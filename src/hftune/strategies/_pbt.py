@@ -1,0 +1,144 @@
+"""Population Based Training and PB2, scheduled by Ray Tune; the HF side is in ``training``.
+
+What is ours here: the options, the mutations in config syntax, and an explore step that keeps
+every perturbed value inside its declared domain with its declared type (Ray's multiplicative
+perturbation alone can leave the bounds, ray-project/ray#11936, and turns integers into floats).
+Exploit and the restore rule live in :mod:`hftune.training.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hftune.config.loading import training_argument_fields
+from hftune.errors import ConfigError
+from hftune.space import Dimension, parse_space, python_value, to_ray_domain
+from hftune.strategies.base import Strategy
+
+
+class PBTOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    population: int = Field(default=8, ge=2)
+    perturbation_interval: int = Field(default=1, ge=1, description="evaluations (epochs)")
+    burn_in: int = Field(default=0, ge=0, description="evaluations before the first exploit")
+    quantile_fraction: float = Field(default=0.25, gt=0, le=0.5)
+    resample_probability: float = Field(default=0.25, ge=0, le=1)
+    perturbation_factors: tuple[float, float] = (1.2, 0.8)
+    mutations: dict[str, Any] | None = None
+    synch: bool = False
+
+
+def clip_config(config: Mapping[str, Any], space: Mapping[str, Dimension]) -> dict[str, Any]:
+    """Every value of ``config`` that ``space`` declares, moved into its domain and type."""
+    out = dict(config)
+    for name, dim in space.items():
+        if name in out:
+            out[name] = dim.clip(python_value(out[name]))
+    return out
+
+
+class _Clip:
+    """Ray's ``custom_explore_fn``: clip after Ray's perturbation (picklable, no lambdas)."""
+
+    def __init__(self, space: Mapping[str, Dimension]) -> None:
+        self.space = dict(space)
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        return clip_config(config, self.space)
+
+
+class PBTStrategy(Strategy):
+    """PBT: ``population`` trials; every ``perturbation_interval`` evaluations the bottom
+    ``quantile_fraction`` copy a top trial's checkpoint (exploit) and perturb its config
+    (explore: lists move to a neighbour value, numbers are scaled by a perturbation factor and
+    clipped, each value resampled with ``resample_probability``)."""
+
+    name = "pbt"
+    Options = PBTOptions
+    needs_checkpoints = True
+
+    def mutation_space(self) -> dict[str, Dimension]:
+        raw = self.options.mutations
+        if raw is None:
+            return dict(self.space)
+        mutations = parse_space(raw, training_fields=set(training_argument_fields()))
+        unknown = [k for k in mutations if k not in self.space]
+        if unknown:
+            raise ConfigError(f"strategy.mutations.{unknown[0]}: also declare it in search_space "
+                              f"(the initial population is drawn from there)")
+        return mutations
+
+    def num_samples(self, requested: int | None) -> int:
+        return self.options.population
+
+    def scheduler(self) -> Any:
+        from ray.tune.schedulers import PopulationBasedTraining
+
+        random.seed(self.seed)  # Ray's PBT draws its explore steps from `random`
+        mutations = self.mutation_space()
+        return PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=self.options.perturbation_interval,
+            burn_in_period=self.options.burn_in,
+            hyperparam_mutations={n: list(d.values) if d.is_categorical else to_ray_domain(d)
+                                  for n, d in mutations.items()},
+            quantile_fraction=self.options.quantile_fraction,
+            resample_probability=self.options.resample_probability,
+            perturbation_factors=tuple(self.options.perturbation_factors),
+            custom_explore_fn=_Clip(mutations),
+            synch=self.options.synch,
+        )
+
+
+class PB2Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    population: int = Field(default=8, ge=2)
+    perturbation_interval: int = Field(default=1, ge=1)
+    quantile_fraction: float = Field(default=0.25, gt=0, le=0.5)
+    bounds: dict[str, tuple[float, float]] | None = None
+    synch: bool = False
+
+
+class PB2Strategy(Strategy):
+    """PB2: PBT whose explore step is a GP-bandit over continuous ``bounds`` (default: every
+    numeric dimension of the search space)."""
+
+    name = "pb2"
+    Options = PB2Options
+    needs_checkpoints = True
+
+    @classmethod
+    def check_available(cls) -> None:
+        try:
+            import GPy  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise ConfigError("strategy.name: 'pb2' needs GPy (pip install 'hftune[pb2]')"
+                              ) from None
+
+    def bounds(self) -> dict[str, list[float]]:
+        if self.options.bounds:
+            return {k: [float(lo), float(hi)] for k, (lo, hi) in self.options.bounds.items()}
+        out = {n: [d.low, d.high] for n, d in self.space.items() if not d.is_categorical}
+        if not out:
+            raise ConfigError("strategy.bounds: pb2 needs at least one numeric dimension")
+        return out
+
+    def num_samples(self, requested: int | None) -> int:
+        return self.options.population
+
+    def scheduler(self) -> Any:
+        from ray.tune.schedulers.pb2 import PB2
+
+        random.seed(self.seed)
+        return PB2(time_attr="training_iteration",
+                   perturbation_interval=self.options.perturbation_interval,
+                   hyperparam_bounds=self.bounds(),
+                   quantile_fraction=self.options.quantile_fraction,
+                   custom_explore_fn=_Clip(self.space), synch=self.options.synch)

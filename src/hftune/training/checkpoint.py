@@ -1,0 +1,129 @@
+"""Trial checkpoints and what a restore (PBT's exploit) must do so that explore takes effect.
+
+A checkpoint is the ``Trainer``'s own folder (model weights as safetensors, optimizer and
+LR-scheduler state, RNG states, ``trainer_state.json``) plus ``hftune.json``: which trial wrote
+it, at which epoch and step, with which config, and the evaluation record it was taken at.
+
+**The restore rule (documented in the README).** A trial that continues from a checkpoint —
+its own after a crash, or a stronger trial's after a PBT exploit — gets the checkpoint's
+weights, optimizer moments, step and epoch counters and RNG states, and then *its own* config:
+
+* the optimizer's learning rate and weight decay are set to the config's values (the saved
+  optimizer state would otherwise silently bring back the old ones);
+* the LR schedule is the one the config defines (warmup, decay over the config's total steps
+  at the config's batch size), continued at the step the checkpoint had reached: the learning
+  rate right after the restore is ``new_lr × schedule(step)``;
+* a new batch size changes the DataLoader; the step counter is re-expressed in steps of the new
+  batch size (``epochs_done × steps_per_epoch(new batch)``), so the remaining epochs are counted
+  correctly;
+* a trial whose checkpoint has already reached the config's ``num_train_epochs`` trains no more.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+META_FILE = "hftune.json"
+TRAINER_STATE = "trainer_state.json"
+
+
+@dataclass(frozen=True)
+class RestoredState:
+    """What a restore brought in: the local checkpoint copy and where it came from."""
+
+    folder: Path
+    from_trial: str
+    epoch: float
+    global_step: int
+    config: dict[str, Any]
+    record: dict[str, Any]
+    fallback: bool = False
+
+
+def write_meta(folder: Path, *, trial_id: str, epoch: float, global_step: int,
+               config: dict[str, Any], record: dict[str, Any]) -> None:
+    """Write ``hftune.json`` into a checkpoint folder."""
+    meta = {"trial_id": trial_id, "epoch": epoch, "global_step": global_step,
+            "config": config, "record": record}
+    (Path(folder) / META_FILE).write_text(json.dumps(meta, default=str), encoding="utf-8")
+
+
+def find_checkpoint(path: Path) -> tuple[Path, bool]:
+    """``path`` if it still exists; otherwise the newest checkpoint beside it (same trial).
+
+    Returns ``(folder, fallback_used)``. A checkpoint budget may delete the exact checkpoint a
+    PBT exploit pointed at before the exploiting trial starts; the source trial's newest
+    checkpoint is then the closest state that still exists.
+    """
+    path = Path(path)
+    if (path / META_FILE).is_file():
+        return path, False
+    siblings = sorted((p for p in path.parent.glob("checkpoint_*") if (p / META_FILE).is_file()),
+                      key=lambda p: p.name)
+    if not siblings:
+        raise FileNotFoundError(f"checkpoint {path} and every checkpoint beside it are gone")
+    return siblings[-1], True
+
+
+def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: int,
+                    grad_accumulation: int = 1) -> RestoredState:
+    """Copy a checkpoint to ``local`` and re-express its step counter for ``batch_size``."""
+    folder, fallback = find_checkpoint(source)
+    if local.exists():
+        shutil.rmtree(local)
+    shutil.copytree(folder, local)
+    meta = json.loads((local / META_FILE).read_text(encoding="utf-8"))
+    epoch = float(meta["epoch"])
+    steps_per_epoch = max(math.ceil(train_rows / batch_size) // grad_accumulation, 1)
+    state_path = local / TRAINER_STATE
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    state["global_step"] = int(round(epoch * steps_per_epoch))
+    state["epoch"] = epoch
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+    return RestoredState(local, meta["trial_id"], epoch, int(state["global_step"]),
+                         meta.get("config", {}), meta.get("record", {}), fallback)
+
+
+class ApplyConfigOnRestore(TrainerCallback):
+    """After the Trainer has loaded a checkpoint's optimizer and scheduler, apply the config.
+
+    ``on_train_begin`` runs after ``Trainer`` restored the optimizer and LR-scheduler states:
+    the learning rate and weight decay in the optimizer's param groups, and the scheduler's base
+    rates and step, are set from the trial's ``TrainingArguments``. ``applied`` records what the
+    optimizer held right after (read back from the optimizer, for the trial's first report).
+    """
+
+    def __init__(self) -> None:
+        self.applied: dict[str, float] | None = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
+        if optimizer is None:
+            return
+        groups = optimizer.param_groups
+        # Trainer.create_optimizer builds [decayed params, no-decay params], in that order.
+        groups[0]["weight_decay"] = args.weight_decay
+        step = state.global_step
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [args.learning_rate] * len(groups)
+            scheduler.last_epoch = step
+            lambdas = getattr(scheduler, "lr_lambdas", None) or [lambda _s: 1.0] * len(groups)
+            new_lrs = [args.learning_rate * lam(step) for lam in lambdas]
+            scheduler._last_lr = list(new_lrs)
+        else:
+            new_lrs = [args.learning_rate] * len(groups)
+        for group, lr in zip(groups, new_lrs, strict=True):
+            group["lr"] = lr
+            group["initial_lr"] = args.learning_rate
+        self.applied = {"learning_rate": float(groups[0]["lr"]),
+                        "base_learning_rate": float(args.learning_rate),
+                        "weight_decay": float(groups[0]["weight_decay"]),
+                        "global_step": int(step)}

@@ -1,0 +1,56 @@
+"""PBT on the real HF path: exploits happen, nothing errors, explored values take effect."""
+
+from __future__ import annotations
+
+import pytest
+
+from hftune.config.loading import validate_study
+from hftune.study.runner import run_study
+from hftune.study.store import StudyStore
+
+pytestmark = pytest.mark.integration
+
+
+def test_pbt_exploits_and_applies_explored_values(ray_session, tiny_bert, shared_data,
+                                                  tmp_path) -> None:
+    out = tmp_path / "pbt"
+    cfg = validate_study({
+        "name": "pbt-it", "output_dir": str(out), "model": str(tiny_bert), "seed": 7,
+        "task": {"name": "rte", "data_dir": str(shared_data / "rte"), "max_train_samples": 128,
+                 "max_eval_samples": 64},
+        "max_length": 48,
+        "search_space": {"learning_rate": {"loguniform": [1e-4, 3e-3]},
+                         "weight_decay": {"uniform": [0.0, 0.3]},
+                         "per_device_train_batch_size": [16, 32],
+                         "num_train_epochs": [3]},
+        "strategy": {"name": "pbt", "population": 4, "perturbation_interval": 1,
+                     "quantile_fraction": 0.25, "resample_probability": 0.5},
+        "checkpoints": {"keep": 1},
+    })
+    result = run_study(cfg)
+    store = StudyStore(out)
+    lineage = store.read_lineage()
+
+    assert len(result.trials) == 4
+    assert not [t for t in result.trials if t.state == "errored"], [t.error for t in result.trials]
+    assert len(lineage) >= 1, "no exploit happened"
+    by_id = {t.trial_id: t for t in result.trials}
+    for event in lineage:
+        new = event["new_config"]
+        # explored values stay inside their domains, with their types
+        assert 1e-4 <= new["learning_rate"] <= 3e-3
+        assert 0.0 <= new["weight_decay"] <= 0.3
+        assert new["per_device_train_batch_size"] in (16, 32)
+        # the first report after this exploit: what the optimizer held right after the restore
+        target = by_id[event["to_trial"]]
+        after = [r for r in target.reports if r["time"] == event["time"]]
+        assert after and after[0]["restored_from"] == event["from_trial"], event
+        applied = after[0]["applied"]
+        assert applied["weight_decay"] == pytest.approx(new["weight_decay"])
+        assert applied["base_learning_rate"] == pytest.approx(new["learning_rate"])
+        assert 0 < applied["learning_rate"] <= new["learning_rate"]
+        assert after[0]["weight_decay"] == pytest.approx(new["weight_decay"])
+    # the exploiting trial's history is readable: its configs over time
+    target = by_id[lineage[0]["to_trial"]]
+    assert len(target.config_history) >= 2
+    assert result.study.disk_bytes and result.study.disk_bytes > 0
