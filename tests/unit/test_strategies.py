@@ -41,7 +41,7 @@ def study(strategy: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_registry_has_every_strategy_of_the_issue() -> None:
-    assert set(STRATEGIES) == {"grid", "random", "bayes", "gp", "asha", "bayes+asha",
+    assert set(STRATEGIES) >= {"grid", "random", "bayes", "gp", "asha", "bayes+asha",
                                "hyperband", "bohb", "median"}
 
 

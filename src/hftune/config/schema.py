@@ -63,10 +63,19 @@ class BudgetConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """When trials evaluate (and report to the strategy)."""
+    """When trials evaluate (and report to the strategy), and the held-out estimate.
+
+    ``holdout``: the fraction of the validation rows (after ``task.max_eval_samples``) kept out
+    of selection: the first rows select, the last ``round(n * holdout)`` rows are held out.
+    Alternatively ``task.test_split`` names a labelled split used as the held-out part (not
+    both). The held-out part is evaluated only for the ``holdout_top_k`` best trials, after
+    selection (``hftune evaluate DIR --split holdout``; ``hftune run`` does it at the end).
+    """
 
     every: Literal["epoch", "steps"] = "epoch"
     eval_steps: int | None = Field(default=None, gt=0)
+    holdout: float | None = Field(default=None, gt=0, lt=1)
+    holdout_top_k: int = Field(default=1, ge=1)
 
 
 class CheckpointConfig(_Section):
@@ -97,6 +106,8 @@ class StudyConfig(_Section):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    # Run model/tokenizer code shipped with a Hub model (arbitrary Python): off unless set here.
+    trust_remote_code: bool = False
 
     @field_validator("task", mode="before")
     @classmethod

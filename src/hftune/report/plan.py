@@ -13,6 +13,7 @@ from typing import Any
 
 from hftune.report.data import StudyData, best_so_far, param_names
 from hftune.report.importance import MIN_TRIALS, param_importances
+from hftune.report.seed_noise import seed_noise_notes
 
 KINDS = ("best_so_far", "expected_max", "curves", "pbt", "parallel", "importance")
 
@@ -79,4 +80,5 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
                          f"scored trials (it has {len(scored)}).")
         else:
             notes.append(f"{s.label}: no hyperparameter varied; no importance plot.")
+    notes.extend(seed_noise_notes(studies))  # empty unless a study has `hftune rerun` results
     return ReportPlan(plots, notes)

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from hftune.report.data import StudyData, summary_row, trials_frame
+from hftune.report.seed_noise import mean_std_cell, rerun_of_best
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -57,6 +58,10 @@ def comparison_table(studies: list[StudyData],
             f"{r['compute_min']:.1f} {r['compute_unit']}-min", fixed(r["wall_min"], 1),
             fixed(r["cost"], 2),
         ])
+    if any(rerun_of_best(s) is not None for s in studies):  # only after `hftune rerun`
+        headers.insert(8, "Best config rerun (mean ± std)")
+        for s, row in zip(studies, rows, strict=True):
+            row.insert(8, mean_std_cell(s))
     return headers, rows
 
 

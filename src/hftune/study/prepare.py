@@ -44,6 +44,9 @@ class PreparedStudy:
     space: dict[str, space_mod.Dimension]
     strategy: Strategy
     resources: Resources
+    # The held-out rows (tokenized), never handed to trials; None without a held-out part.
+    holdout: Any | None = None
+    holdout_source: str | None = None
 
 
 def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
@@ -88,8 +91,11 @@ def prepare_study(cfg: StudyConfig) -> PreparedStudy:
 
     task = resolve_task(cfg.task)
     metric, mode = resolve_objective(cfg, task)
+    if cfg.evaluation.holdout is not None and task.test_split:
+        raise ConfigError("evaluation.holdout: the held-out part is either a share of the "
+                          "validation data or task.test_split; set only one of them")
     model_path = resolve_model_ref(cfg.model)
-    max_positions = model_max_positions(model_path)
+    max_positions = model_max_positions(model_path, cfg.trust_remote_code)
     if max_positions is not None and cfg.max_length > max_positions:
         raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of "
                           f"{max_positions} positions; set max_length <= {max_positions}")
@@ -98,16 +104,43 @@ def prepare_study(cfg: StudyConfig) -> PreparedStudy:
     _check_model_keys(model_path, space)
     data = load_task_data(task, cfg.task.data_dir)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(model_path,
+                                                  trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelError(f"model: no tokenizer for '{cfg.model}' ({str(exc).splitlines()[0]})"
                          ) from None
     limits = {task.train_split: cfg.task.max_train_samples,
               task.validation_split: cfg.task.max_eval_samples}
     tokenized = tokenize_task(data, tokenizer, cfg.max_length, limits)
+    holdout, holdout_source = split_holdout(tokenized, task, cfg.evaluation.holdout)
     strategy = build_strategy(cfg.strategy, space, metric, mode, cfg.seed)
     return PreparedStudy(cfg, task, data, tokenized, tokenizer, model_path, metric, mode, space,
-                         strategy, default_resources(cfg))
+                         strategy, default_resources(cfg), holdout, holdout_source)
+
+
+def split_holdout(tokenized: TokenizedTask, task: ResolvedTask,
+                  fraction: float | None) -> tuple[Any | None, str | None]:
+    """Take the held-out rows out of ``tokenized`` so that trials never see them.
+
+    With ``task.test_split``: that (labelled) split is removed from ``tokenized.splits`` and
+    returned. With ``fraction``: the validation split (already cut to ``max_eval_samples``) is
+    replaced by its first ``n - round(n * fraction)`` rows (the selection part) and the last
+    ``round(n * fraction)`` rows are returned (deterministic, no shuffling). Otherwise nothing
+    changes and ``(None, None)`` is returned. The second value names the held-out rows.
+    """
+    if task.test_split:
+        return tokenized.splits.pop(task.test_split), task.test_split
+    if fraction is None:
+        return None, None
+    full = tokenized.splits[task.validation_split]
+    rows = len(full)
+    held = round(rows * fraction)
+    if held < 1 or held >= rows:
+        raise ConfigError(f"evaluation.holdout: {fraction} of {rows} validation rows leaves no "
+                          f"rows for selection or none held out; use more rows or another share")
+    keep = rows - held
+    tokenized.splits[task.validation_split] = full.select(range(keep))
+    return full.select(range(keep, rows)), f"{task.validation_split}[{keep}:{rows}]"
 
 
 def _check_model_keys(model_path: str, space: dict[str, space_mod.Dimension]) -> None:

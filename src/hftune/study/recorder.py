@@ -2,6 +2,12 @@
 
 Trials never write to the study folder themselves, so it works the same on a cluster. Each event
 rewrites that trial's JSON record; a listener (the live progress display) is told of each change.
+
+Across a resume (or a retry after a failure) a record stays true to what the trial did: a record
+that had ended before this recorder started never changes again; when a trial starts over, its
+first report (the one with ``worker_pid``) drops the reports the restart replaces — all of them
+after a start from scratch, those after the checkpoint's epoch after a restore from its own
+checkpoint (a PBT exploit of another trial's checkpoint keeps the history).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 from ray.tune import Callback
 
 from hftune.space import python_value
-from hftune.study.records import TrialRecord
+from hftune.study.records import ENDED_STATES, TrialRecord
 from hftune.study.store import StudyStore
 
 # Ray adds these to every result; they are not the trial's own metrics.
@@ -33,6 +39,7 @@ class StudyRecorder(Callback):
         self.search_keys = search_keys
         self.on_change = on_change
         self.records: dict[str, TrialRecord] = {r.trial_id: r for r in store.read_trials()}
+        self.ended_before = {k for k, r in self.records.items() if r.state in ENDED_STATES}
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks with the experiment; the live display stays here.
@@ -55,6 +62,8 @@ class StudyRecorder(Callback):
             self.on_change(self.records)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.ended_before:
+            return
         rec = self._record(trial)
         rec.state = "running"
         rec.started_at = rec.started_at or time.time()
@@ -67,22 +76,25 @@ class StudyRecorder(Callback):
                         **info: Any) -> None:
         rec = self._record(trial)
         rec.state = "running"
-        rec.node_id = result.get("node_ip") or rec.node_id
+        rec.node_id = result.get("ray_node_id") or rec.node_id or result.get("node_ip")
         report = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != "node_ip"}
         report["time"] = time.time()
+        ran_with = report.pop("trial_config", None)
+        if "worker_pid" in report:  # the first report of a (re)started run
+            _drop_replaced_reports(rec, report)
         if report.get("restored_from") is not None:
-            self._record_restore(rec, trial, result, report)
+            self._record_restore(rec, ran_with or result.get("config") or trial.config,
+                                 report)
         rec.reports.append(report)
         self._save(rec)
 
-    def _record_restore(self, rec: TrialRecord, trial: Any, result: dict[str, Any],
+    def _record_restore(self, rec: TrialRecord, ran_with: dict[str, Any],
                         report: dict[str, Any]) -> None:
         """A trial continued from a checkpoint: an exploit when the checkpoint was another's.
 
-        The config is the one the trial ran this result with (``result["config"]``), not
-        ``trial.config``: a scheduler sees each result first and may already have changed it.
+        ``ran_with`` is the config the trial reports it trained with, not ``trial.config``: a
+        scheduler sees each result first and may already have changed that one.
         """
-        ran_with = result.get("config") or trial.config
         new_config = {k: python_value(ran_with[k]) for k in self.search_keys if k in ran_with}
         if report["restored_from"] == rec.trial_id and new_config == rec.config:
             return  # a resume from its own checkpoint
@@ -98,6 +110,8 @@ class StudyRecorder(Callback):
         self.store.append_lineage(event)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.ended_before:
+            return
         rec = self._record(trial)
         finished = bool(rec.reports) and bool(rec.reports[-1].get("trained_all"))
         rec.state = "finished" if finished else "stopped"
@@ -110,6 +124,16 @@ class StudyRecorder(Callback):
         rec.error = _error_text(trial)
         rec.ended_at = time.time()
         self._save(rec)
+
+
+def _drop_replaced_reports(rec: TrialRecord, first: dict[str, Any]) -> None:
+    """Drop the reports that a restarted run of ``rec`` is about to report again."""
+    source = first.get("restored_from")
+    if source is None:
+        rec.reports = []
+    elif source == rec.trial_id:
+        epoch = float(first.get("restored_epoch") or 0.0)
+        rec.reports = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
 
 
 def _error_text(trial: Any) -> str:

@@ -28,6 +28,9 @@ class TrialRecord:
     started_at: float | None = None
     ended_at: float | None = None
     config_history: list[dict[str, Any]] = field(default_factory=list)
+    # Held-out evaluation of the trial's best checkpoint (top-k trials only, after selection):
+    # {"metrics": {...}, "epoch", "step", "checkpoint", "rows", "source"}; see study.holdout.
+    holdout: dict[str, Any] | None = None
 
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.reports
@@ -93,6 +96,11 @@ class StudyRecord:
     best_epoch: float | None = None
     disk_bytes: int | None = None
     message: str | None = None
+    # The best trial's held-out metric and how it was measured (hftune.study.holdout).
+    best_holdout: float | None = None
+    holdout: dict[str, Any] | None = None
+    # Seed reruns of the top configs: mean ± std per config (hftune.study.rerun).
+    reruns: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

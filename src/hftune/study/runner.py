@@ -8,6 +8,8 @@ storage every node reaches.
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool =
     """Prepare (all input checks first), then run the study to its end."""
     store = StudyStore(cfg.study_dir)
     _check_folder(store, overwrite)
+    check_address(address)
     prepared = prepare_study(cfg)
     _connect_ray(address, prepared)
     store.acquire_lock()
@@ -69,10 +72,32 @@ def _check_folder(store: StudyStore, overwrite: bool) -> None:
 def _clear_study_files(store: StudyStore) -> None:
     import shutil
 
-    for name in ("study.json", "study.yaml", "trials.csv", "reports.csv"):
+    for name in ("study.json", "study.yaml", "trials.csv", "reports.csv", "reruns.json",
+                 "reruns.csv"):
         (store.root / name).unlink(missing_ok=True)
-    for folder in (store.trials_dir, store.ray_dir):
+    for folder in (store.trials_dir, store.ray_dir, store.root / "reruns"):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_address(address: str | None, timeout_s: float = 3.0) -> None:
+    """Fail fast (within ``timeout_s``) when nothing listens at ``--address HOST:PORT``.
+
+    ``ray.init`` retries an unreachable address for a long time; a TCP connect says at once.
+    ``None`` and ``auto`` are not checked (a local Ray, or the one ``ray start`` recorded).
+    """
+    if not address or address == "auto":
+        return
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise HftuneInputError(f"--address: '{address}' is not HOST:PORT (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise HftuneInputError(
+            f"--address: no Ray cluster answers at {address} ({reason}); start one with "
+            f"'ray start --head' or fix the address") from None
 
 
 def _connect_ray(address: str | None, prepared: PreparedStudy) -> None:
@@ -88,7 +113,8 @@ def _connect_ray(address: str | None, prepared: PreparedStudy) -> None:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=os.cpu_count(), **kwargs)
+            # A local Ray listens on the loopback interface only.
+            ray.init(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise HftuneInputError(f"--address: cannot connect to {where} "
@@ -108,8 +134,8 @@ def ray_checkpoint_config(prepared: PreparedStudy) -> Any:
     from ray import tune
 
     policy = checkpoint_policy(prepared)
-    if policy == "every":
-        return tune.CheckpointConfig(num_to_keep=prepared.config.checkpoints.keep)
+    if policy == "every":  # hftune.study.budget.CheckpointBudget deletes them
+        return tune.CheckpointConfig(num_to_keep=None)
     return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=prepared.metric,
                                  checkpoint_score_order=prepared.mode)
 
@@ -132,14 +158,25 @@ def trial_setup(prepared: PreparedStudy) -> TrialSetup:
         metric=prepared.metric,
         mode=prepared.mode,
         checkpoints=checkpoint_policy(prepared),
+        trust_remote_code=cfg.trust_remote_code,
     )
+
+
+def study_trainable(prepared: PreparedStudy, fn: Callable[..., None] = ray_trainable,
+                    setup: TrialSetup | None = None, **params: Any) -> Any:
+    """``fn`` as Ray runs it: given ``setup`` (default: the study's) and ``params`` through the
+    object store, with the study's per-trial resources."""
+    from ray import tune
+
+    res = prepared.resources
+    return tune.with_resources(
+        tune.with_parameters(fn, setup=setup or trial_setup(prepared), **params),
+        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
 
 
 def _run(prepared: PreparedStudy, store: StudyStore,
          on_change: Callable[[dict[str, TrialRecord]], None] | None) -> StudyResult:
     from ray import tune
-
-    from hftune.study.recorder import StudyRecorder
 
     cfg = prepared.config
     res = prepared.resources
@@ -152,41 +189,117 @@ def _run(prepared: PreparedStudy, store: StudyStore,
                    "max_concurrent": res.max_concurrent})
     store.write_config(cfg.model_dump(mode="json"))
     store.write_study(study)
+    parts = tune_parts(prepared, store, on_change)
+    tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
+                       tune_config=parts.tune_config, run_config=parts.run_config)
+    return execute(tuner, prepared, store, study)
+
+
+@dataclass
+class TuneParts:
+    """What a study's ``Tuner`` is built from: the same for a fresh run and a resume."""
+
+    trainable: Any
+    param_space: dict[str, Any]
+    tune_config: Any
+    run_config: Any
+
+
+def tune_parts(prepared: PreparedStudy, store: StudyStore,
+               on_change: Callable[[dict[str, TrialRecord]], None] | None = None) -> TuneParts:
+    """The trainable (study setup, per-trial resources), Ray's configs and hftune's callbacks.
+
+    Trials whose record in ``store`` has already ended (a resume) are passed to the trainable as
+    ``setup.extra["ended_trials"]``: Ray's last snapshot of the experiment may be older than the
+    records, and such a trial must not train again (it returns at once).
+    """
+    from ray import tune
+    from ray.tune.search import Searcher
+
+    from hftune.study.budget import CheckpointBudget
+    from hftune.study.recorder import StudyRecorder
+    from hftune.study.records import ENDED_STATES
+
+    cfg = prepared.config
+    res = prepared.resources
     plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
     recorder = StudyRecorder(store, list(prepared.space), on_change=on_change)
-    trainable = tune.with_resources(
-        tune.with_parameters(ray_trainable, setup=trial_setup(prepared)),
-        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
-    tuner = tune.Tuner(
-        trainable,
-        param_space=plan.param_space,
-        tune_config=tune.TuneConfig(
-            metric=prepared.metric, mode=prepared.mode, search_alg=plan.searcher,
-            scheduler=plan.scheduler, num_samples=plan.num_samples,
-            max_concurrent_trials=res.max_concurrent, time_budget_s=cfg.budget.time_budget_s,
-            reuse_actors=True),
-        run_config=tune.RunConfig(
-            name=store.ray_dir.name, storage_path=str(store.root.resolve()),
-            callbacks=[recorder], verbose=0, checkpoint_config=ray_checkpoint_config(prepared),
-            failure_config=tune.FailureConfig(max_failures=cfg.budget.max_failures)),
-    )
+    budget = ([CheckpointBudget(cfg.checkpoints.keep, plan.scheduler)]
+              if checkpoint_policy(prepared) == "every" else [])
+    setup = trial_setup(prepared)
+    ended = frozenset(t.trial_id for t in store.read_trials() if t.state in ENDED_STATES)
+    if ended:
+        setup.extra["ended_trials"] = ended
+    tune_config = tune.TuneConfig(
+        metric=prepared.metric, mode=prepared.mode, search_alg=plan.searcher,
+        scheduler=plan.scheduler, num_samples=plan.num_samples,
+        # Ray ignores max_concurrent_trials for a ready-made grid/random generator; the
+        # strategy passed it to that generator itself (Strategy.plan).
+        max_concurrent_trials=res.max_concurrent if isinstance(plan.searcher, Searcher)
+        else None,
+        time_budget_s=cfg.budget.time_budget_s,
+        reuse_actors=True)
+    run_config = tune.RunConfig(
+        name=store.ray_dir.name, storage_path=str(store.root.resolve()),
+        callbacks=[recorder, *budget], verbose=0,
+        checkpoint_config=ray_checkpoint_config(prepared),
+        failure_config=tune.FailureConfig(max_failures=cfg.budget.max_failures))
+    return TuneParts(study_trainable(prepared, setup=setup), plan.param_space, tune_config,
+                     run_config)
+
+
+def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
+            study: StudyRecord) -> StudyResult:
+    """Run ``tuner`` to its end and keep ``study.json`` true to how it ended.
+
+    ``finished``: Ray ran every trial to an end. ``interrupted``: Ctrl-C. Ray catches the first
+    SIGINT itself, saves the experiment and returns normally with trials not ended; that is
+    detected here, and both cases raise :class:`KeyboardInterrupt` after the study is marked
+    and the way to resume is printed. ``failed``: anything else raised. ``wall_s`` adds this
+    run's seconds to those of earlier runs (a resume).
+    """
     started = time.perf_counter()
+    before = study.wall_s or 0.0
     try:
-        tuner.fit()
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:
+            grid = None
+        if grid is None or _not_ended(grid, store):
+            study.status = "interrupted"
+            study.message = f"interrupted; continue with: hftune resume {store.root}"
+            sys.stderr.write(study.message + "\n")
+            raise KeyboardInterrupt(study.message)
         study.status = "finished"
+        study.message = None
     except KeyboardInterrupt:
-        study.status = "interrupted"
-        study.message = f"interrupted; continue with: hftune resume {store.root}"
         raise
     except BaseException as exc:
         study.status = "failed"
         study.message = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        study.wall_s = time.perf_counter() - started
+        study.wall_s = before + time.perf_counter() - started
         study.ended_at = time.time()
         finalize(store, study)
+    if study.status == "finished" and prepared.holdout is not None:
+        from hftune.study.holdout import evaluate_holdout
+
+        study = evaluate_holdout(store, prepared, strict=False)
     return StudyResult(study, store.read_trials(), store.root)
+
+
+def _not_ended(grid: Any, store: StudyStore) -> bool:
+    """Whether ``fit`` returned with trials not ended (Ray caught a SIGINT).
+
+    Ray stops the trials' actors after a SIGINT, so its result grid may call them terminated;
+    the records, which only Ray's end-of-trial events end, are the reliable witness.
+    """
+    from hftune.study.records import ENDED_STATES
+
+    if len(grid) > grid.num_terminated + grid.num_errors:
+        return True
+    return any(t.state not in ENDED_STATES for t in store.read_trials())
 
 
 def finalize(store: StudyStore, study: StudyRecord) -> StudyRecord:

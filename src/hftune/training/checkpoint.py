@@ -72,6 +72,19 @@ def find_checkpoint(path: Path) -> tuple[Path, bool]:
     return siblings[-1], True
 
 
+def local_checkpoint_path(checkpoint: Any) -> Path:
+    """A Ray ``Checkpoint``'s folder on this machine, without copying local checkpoints.
+
+    On local storage this is the checkpoint's own path, even if a checkpoint budget deleted it
+    meanwhile (:func:`find_checkpoint` then falls back); remote checkpoints are downloaded.
+    """
+    import pyarrow.fs
+
+    if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+        return Path(checkpoint.path)
+    return Path(checkpoint.to_directory())
+
+
 def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: int,
                     grad_accumulation: int = 1) -> RestoredState:
     """Copy a checkpoint to ``local`` and re-express its step counter for ``batch_size``."""

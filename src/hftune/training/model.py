@@ -3,7 +3,8 @@
 Base weights are read once per worker process and kept in memory; each trial builds its model
 from the config (with its ``model.*`` overrides), seeds a fresh classification head with the
 trial's seed, and copies the cached pretrained weights in. Weights are read through safetensors
-(or ``torch.load(weights_only=True)``); ``trust_remote_code`` is never turned on.
+(or ``torch.load(weights_only=True)``); ``trust_remote_code`` is off unless the study config
+sets it (``trust_remote_code: true``).
 """
 
 from __future__ import annotations
@@ -53,12 +54,12 @@ def resolve_model_ref(ref: str) -> str:
     return str(path.resolve())
 
 
-def model_max_positions(model_path: str) -> int | None:
+def model_max_positions(model_path: str, trust_remote_code: bool = False) -> int | None:
     """The longest input the model takes (``max_position_embeddings``), when it says."""
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(model_path)
+        config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
     except OSError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"model: cannot load '{model_path}' ({reason})") from None
@@ -69,7 +70,8 @@ _cache_lock = threading.Lock()
 _base_weights: dict[str, dict[str, Any]] = {}
 
 
-def _pretrained_state(model_path: str, num_labels: int) -> dict[str, Any]:
+def _pretrained_state(model_path: str, num_labels: int,
+                      trust_remote_code: bool = False) -> dict[str, Any]:
     """The pretrained weights of ``model_path``, read once per process."""
     from transformers import AutoModelForSequenceClassification
 
@@ -77,7 +79,7 @@ def _pretrained_state(model_path: str, num_labels: int) -> dict[str, Any]:
         if model_path not in _base_weights:
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 model_path, num_labels=num_labels, output_loading_info=True,
-                trust_remote_code=False)
+                trust_remote_code=trust_remote_code)
             fresh = set(info.get("missing_keys", ()))
             _base_weights[model_path] = {
                 k: v for k, v in model.state_dict().items() if k not in fresh}
@@ -85,7 +87,7 @@ def _pretrained_state(model_path: str, num_labels: int) -> dict[str, Any]:
 
 
 def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[str, Any],
-                seed: int) -> Any:
+                seed: int, trust_remote_code: bool = False) -> Any:
     """A sequence-classification model for one trial.
 
     The head (weights not in the checkpoint) is initialised from ``seed``; every other weight is
@@ -95,9 +97,9 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     num_labels = len(label_names)
-    base = _pretrained_state(model_path, num_labels)
+    base = _pretrained_state(model_path, num_labels, trust_remote_code)
     config = AutoConfig.from_pretrained(
-        model_path, num_labels=num_labels,
+        model_path, num_labels=num_labels, trust_remote_code=trust_remote_code,
         id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)})
     for key, value in overrides.items():

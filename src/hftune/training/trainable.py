@@ -44,6 +44,7 @@ class TrialSetup:
     metric: str | None = None
     mode: str = "max"
     checkpoints: str = "none"  # "none" | "best" | "every" (see training.callback)
+    trust_remote_code: bool = False  # the config's trust_remote_code (model code from the Hub)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,25 +105,30 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         restored = prepare_restore(
             restore_from, Path(output_dir) / "restored", train_rows=len(setup.train_dataset),
             batch_size=args.train_batch_size, grad_accumulation=args.gradient_accumulation_steps)
-    first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid()}
+    first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid(),
+                             "ray_node_id": _ray_node_id(), "trial_config": dict(config)}
     if restored is not None:
         first.update(restored_from=restored.from_trial, restored_epoch=restored.epoch,
                      restore_fallback=restored.fallback)
         if restored.epoch >= args.num_train_epochs:  # nothing left to train for this config
             if restored.from_trial == trial_id and restored.config == dict(config):
                 return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
-            report({**restored.record, **first, "trained_all": True}, None)
+            # a clone of a trial that had finished: its metrics, no training, no optimizer
+            metrics = {k: v for k, v in restored.record.items()
+                       if k not in ("applied", "learning_rate", "weight_decay")}
+            report({**metrics, **first, "trained_all": True, "trained": False}, None)
             return {"reports": 1, "seconds": time.perf_counter() - started}
     apply = ApplyConfigOnRestore() if restored is not None else None
 
     def extra() -> dict[str, Any]:
-        out = dict(first)
+        out = {**first, "eval_samples": len(setup.eval_dataset)}
         if apply is not None and apply.applied is not None:
             out["applied"] = apply.applied
         first.clear()
         return out
 
-    model = build_model(setup.model_path, setup.label_names, model_overrides, args.seed)
+    model = build_model(setup.model_path, setup.label_names, model_overrides, args.seed,
+                        trust_remote_code=setup.trust_remote_code)
     callback = ReportCallback(
         report, started=started, extra=extra, checkpoints=setup.checkpoints,
         metric=setup.metric, mode=setup.mode,
@@ -143,6 +149,13 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     return {"reports": callback.reports, "seconds": time.perf_counter() - started}
 
 
+def _ray_node_id() -> str | None:
+    """The Ray node this process runs on (``None`` outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def _printer_callback() -> Any:
     from transformers.trainer_callback import PrinterCallback
 
@@ -154,6 +167,8 @@ def ray_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     from ray import tune
 
     context = tune.get_context()
+    if context.get_trial_id() in setup.extra.get("ended_trials", ()):
+        return  # ended before a resume (its record says so); Ray's snapshot was older
     checkpoint = tune.get_checkpoint()
     # The Trainer's scratch folder stays outside Ray's trial folder, which Ray syncs to the
     # study folder: checkpoints reach the study only through tune.report.
@@ -172,6 +187,7 @@ def _run_in_ray(config: dict[str, Any], setup: TrialSetup, context: Any, checkpo
     if checkpoint is None:
         run_trial(config, setup, report, output_dir, trial_id=context.get_trial_id())
         return
-    with checkpoint.as_directory() as folder:
-        run_trial(config, setup, report, output_dir, trial_id=context.get_trial_id(),
-                  restore_from=Path(folder))
+    from hftune.training.checkpoint import local_checkpoint_path
+
+    run_trial(config, setup, report, output_dir, trial_id=context.get_trial_id(),
+              restore_from=local_checkpoint_path(checkpoint))

@@ -1,0 +1,23 @@
+"""``hftune export DIR -o OUT``: the study's best model as a loadable Hugging Face folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def export(
+    study_dir: Path = typer.Argument(..., help="The study folder."),
+    output: Path = typer.Option(..., "--output", "-o", help="The model folder to write."),
+    trial: str | None = typer.Option(None, "--trial",
+                                     help="Export this trial instead of the best one."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty folder."),
+) -> None:
+    """Write the best trial's best checkpoint, its tokenizer and a model card to OUTPUT."""
+    from hftune.study.export import export_best
+
+    result = export_best(study_dir, output, trial_id=trial, overwrite=overwrite)
+    value = "-" if result.value is None else f"{result.value:.4f}"
+    typer.echo(f"exported trial {result.trial_id} (epoch {result.checkpoint.epoch:g}, "
+               f"validation {value}) to {result.out}")

@@ -1,0 +1,69 @@
+"""The checkpoint budget for strategies that clone trials (PBT, PB2), on the study's storage.
+
+Ray's own ``CheckpointConfig(num_to_keep=K)`` deletes a trial's older checkpoints without
+knowing that PBT may still clone one of them: an exploit points at the source trial's checkpoint
+of that moment, and if the source saves K more before the exploiting trial starts, the restore
+fails ("checkpoint does not exist on storage anymore"; 1 trial in 4 in a measurement here with
+K=2). :class:`CheckpointBudget` keeps, per trial, its ``keep`` newest checkpoints *plus* every
+checkpoint still referenced — by a trial that will restore from it, or by the scheduler as a
+trial's exploit source — and deletes the rest. Ray keeps all checkpoints itself
+(``num_to_keep=None``); this callback is the only thing that deletes them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+
+def _path_of(checkpoint: Any) -> str | None:
+    path = getattr(checkpoint, "path", None)
+    return str(Path(path).resolve()) if path else None
+
+
+class CheckpointBudget(Callback):
+    """After each new checkpoint, delete the checkpoints nobody can need any more."""
+
+    def __init__(self, keep: int, scheduler: Any = None) -> None:
+        self.keep = keep
+        self.scheduler = scheduler
+        self.deleted = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["scheduler"] = None  # Ray pickles callbacks with the experiment state
+        return state
+
+    def protected(self, trials: list[Any]) -> set[str]:
+        """Checkpoints that a trial will restore from or that the scheduler may clone."""
+        keep = {_path_of(t.checkpoint) for t in trials if t.checkpoint is not None}
+        for state in getattr(self.scheduler, "_trial_state", {}).values():
+            keep.add(_path_of(getattr(state, "last_checkpoint", None)))
+        keep.discard(None)
+        return keep  # type: ignore[return-value]
+
+    def prune(self, trials: list[Any]) -> int:
+        """Delete unneeded checkpoints of every trial; returns how many were deleted."""
+        protected = self.protected(trials)
+        deleted = 0
+        for trial in trials:
+            folder = Path(trial.path) if trial.path else None
+            if folder is None or not folder.is_dir():
+                continue
+            checkpoints = sorted(folder.glob("checkpoint_*"))
+            for checkpoint in checkpoints[: max(len(checkpoints) - self.keep, 0)]:
+                if str(checkpoint.resolve()) not in protected:
+                    shutil.rmtree(checkpoint, ignore_errors=True)
+                    deleted += 1
+        self.deleted += deleted
+        return deleted
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any,
+                      **info: Any) -> None:
+        self.prune(trials)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.prune(trials)

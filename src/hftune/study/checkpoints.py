@@ -1,0 +1,103 @@
+"""The checkpoints a study kept, found by scanning the study folder, and re-evaluating one.
+
+Every checkpoint a trial reported lies under ``<study>/ray/<trial dir>/checkpoint_NNNNNN/`` with
+an ``hftune.json`` (see :mod:`hftune.training.checkpoint`): the trial that wrote it, its epoch and
+step, the config it ran with and the evaluation record it was taken at. The scan trusts that
+file, not the folder it lies in, so a PBT trial's checkpoints are attributed to the trial that
+wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hftune.training.checkpoint import META_FILE
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One kept checkpoint and what its ``hftune.json`` says about it."""
+
+    path: Path
+    trial_id: str
+    epoch: float
+    global_step: int
+    config: dict[str, Any]
+    record: dict[str, Any]
+
+    def value(self, metric: str) -> float | None:
+        """The recorded value of ``metric`` at this checkpoint (``None`` if absent or NaN)."""
+        raw = self.record.get(metric)
+        if raw is None:
+            return None
+        value = float(raw)
+        return None if math.isnan(value) else value
+
+
+def scan_checkpoints(ray_dir: Path) -> list[CheckpointInfo]:
+    """Every ``<ray_dir>/*/checkpoint_*/hftune.json``, sorted by path; unreadable ones skipped."""
+    found = []
+    for meta_path in sorted(Path(ray_dir).glob(f"*/checkpoint_*/{META_FILE}")):
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # a checkpoint being written or deleted right now
+        found.append(CheckpointInfo(
+            path=meta_path.parent, trial_id=str(meta["trial_id"]), epoch=float(meta["epoch"]),
+            global_step=int(meta["global_step"]), config=dict(meta.get("config") or {}),
+            record=dict(meta.get("record") or {})))
+    return found
+
+
+def best_checkpoint(checkpoints: Sequence[CheckpointInfo], trial_id: str, metric: str,
+                    mode: str) -> CheckpointInfo | None:
+    """The trial's checkpoint with the best recorded ``metric`` (earliest step on ties).
+
+    With the ``best`` policy a trial keeps one checkpoint, its best evaluation; with ``every``
+    (PBT) it keeps several and this picks the best of those still on disk. ``None`` when the
+    trial kept no checkpoint with a value of the metric.
+    """
+    own = [c for c in checkpoints if c.trial_id == trial_id and c.value(metric) is not None]
+    if not own:
+        return None
+    own.sort(key=lambda c: c.global_step)
+    pick = max if mode == "max" else min
+    return pick(own, key=lambda c: c.value(metric))  # type: ignore[arg-type, return-value]
+
+
+def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequence[str],
+                   batch_size: int = 64, use_cpu: bool = False) -> dict[str, float]:
+    """Evaluate a sequence classifier (a model or a folder) the way trials do.
+
+    A plain ``Trainer.evaluate`` with the trials' collator (dynamic padding) and metric code,
+    ``batch_size`` rows per batch: with the trials' eval batch size the numbers equal what the
+    trial recorded for the same weights and rows. Returns ``{"loss", *metrics}``.
+    """
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    from hftune.training.metrics import make_compute_metrics
+
+    if isinstance(model, str | Path):
+        model = AutoModelForSequenceClassification.from_pretrained(str(model))
+    with tempfile.TemporaryDirectory(prefix="hftune-eval-") as scratch:
+        args = TrainingArguments(output_dir=scratch, per_device_eval_batch_size=batch_size,
+                                 report_to=[], disable_tqdm=True, use_cpu=use_cpu,
+                                 dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer),
+                          compute_metrics=make_compute_metrics(metrics, model.config.num_labels))
+        trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout
+        out = trainer.evaluate(dataset)
+    wanted = ("loss", *metrics)
+    return {k[5:]: float(v) for k, v in out.items() if k.startswith("eval_") and k[5:] in wanted}

@@ -1,0 +1,158 @@
+"""``hftune export``: the study's best model as a plain Hugging Face model folder.
+
+The best trial is the one selection picked (``study.json`` ``best_trial_id``, else recomputed
+from the trial records); its weights are its kept checkpoint with the best recorded metric (the
+``best`` policy keeps exactly that one; a PBT trial keeps several). The output folder holds the
+weights (safetensors), ``config.json`` with the study's label names, the tokenizer of the study's
+model, a model card (``README.md``) and ``hftune_export.json`` (where the weights came from), and
+loads with ``AutoModelForSequenceClassification.from_pretrained(OUT)``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hftune.errors import StudyFolderError
+from hftune.study.checkpoints import CheckpointInfo, best_checkpoint, scan_checkpoints
+from hftune.study.holdout import select_top_k
+from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.store import StudyStore
+
+
+@dataclass
+class ExportResult:
+    """What was exported: the folder, the trial and the checkpoint its weights came from."""
+
+    out: Path
+    trial_id: str
+    checkpoint: CheckpointInfo
+    value: float | None
+
+
+def choose_export(store: StudyStore, trial_id: str | None = None
+                  ) -> tuple[StudyRecord, TrialRecord, CheckpointInfo]:
+    """The study, the trial to export (default: the selected best) and its best checkpoint.
+
+    Raises :class:`StudyFolderError` when the trial is unknown or kept no checkpoint.
+    """
+    study = store.read_study()
+    trials = store.read_trials()
+    if trial_id is None:
+        trial_id = study.best_trial_id
+        if trial_id is None or all(t.trial_id != trial_id for t in trials):
+            top = select_top_k(trials, study.metric, study.mode, study.score, 1)
+            if not top:
+                raise StudyFolderError(f"{store.root}: no trial reported {study.metric}; "
+                                       f"nothing to export")
+            trial_id = top[0].trial_id
+    trial = next((t for t in trials if t.trial_id == trial_id), None)
+    if trial is None:
+        raise StudyFolderError(f"{store.root}: no trial '{trial_id}' (see hftune status)")
+    ck = best_checkpoint(scan_checkpoints(store.ray_dir), trial_id, study.metric, study.mode)
+    if ck is None:
+        raise StudyFolderError(
+            f"{store.root}: trial {trial_id} kept no checkpoint (the study ran with "
+            f"checkpoints.save_best off?); nothing to export")
+    return study, trial, ck
+
+
+def export_best(root: Path, out: Path, *, trial_id: str | None = None,
+                overwrite: bool = False) -> ExportResult:
+    """Write the best trial's best checkpoint to ``out`` as a loadable model folder.
+
+    ``out`` must not exist or be empty unless ``overwrite``. The model's ``id2label`` and
+    ``label2id`` are set from ``study.json`` ``label_names``; the tokenizer is loaded from the
+    study's ``model``.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    store = StudyStore(Path(root))
+    study, trial, ck = choose_export(store, trial_id)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise StudyFolderError(f"{out}: the folder is not empty; use --overwrite to replace "
+                                   f"it or choose another -o")
+        shutil.rmtree(out)
+    if not study.model:
+        raise StudyFolderError(f"{store.root}: study.json names no model to take the "
+                               f"tokenizer from")
+    model = AutoModelForSequenceClassification.from_pretrained(str(ck.path))
+    if study.label_names:
+        model.config.id2label = dict(enumerate(study.label_names))
+        model.config.label2id = {name: i for i, name in enumerate(study.label_names)}
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(study.model).save_pretrained(str(out))
+    config = store.read_config() if (store.root / "study.yaml").is_file() else {}
+    (out / "README.md").write_text(model_card(study, trial, ck, config,
+                                              n_trials=len(store.read_trials())),
+                                   encoding="utf-8")
+    provenance = {"study": study.name, "study_dir": str(store.root.resolve()),
+                  "trial_id": trial.trial_id, "checkpoint": str(ck.path.resolve()),
+                  "epoch": ck.epoch, "global_step": ck.global_step, "config": ck.config,
+                  "metric": study.metric, "value": ck.value(study.metric),
+                  "record": ck.record}
+    (out / "hftune_export.json").write_text(json.dumps(provenance, indent=1, default=str),
+                                            encoding="utf-8")
+    return ExportResult(out, trial.trial_id, ck, ck.value(study.metric))
+
+
+def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointInfo,
+               config: dict[str, Any], *, n_trials: int) -> str:
+    """The model card: task, metric, hyperparameters, the study, and how the model was chosen."""
+    task = config.get("task") or {}
+    task_name = task.get("name") if isinstance(task, dict) else task
+    value = ck.value(study.metric)
+    rows = [f"| `{k}` | `{v}` |" for k, v in sorted(ck.config.items())]
+    rows += [f"| `{k}` (fixed) | `{v}` |" for k, v in sorted((config.get("training") or {}).items())
+             if k not in ck.config]
+    seed = ck.config.get("seed", config.get("seed"))
+    base = study.model or ""
+    front = ["---", "library_name: transformers", "pipeline_tag: text-classification",
+             "tags: [hftune, text-classification]"]
+    if base and not base.startswith("/") and not Path(base).exists():
+        front.append(f"base_model: {base}")
+    front.append("---")
+    holdout = ""
+    if study.best_holdout is not None and study.best_trial_id == trial.trial_id:
+        info = study.holdout or {}
+        holdout = (f"\nHeld-out {study.metric}: **{study.best_holdout:.4f}** on "
+                   f"{info.get('rows', '?')} rows (`{info.get('source', '?')}`) that selection "
+                   f"never saw.\n")
+    n_classes = len(study.label_names)
+    return "\n".join([
+        *front, "",
+        f"# {study.name}: {task_name}, best trial {trial.trial_id}", "",
+        f"A sequence classifier fine-tuned from `{base}` on **{task_name}** "
+        f"({n_classes} labels: {', '.join(study.label_names)}), chosen by an hftune "
+        f"hyperparameter study.", "",
+        "## Metric", "",
+        f"Validation {study.metric}: **{_fmt(value)}** (epoch {ck.epoch:g}, step "
+        f"{ck.global_step}), the value recorded for these weights during the study; it is the "
+        f"value selection maximised{'' if study.mode == 'max' else ' (minimised)'}, so it is "
+        f"an optimistic estimate.", holdout,
+        "## Hyperparameters", "",
+        "| name | value |", "| --- | --- |", *rows, "",
+        f"Max sequence length: {config.get('max_length', '?')}; seed: {seed}.", "",
+        "## The study", "",
+        f"Study `{study.name}`: strategy `{study.strategy}`, {n_trials} trials, objective "
+        f"{study.metric} ({study.mode}), data `{study.data_source}`.", "",
+        "## How it was selected", "",
+        f"The trial with the {'highest' if study.mode == 'max' else 'lowest'} score "
+        f"({study.score} validation {study.metric} of each trial) among the study's trials; "
+        f"these are the weights of that trial's best evaluation (its kept checkpoint with the "
+        f"best recorded {study.metric}).", "",
+        "```python",
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+        'model = AutoModelForSequenceClassification.from_pretrained("<this folder>")',
+        'tokenizer = AutoTokenizer.from_pretrained("<this folder>")',
+        "```", ""])
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

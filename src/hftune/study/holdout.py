@@ -1,0 +1,144 @@
+"""The held-out estimate: the top-k trials' best checkpoints scored on rows selection never saw.
+
+Selection (the best trial, the top k) reads only the validation metric the trials reported on
+the selection rows (:func:`select_top_k`); the held-out rows are evaluated afterwards, for those
+k trials only, and their numbers are written next to the selection numbers without ever being
+read back by selection: ``study.json`` gets ``best_holdout`` (the selected trial's held-out
+metric) and ``holdout`` (how it was measured), and each evaluated trial's record gets
+``holdout`` plus ``holdout_<metric>`` keys in the report its checkpoint was taken at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hftune.errors import StudyFolderError
+from hftune.study.checkpoints import (
+    CheckpointInfo,
+    best_checkpoint,
+    evaluate_model,
+    scan_checkpoints,
+)
+from hftune.study.prepare import PreparedStudy
+from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.store import StudyStore
+
+HOLDOUT_PREFIX = "holdout_"
+
+
+def select_top_k(trials: list[TrialRecord], metric: str, mode: str, rule: str = "best",
+                 k: int = 1) -> list[TrialRecord]:
+    """The ``k`` best trials by their selection score, best first.
+
+    The score is :meth:`TrialRecord.score` of ``metric`` (the validation metric on the selection
+    rows); nothing else in a record is read, so held-out values cannot change the choice. Ties
+    keep trial order, so the first one is the trial :func:`records.best_trial` picks.
+    """
+    scored = []
+    for t in trials:
+        s = t.score(metric, mode, rule)
+        if s is not None and not math.isnan(s):
+            scored.append((s, t))
+    scored.sort(key=lambda st: st[0], reverse=(mode == "max"))
+    return [t for _, t in scored[:k]]
+
+
+@dataclass
+class HoldoutEvaluation:
+    """One trial's best checkpoint scored on the held-out rows."""
+
+    trial_id: str
+    checkpoint: CheckpointInfo
+    metrics: dict[str, float]
+
+
+def record_holdout(study: StudyRecord, trials: list[TrialRecord],
+                   results: list[HoldoutEvaluation], *, source: str, rows: int, top_k: int,
+                   missing: list[str] | None = None) -> list[TrialRecord]:
+    """Write held-out results into the records (in memory); returns the trial records changed.
+
+    Never touches the selection: ``best_trial_id``, ``best_value`` and every reported validation
+    value stay as they are. ``best_holdout`` is the held-out metric of ``study.best_trial_id``
+    (``None`` when that trial was not evaluated).
+    """
+    by_id = {t.trial_id: t for t in trials}
+    changed = []
+    for res in results:
+        trial = by_id[res.trial_id]
+        ck = res.checkpoint
+        trial.holdout = {"metrics": dict(res.metrics), "epoch": ck.epoch, "step": ck.global_step,
+                         "checkpoint": ck.path.name, "rows": rows, "source": source}
+        for report in trial.reports:
+            if report.get("step") == ck.global_step and report.get("epoch") == ck.epoch:
+                report.update({f"{HOLDOUT_PREFIX}{k}": v for k, v in res.metrics.items()})
+        changed.append(trial)
+    values = {r.trial_id: r.metrics.get(study.metric) for r in results}
+    study.best_holdout = values.get(study.best_trial_id) if study.best_trial_id else None
+    study.holdout = {"source": source, "rows": rows, "top_k": top_k, "metric": study.metric,
+                     "trials": values, "missing_checkpoints": list(missing or [])}
+    return changed
+
+
+def evaluate_holdout(store: StudyStore, prepared: PreparedStudy | None = None,
+                     top_k: int | None = None, *, strict: bool = True) -> StudyRecord:
+    """Score the top-k trials' best checkpoints on the held-out rows and record the results.
+
+    ``prepared``: the study as prepared for the run (``hftune run`` passes its own); otherwise
+    the study is prepared again from its folder, which yields the same rows. ``top_k`` defaults
+    to ``evaluation.holdout_top_k``. Raises :class:`StudyFolderError` when the study has no
+    held-out part, or (``strict``) when none of the top trials kept a checkpoint; not strict,
+    that is only noted in ``study.json`` (``hftune run`` must not fail after its trials ran).
+    Returns the updated study record.
+    """
+    from hftune.study.prepare import prepare_study
+    from hftune.study.reopen import eval_batch_size, study_config
+
+    study = store.read_study()
+    if prepared is None:
+        cfg = study_config(store, study)
+        if cfg.evaluation.holdout is None and not cfg.task.test_split:
+            raise StudyFolderError(
+                f"{store.root}: the study has no held-out part; it needs evaluation.holdout "
+                f"(a share of the validation data) or task.test_split in its config")
+        prepared = prepare_study(cfg)
+    if prepared.holdout is None:
+        raise StudyFolderError(
+            f"{store.root}: the study has no held-out part; it needs evaluation.holdout "
+            f"(a share of the validation data) or task.test_split in its config")
+    k = top_k or prepared.config.evaluation.holdout_top_k
+    trials = store.read_trials()
+    top = select_top_k(trials, study.metric, study.mode, study.score, k)
+    checkpoints = scan_checkpoints(store.ray_dir)
+    results, missing = [], []
+    metrics = tuple(prepared.task.metrics)
+    for trial in top:
+        ck = best_checkpoint(checkpoints, trial.trial_id, study.metric, study.mode)
+        if ck is None:
+            missing.append(trial.trial_id)
+            continue
+        values = evaluate_model(ck.path, prepared.holdout, tokenizer=prepared.tokenizer,
+                                metrics=metrics, batch_size=eval_batch_size(prepared.config))
+        results.append(HoldoutEvaluation(trial.trial_id, ck, values))
+    if not results:
+        why = (f"{store.root}: none of the top {k} trials kept a checkpoint to evaluate on the "
+               f"held-out rows (checkpoints.save_best must be on)")
+        if strict:
+            raise StudyFolderError(why)
+        study.message = why
+    for trial in record_holdout(study, trials, results, source=prepared.holdout_source or "",
+                                rows=len(prepared.holdout), top_k=k, missing=missing):
+        store.write_trial(trial)
+    store.write_study(study)
+    store.write_tables(study)
+    return study
+
+
+def holdout_summary(study: StudyRecord) -> dict[str, Any]:
+    """What ``hftune evaluate`` prints: the selected trial's held-out value and the others."""
+    info = study.holdout or {}
+    return {"metric": study.metric, "best_trial_id": study.best_trial_id,
+            "best_value": study.best_value, "best_holdout": study.best_holdout,
+            "source": info.get("source"), "rows": info.get("rows"),
+            "trials": info.get("trials", {})}

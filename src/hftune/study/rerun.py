@@ -1,0 +1,153 @@
+"""``hftune rerun``: retrain the study's top configs with several seeds, to measure seed noise.
+
+A new Ray Tune run over the fixed grid (top configs × seeds) through the study's own trainable,
+data and resources (:func:`hftune.study.runner.study_trainable`); no scheduler stops a rerun
+early and no checkpoint is kept. Each rerun's score is the study's score rule applied to its
+reports, so it is comparable to the study's values.
+
+Seeds are fresh: ``seed + 1 .. seed + n`` (the study's ``seed``), so that the reruns do not
+include the seed whose lucky draw may have won selection.
+
+Written to the study folder: ``reruns/trials/<id>.json`` (each rerun's full record),
+``reruns/ray/`` (Ray's state), ``reruns.csv`` (one row per rerun), ``reruns.json`` (per config:
+the seeds, values, mean, std, n) and ``study.json`` ``reruns`` (per config: mean, std, n; and
+``seed_std``, the pooled standard deviation over configs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hftune.errors import StudyFolderError
+from hftune.study.holdout import select_top_k
+from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.store import StudyStore
+
+RERUN_DIR = "reruns"
+RERUN_KEYS = ["config_index", "seed"]
+
+
+def rerun_trainable(config: dict[str, Any], setup: Any, configs: list[dict[str, Any]]) -> None:
+    """The study's trainable on ``configs[config_index]`` with TrainingArguments ``seed``."""
+    from hftune.training.trainable import ray_trainable
+
+    hparams = {**configs[int(config["config_index"])], "seed": int(config["seed"])}
+    ray_trainable(hparams, setup)
+
+
+def summarize_reruns(runs: list[TrialRecord], configs: list[dict[str, Any]],
+                     sources: list[TrialRecord], metric: str, mode: str,
+                     rule: str = "best") -> dict[str, Any]:
+    """Per config: the seeds, each rerun's score, mean, std (sample, ``n - 1``; ``None`` for
+    ``n < 2``) and n; plus ``seed_std``, the pooled std (root of the mean variance over configs
+    with ``n >= 2``). Reruns without a score (errored early) are left out of n."""
+    rows = []
+    variances = []
+    for index, config in enumerate(configs):
+        values, seeds = [], []
+        for run in sorted(runs, key=lambda r: int(r.config.get("seed", 0))):
+            if int(run.config.get("config_index", -1)) != index:
+                continue
+            score = run.score(metric, mode, rule)
+            if score is not None and not math.isnan(score):
+                values.append(score)
+                seeds.append(int(run.config["seed"]))
+        std = statistics.stdev(values) if len(values) >= 2 else None
+        if std is not None:
+            variances.append(std ** 2)
+        source = sources[index]
+        rows.append({"rank": index + 1, "trial_id": source.trial_id, "config": config,
+                     "study_score": source.score(metric, mode, rule), "seeds": seeds,
+                     "values": values, "n": len(values),
+                     "mean": statistics.fmean(values) if values else None, "std": std})
+    seed_std = math.sqrt(statistics.fmean(variances)) if variances else None
+    return {"metric": metric, "mode": mode, "score": rule, "configs": rows, "seed_std": seed_std}
+
+
+def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None = None,
+                on_change: Callable[[dict[str, TrialRecord]], None] | None = None
+                ) -> dict[str, Any]:
+    """Retrain the ``top`` best configs with ``seeds`` fresh seeds each; returns the summary.
+
+    Replaces an earlier rerun of the same study. Holds the study's lock while it runs. Raises
+    :class:`StudyFolderError` when the study is running or has no scored trial.
+    """
+    from ray import tune
+
+    from hftune.study.recorder import StudyRecorder
+    from hftune.study.reopen import prepare_again
+    from hftune.study.runner import _connect_ray, study_trainable, trial_setup
+
+    if top < 1 or seeds < 1:
+        raise StudyFolderError("--top and --seeds must be at least 1")
+    store = StudyStore(Path(root))
+    if store.is_locked():
+        raise StudyFolderError(f"{store.root}: another hftune process is running this study")
+    study = store.read_study()
+    sources = select_top_k(store.read_trials(), study.metric, study.mode, study.score, top)
+    if not sources:
+        raise StudyFolderError(f"{store.root}: no trial reported {study.metric}; "
+                               f"nothing to rerun")
+    prepared = prepare_again(store, study)
+    configs = [dict(t.config) for t in sources]
+    seed_values = [prepared.config.seed + 1 + i for i in range(seeds)]
+    _connect_ray(address, prepared)
+    store.acquire_lock()
+    try:
+        runs_store = StudyStore(store.root / RERUN_DIR)
+        shutil.rmtree(runs_store.root, ignore_errors=True)
+        setup = replace(trial_setup(prepared), checkpoints="none")
+        res = prepared.resources
+        tuner = tune.Tuner(
+            study_trainable(prepared, rerun_trainable, setup=setup, configs=configs),
+            param_space={"config_index": tune.grid_search(list(range(len(configs)))),
+                         "seed": tune.grid_search(seed_values)},
+            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=res.max_concurrent,
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(
+                name="ray", storage_path=str(runs_store.root.resolve()), verbose=0,
+                callbacks=[StudyRecorder(runs_store, RERUN_KEYS, on_change=on_change)],
+                failure_config=tune.FailureConfig(
+                    max_failures=prepared.config.budget.max_failures)))
+        tuner.fit()
+        runs = runs_store.read_trials()
+        summary = summarize_reruns(runs, configs, sources, study.metric, study.mode,
+                                   study.score)
+        summary["seed_values"] = seed_values
+        _write(store, study, summary, runs)
+    finally:
+        store.release_lock()
+    return summary
+
+
+def _write(store: StudyStore, study: StudyRecord, summary: dict[str, Any],
+           runs: list[TrialRecord]) -> None:
+    tmp = store.root / ".reruns.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, store.root / "reruns.json")
+    rows = []
+    for run in runs:
+        index = int(run.config["config_index"])
+        source = summary["configs"][index]
+        rows.append({"rerun_id": run.trial_id, "rank": index + 1,
+                     "trial_id": source["trial_id"], "seed": int(run.config["seed"]),
+                     **{f"config.{k}": v for k, v in source["config"].items()},
+                     "state": run.state,
+                     "value": run.score(study.metric, study.mode, study.score),
+                     "compute_s": run.compute_s})
+    pd.DataFrame(rows).to_csv(store.root / "reruns.csv", index=False)
+    study.reruns = {"seeds": summary["seed_values"], "seed_std": summary["seed_std"],
+                    "configs": [{k: c[k] for k in ("rank", "trial_id", "config", "study_score",
+                                                   "mean", "std", "n")}
+                                for c in summary["configs"]]}
+    store.write_study(study)

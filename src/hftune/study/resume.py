@@ -1,0 +1,128 @@
+"""Resume a study that did not end: ``hftune resume DIR`` after a kill, a crash or Ctrl-C.
+
+The study's own config (``study.yaml``) is prepared again exactly as ``hftune run`` prepares it,
+the trainable and callbacks are built by the same function (:func:`runner.tune_parts`), and
+Ray Tune's ``Tuner.restore`` continues the experiment in ``DIR/ray``:
+
+* trials that ended (finished, stopped, errored) are not run again — neither those Ray's last
+  snapshot knows as ended, nor those whose hftune record ended after that snapshot (a hard kill
+  can leave Ray's snapshot a few seconds behind; such a trial returns at once);
+* interrupted trials continue from their last checkpoint, or start over when they have none.
+  What "last checkpoint" is depends on the checkpoint policy: with ``checkpoints.save_best``
+  (the default, no PBT) a trial saves only when its metric improves, so it continues from its
+  best evaluation and trains the epochs after it again; with PBT/PB2 it saves at every
+  evaluation and continues from the last one; with ``save_best: false`` it starts over;
+* trials the strategy had not started yet run as planned; errored trials stay errored.
+
+A record of a trial started after Ray's last snapshot, which Ray therefore never resumes (it
+plans that slot again under a new trial id), is moved to ``trials/lost/`` once the resumed
+study has finished, so that each planned trial is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hftune.errors import HftuneInputError, StudyFolderError
+from hftune.study.records import ENDED_STATES, TrialRecord
+from hftune.study.runner import (
+    StudyResult,
+    TuneParts,
+    _connect_ray,
+    _run,
+    check_address,
+    execute,
+    finalize,
+    tune_parts,
+)
+from hftune.study.store import StudyStore
+
+LOST_DIR = "lost"
+
+
+def resume_study(root: Path, *, address: str | None = None,
+                 on_change: Callable[[dict[str, TrialRecord]], None] | None = None
+                 ) -> StudyResult:
+    """Finish the study in ``root``; returns like :func:`hftune.study.runner.run_study`.
+
+    Raises :class:`StudyFolderError` when ``root`` is not a study, another process runs it, or
+    it has already finished. All input checks run before anything in ``root`` changes.
+    """
+    from ray import tune
+
+    from hftune.study.reopen import prepare_again
+
+    store = StudyStore(Path(root))
+    study = store.read_study()
+    if store.is_locked():
+        raise StudyFolderError(f"{store.root}: another hftune process is running this study")
+    if study.status == "finished":
+        raise StudyFolderError(f"{store.root}: the study has finished; nothing to resume "
+                               f"('hftune run --overwrite' starts it again)")
+    check_address(address)
+    prepared = prepare_again(store, study)
+    _connect_ray(address, prepared)
+    store.acquire_lock()
+    try:
+        experiment = str(store.ray_dir.resolve())
+        if not (tune.Tuner.can_restore(experiment)
+                and any(store.ray_dir.glob("experiment_state-*.json"))):
+            # Stopped before Ray saved anything: no trial can continue, so start it again.
+            _clear_run(store)
+            return _run(prepared, store, on_change)
+        study.status = "running"
+        study.message = None
+        store.write_study(study)
+        parts = tune_parts(prepared, store, on_change)
+        tuner = tune.Tuner.restore(experiment, trainable=parts.trainable,
+                                   resume_unfinished=True, resume_errored=False,
+                                   restart_errored=False)
+        _use_callbacks(tuner, parts)
+        result = execute(tuner, prepared, store, study)
+        lost = set_aside_lost_records(store)
+        if lost:
+            result.study.message = (f"{len(lost)} trial record(s) started after Ray's last "
+                                    f"snapshot were planned again; moved to trials/{LOST_DIR}/")
+            finalize(store, result.study)
+            result = StudyResult(result.study, store.read_trials(), store.root)
+        return result
+    finally:
+        store.release_lock()
+
+
+def _use_callbacks(tuner: Any, parts: TuneParts) -> None:
+    """Give the restored tuner this process's callbacks (Ray would unpickle stale copies).
+
+    The recorder must start from the records on disk now and report to this process's live
+    display; callbacks that follow the scheduler are pointed at the restored one.
+    """
+    internal = getattr(tuner, "_local_tuner", None)
+    if internal is None:
+        raise HftuneInputError("--address: resume does not work through Ray Client (ray://); "
+                               "use the cluster's HOST:PORT")
+    scheduler = getattr(getattr(internal, "_tune_config", None), "scheduler", None)
+    callbacks = list(parts.run_config.callbacks or [])
+    for callback in callbacks:
+        if hasattr(callback, "scheduler"):
+            callback.scheduler = scheduler
+    internal.get_run_config().callbacks = callbacks
+
+
+def set_aside_lost_records(store: StudyStore) -> list[str]:
+    """Move records that never ended out of ``trials/`` (after a resumed study finished)."""
+    lost = [t.trial_id for t in store.read_trials() if t.state not in ENDED_STATES]
+    if lost:
+        folder = store.trials_dir / LOST_DIR
+        folder.mkdir(exist_ok=True)
+        for trial_id in lost:
+            os.replace(store.trials_dir / f"{trial_id}.json", folder / f"{trial_id}.json")
+    return lost
+
+
+def _clear_run(store: StudyStore) -> None:
+    for folder in (store.trials_dir, store.ray_dir):
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,252 @@
+"""Resume after a real ``kill -9``, Ctrl-C, and one study per folder — across processes.
+
+``hftune run`` runs as a subprocess with its own Ray (a fresh temp dir, no ``RAY_ADDRESS``); the
+processes it started are killed by process tree and by that temp dir, never by name, so the test
+session's own Ray instance is left alone. The resume runs in this process, on that instance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from hftune.cli.main import main
+from hftune.study.records import ENDED_STATES
+from hftune.study.store import StudyStore
+
+pytestmark = pytest.mark.integration
+
+
+# -- helpers shared with the other process-level tests ----------------------------------------
+def study_yaml(path: Path, out: Path, model: Path, data: Path, **extra: Any) -> Path:
+    """Write a tiny RTE study config (JSON is YAML) to ``path``."""
+    cfg: dict[str, Any] = {
+        "name": out.name, "output_dir": str(out), "model": str(model), "seed": 7,
+        "task": {"name": "rte", "data_dir": str(data), "max_train_samples": 128,
+                 "max_eval_samples": 64},
+        "max_length": 48,
+        "search_space": {"learning_rate": [3e-4, 1e-3], "num_train_epochs": [1]},
+        "resources": {"cpus_per_trial": 1},
+    }
+    cfg.update(extra)
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+class HftuneProcess:
+    """``python -m hftune ARGS`` in its own session, with its own Ray temp dir.
+
+    :meth:`kill` sends SIGKILL to the process group, to every descendant seen, and to any
+    process whose command line names this run's Ray temp dir (Ray workers leave the group).
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.ray_tmp = tempfile.mkdtemp(prefix="hft", dir="/tmp")  # short: socket paths
+        full_env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+                    "RAY_USAGE_STATS_ENABLED": "0", "TOKENIZERS_PARALLELISM": "false",
+                    "RAY_TMPDIR": self.ray_tmp, **(env or {})}
+        full_env.pop("RAY_ADDRESS", None)
+        self.log = Path(self.ray_tmp) / "hftune.log"
+        self._log_fh = open(self.log, "w")  # noqa: SIM115 - closed in kill()/wait()
+        self.proc = subprocess.Popen([sys.executable, "-m", "hftune", *args], env=full_env,
+                                     stdout=self._log_fh, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._seen: dict[int, psutil.Process] = {}
+
+    def remember_tree(self) -> None:
+        try:
+            root = psutil.Process(self.proc.pid)
+            for p in [root, *root.children(recursive=True)]:
+                self._seen[p.pid] = p
+        except psutil.NoSuchProcess:
+            pass
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.cleanup()
+
+    def kill(self) -> None:
+        self.remember_tree()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Kill whatever this run left behind (descendants, processes using its Ray dir)."""
+        self._log_fh.close()
+        procs = [p for p in self._seen.values() if p.pid != self.proc.pid]
+        for p in psutil.process_iter(["cmdline"]):
+            if any(self.ray_tmp in part for part in (p.info["cmdline"] or [])):
+                procs.append(p)
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(procs, timeout=15)
+
+    def left_behind(self) -> list[int]:
+        return [p.pid for p in psutil.process_iter(["cmdline"])
+                if any(self.ray_tmp in part for part in (p.info["cmdline"] or []))]
+
+
+def wait_for(check: Callable[[], Any], what: str, proc: HftuneProcess,
+             timeout: float = 150.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with the run's output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.remember_tree()
+        value = check()
+        if value:
+            return value
+        if proc.proc.poll() is not None:
+            pytest.fail(f"hftune exited ({proc.proc.returncode}) before {what}:\n"
+                        f"{proc.output()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}:\n{proc.output()[-3000:]}")
+
+
+def read_records(out: Path) -> dict[str, dict[str, Any]]:
+    """The trial records as plain JSON (skipping one caught mid-rename)."""
+    records = {}
+    for path in sorted((out / "trials").glob("*.json")):
+        try:
+            records[path.stem] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+    return records
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch,
+            capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The real ``hftune`` entry point in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["hftune", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def ray_result_lines(out: Path, trial_id: str) -> int:
+    """How many results Ray itself logged for ``trial_id`` (its ``result.json`` files)."""
+    return sum(len(p.read_text().splitlines())
+               for p in (out / "ray").glob(f"*{trial_id}*/result.json"))
+
+
+# -- the tests --------------------------------------------------------------------------------
+def test_kill9_mid_study_then_resume_finishes_it(ray_session, tiny_bert, shared_data,
+                                                 tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "killed"
+    cfg = study_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "rte",
+                     search_space={"learning_rate": [3e-4, 1e-3], "num_train_epochs": [1, 5]})
+    run = HftuneProcess(["run", str(cfg), "--quiet"])
+    try:
+        def mid_study() -> dict[str, dict[str, Any]] | None:
+            recs = read_records(out)
+            done = [r for r in recs.values() if r["state"] == "finished"]
+            mid = [r for r in recs.values() if r["state"] == "running" and r["reports"]
+                   and not r["reports"][-1].get("trained_all")]
+            return recs if done and mid else None
+
+        wait_for(mid_study, "one trial finished and another part-way", run)
+        # the running study holds its folder: a second run or a resume is refused
+        code, _, err = run_cli(["run", str(cfg), "-q"], monkeypatch, capsys)
+        assert code == 2 and "another hftune process is running this study" in err, err
+        code, _, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
+        assert code == 2 and "another hftune process is running this study" in err, err
+        time.sleep(1.0)  # let Ray's snapshot take in the latest checkpoint
+        before = wait_for(mid_study, "the study still part-way", run)
+    finally:
+        run.kill()
+    assert run.proc.returncode == -signal.SIGKILL
+    assert not run.left_behind()
+
+    code, stdout, _ = run_cli(["status", str(out), "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(stdout)["status"] == "interrupted"
+    finished_before = {k: r for k, r in before.items() if r["state"] == "finished"}
+    partway = {k for k, r in before.items() if r["state"] == "running" and r["reports"]}
+
+    code, stdout, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "finished" in stdout
+
+    after = read_records(out)
+    store = StudyStore(out)
+    assert store.read_study().status == "finished"
+    # every planned config exactly once, every trial ended
+    configs = sorted((r["config"]["learning_rate"], r["config"]["num_train_epochs"])
+                     for r in after.values())
+    assert configs == [(3e-4, 1), (3e-4, 5), (1e-3, 1), (1e-3, 5)]
+    assert all(r["state"] in ENDED_STATES for r in after.values()), after
+    # finished trials were not run again: same records, and Ray logged no new result for them
+    for trial_id, rec in finished_before.items():
+        assert after[trial_id] == rec
+        assert ray_result_lines(out, trial_id) == len(rec["reports"])
+    # part-way trials continued from their checkpoint; each epoch is recorded once
+    for trial_id in partway:
+        reports = after[trial_id]["reports"]
+        assert [r["epoch"] for r in reports] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        resumed = [r for r in reports if r.get("restored_from") == trial_id]
+        assert resumed, f"{trial_id} did not continue from its checkpoint: {reports}"
+        assert after[trial_id]["state"] == "finished"
+
+    # a finished study: a new run needs --overwrite, and there is nothing to resume
+    code, _, err = run_cli(["run", str(cfg), "-q"], monkeypatch, capsys)
+    assert code == 2 and "--overwrite" in err and "hftune resume" in err, err
+    code, _, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
+    assert code == 2 and "nothing to resume" in err, err
+
+
+def test_ctrl_c_saves_marks_interrupted_and_says_how_to_resume(tiny_bert, shared_data,
+                                                               tmp_path) -> None:
+    out = tmp_path / "ctrl-c"
+    cfg = study_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "rte",
+                     search_space={"learning_rate": [3e-4, 1e-3], "num_train_epochs": [6]})
+    run = HftuneProcess(["run", str(cfg), "--quiet"])
+    try:
+        def reported() -> bool:
+            return any(r["reports"] for r in read_records(out).values())
+
+        wait_for(reported, "a first evaluation", run)
+        time.sleep(1.0)
+        os.kill(run.proc.pid, signal.SIGINT)
+        code = run.wait(timeout=60)
+    finally:
+        run.kill()
+    output = run.output()
+    assert code == 130, output[-3000:]
+    assert f"hftune resume {out}" in output
+    study = json.loads((out / "study.json").read_text())
+    assert study["status"] == "interrupted"
+    assert f"hftune resume {out}" in study["message"]
+    # the experiment was saved: Ray can restore it, with the running trials' checkpoints
+    from ray import tune
+
+    assert tune.Tuner.can_restore(str(out / "ray"))
+    for trial_id, rec in read_records(out).items():
+        assert rec["state"] not in ENDED_STATES
+        if rec["reports"]:
+            assert list((out / "ray").glob(f"*{trial_id}*/checkpoint_*")), trial_id
+    assert not run.left_behind()

@@ -1,0 +1,143 @@
+"""Finding a study's kept checkpoints and exporting the best one (no Ray: a hand-made folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hftune.errors import StudyFolderError
+from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
+from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.store import StudyStore
+from hftune.training.checkpoint import write_meta
+
+
+def _meta(folder: Path, trial_id: str, epoch: float, accuracy: float | None) -> Path:
+    folder.mkdir(parents=True)
+    record = {"epoch": epoch, "step": int(epoch * 10), "loss": 0.5}
+    if accuracy is not None:
+        record["accuracy"] = accuracy
+    write_meta(folder, trial_id=trial_id, epoch=epoch, global_step=int(epoch * 10),
+               config={"learning_rate": 1e-3 * epoch}, record=record)
+    return folder
+
+
+def test_scan_attributes_checkpoints_by_their_meta(tmp_path: Path) -> None:
+    ray = tmp_path / "ray"
+    _meta(ray / "t_a_0/checkpoint_000000", "a", 1.0, 0.6)
+    _meta(ray / "t_a_0/checkpoint_000001", "a", 2.0, 0.8)  # PBT keeps several
+    _meta(ray / "t_a_0/checkpoint_000002", "a", 3.0, 0.7)
+    _meta(ray / "t_b_1/checkpoint_000004", "b", 2.0, 0.9)
+    _meta(ray / "t_c_2/checkpoint_000000", "c", 1.0, None)
+    broken = ray / "t_d_3/checkpoint_000000"
+    broken.mkdir(parents=True)
+    (broken / "hftune.json").write_text("{half")
+    (ray / "t_e_4/checkpoint_000000").mkdir(parents=True)  # no hftune.json: not a checkpoint
+    found = scan_checkpoints(ray)
+    assert sorted({c.trial_id for c in found}) == ["a", "b", "c"]
+    best_a = best_checkpoint(found, "a", "accuracy", "max")
+    assert best_a.path.name == "checkpoint_000001" and best_a.epoch == 2.0
+    assert best_a.config == {"learning_rate": 2e-3}
+    assert best_checkpoint(found, "a", "accuracy", "min").epoch == 1.0
+    assert best_checkpoint(found, "a", "loss", "min").epoch == 1.0  # ties: earliest
+    assert best_checkpoint(found, "c", "accuracy", "max") is None  # no value of the metric
+    assert best_checkpoint(found, "zzz", "accuracy", "max") is None
+    assert scan_checkpoints(tmp_path / "missing") == []
+
+
+@pytest.fixture
+def study_dir(tmp_path: Path, tiny_bert: Path) -> Path:
+    """A finished two-trial study whose best trial (b) kept a real tiny-BERT checkpoint."""
+    from transformers import AutoModelForSequenceClassification
+
+    root = tmp_path / "study"
+    store = StudyStore(root)
+    study = StudyRecord(name="toy", status="finished", strategy="grid", metric="accuracy",
+                        mode="max", label_names=["yes", "no"], model=str(tiny_bert),
+                        best_trial_id="b", best_value=0.75, best_holdout=0.625,
+                        holdout={"rows": 8, "source": "validation[8:16]"},
+                        data_source="/data/toy")
+    store.write_study(study)
+    store.write_config({"name": "toy", "task": {"name": "rte"}, "max_length": 32, "seed": 7,
+                        "training": {"weight_decay": 0.01}})
+    for trial_id, values in (("a", [0.5, 0.6]), ("b", [0.75, 0.7])):
+        store.write_trial(TrialRecord(trial_id=trial_id, config={"learning_rate": 1e-3},
+                                      state="finished",
+                                      reports=[{"epoch": float(i + 1), "step": 10 * (i + 1),
+                                                "accuracy": v} for i, v in enumerate(values)]))
+    ck = _meta(root / "ray/t_b/checkpoint_000000", "b", 1.0, 0.75)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+    model.save_pretrained(str(ck))  # config with the default LABEL_0/LABEL_1 names
+    return root
+
+
+def test_export_writes_a_loadable_model_with_labels_and_card(study_dir: Path,
+                                                             tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hftune.study.export import export_best
+
+    out = tmp_path / "exported"
+    result = export_best(study_dir, out)
+    assert result.trial_id == "b" and result.value == 0.75
+    assert (out / "model.safetensors").is_file()
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "yes", 1: "no"}
+    assert model.config.label2id == {"yes": 0, "no": 1}
+    assert AutoTokenizer.from_pretrained(out)("hello world")["input_ids"]
+    card = (out / "README.md").read_text()
+    for text in ("best trial b", "Validation accuracy: **0.7500**", "epoch 1",
+                 "`learning_rate`", "`weight_decay` (fixed)", "seed: 7", "strategy `grid`",
+                 "2 trials", "Held-out accuracy: **0.6250**", "validation[8:16]",
+                 "How it was selected"):
+        assert text in card, text
+    provenance = json.loads((out / "hftune_export.json").read_text())
+    assert provenance["trial_id"] == "b" and provenance["epoch"] == 1.0
+
+
+def test_export_refuses_what_it_cannot_do(study_dir: Path, tmp_path: Path) -> None:
+    from hftune.study.export import export_best
+
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(StudyFolderError, match="--overwrite"):
+        export_best(study_dir, out)
+    assert (out / "keep.txt").is_file()
+    export_best(study_dir, out, overwrite=True)
+    assert not (out / "keep.txt").exists()
+    with pytest.raises(StudyFolderError, match="kept no checkpoint"):
+        export_best(study_dir, tmp_path / "a", trial_id="a")
+    with pytest.raises(StudyFolderError, match="no trial 'nope'"):
+        export_best(study_dir, tmp_path / "n", trial_id="nope")
+    with pytest.raises(StudyFolderError, match="not a study folder"):
+        export_best(tmp_path / "nothing", tmp_path / "x")
+
+
+def test_summarize_reruns_mean_std_and_pooled_std() -> None:
+    import math
+    import statistics
+
+    from hftune.study.rerun import summarize_reruns
+
+    def run(index: int, seed: int, value: float | None) -> TrialRecord:
+        reports = [] if value is None else [{"epoch": 1.0, "accuracy": value}]
+        return TrialRecord(trial_id=f"r{index}{seed}", config={"config_index": index,
+                                                               "seed": seed}, reports=reports)
+
+    configs = [{"learning_rate": 1e-3}, {"learning_rate": 1e-4}, {"learning_rate": 1e-5}]
+    sources = [TrialRecord(trial_id=t, config=c, reports=[{"accuracy": v}])
+               for t, c, v in zip("xyz", configs, (0.9, 0.8, 0.7), strict=True)]
+    runs = [run(0, 44, 0.70), run(0, 43, 0.60), run(0, 45, 0.80),
+            run(1, 43, 0.50), run(1, 44, 0.55), run(2, 43, 0.4), run(2, 44, None)]
+    out = summarize_reruns(runs, configs, sources, "accuracy", "max")
+    first, second, third = out["configs"]
+    assert first["seeds"] == [43, 44, 45] and first["values"] == [0.60, 0.70, 0.80]
+    assert first["trial_id"] == "x" and first["study_score"] == 0.9 and first["rank"] == 1
+    assert math.isclose(first["mean"], 0.70) and math.isclose(first["std"], 0.10)
+    assert second["n"] == 2 and math.isclose(second["std"], statistics.stdev([0.5, 0.55]))
+    assert third["n"] == 1 and third["std"] is None and third["mean"] == 0.4
+    pooled = math.sqrt((0.10 ** 2 + statistics.stdev([0.5, 0.55]) ** 2) / 2)
+    assert math.isclose(out["seed_std"], pooled)

@@ -1,0 +1,158 @@
+"""The held-out part: how it is split off, and that it never reaches selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hftune.config.loading import validate_study
+from hftune.errors import ConfigError
+from hftune.study.checkpoints import CheckpointInfo
+from hftune.study.holdout import HoldoutEvaluation, record_holdout, select_top_k
+from hftune.study.records import StudyRecord, TrialRecord, best_trial
+
+
+def _trial(trial_id: str, values: list[float], holdout: list[float]) -> TrialRecord:
+    reports = [{"epoch": float(i + 1), "step": 10 * (i + 1), "accuracy": v,
+                "holdout_accuracy": h} for i, (v, h) in enumerate(zip(values, holdout,
+                                                                       strict=True))]
+    return TrialRecord(trial_id=trial_id, config={"learning_rate": 1e-5}, state="finished",
+                       reports=reports)
+
+
+def planted() -> list[TrialRecord]:
+    """``b`` is best on the selection rows; ``a`` and ``c`` would win on held-out values."""
+    return [_trial("a", [0.60, 0.62], [0.95, 0.99]),
+            _trial("b", [0.70, 0.66], [0.40, 0.41]),
+            _trial("c", [0.65, 0.50], [0.90, 0.98])]
+
+
+def test_selection_reads_only_the_selection_metric() -> None:
+    trials = planted()
+    assert [t.trial_id for t in select_top_k(trials, "accuracy", "max", "best", 1)] == ["b"]
+    assert [t.trial_id for t in select_top_k(trials, "accuracy", "max", "best", 3)] == [
+        "b", "c", "a"]
+    # the score rule and the direction are the study's
+    assert [t.trial_id for t in select_top_k(trials, "accuracy", "max", "last", 1)] == ["b"]
+    assert [t.trial_id for t in select_top_k(trials, "accuracy", "min", "best", 1)] == ["c"]
+    # the held-out values, if selection read them, would pick another trial
+    assert select_top_k(trials, "holdout_accuracy", "max", "best", 1)[0].trial_id == "a"
+
+
+def test_ties_pick_the_trial_best_trial_picks() -> None:
+    trials = [_trial("x", [0.5], [0.1]), _trial("y", [0.5], [0.9]), _trial("z", [0.4], [1.0])]
+    assert select_top_k(trials, "accuracy", "max", "best", 1)[0] is best_trial(
+        trials, "accuracy", "max")
+    assert select_top_k([], "accuracy", "max", "best", 2) == []
+
+
+def test_recording_holdout_leaves_the_choice_alone(tmp_path: Path) -> None:
+    trials = planted()
+    study = StudyRecord(name="s", status="finished", strategy="grid", metric="accuracy",
+                        mode="max", best_trial_id="b", best_value=0.70)
+    results = []
+    for trial_id, step, value in (("b", 10, 0.41), ("c", 10, 0.98)):
+        ck = CheckpointInfo(tmp_path / f"{trial_id}/checkpoint_000000", trial_id,
+                            step / 10, step, {}, {})
+        results.append(HoldoutEvaluation(trial_id, ck, {"accuracy": value, "loss": 0.7}))
+    changed = record_holdout(study, trials, results, source="validation[2:4]", rows=2, top_k=2)
+    assert [t.trial_id for t in changed] == ["b", "c"]
+    assert study.best_trial_id == "b" and study.best_value == 0.70
+    assert study.best_holdout == 0.41  # the selected trial's, although c's is higher
+    assert study.holdout["trials"] == {"b": 0.41, "c": 0.98}
+    by_id = {t.trial_id: t for t in trials}
+    assert by_id["b"].holdout["metrics"]["accuracy"] == 0.41
+    assert by_id["b"].reports[0]["holdout_accuracy"] == 0.41  # at the checkpoint's step
+    assert by_id["a"].holdout is None
+    # a later re-selection from the updated records still picks b
+    assert best_trial(trials, "accuracy", "max").trial_id == "b"
+    assert select_top_k(trials, "accuracy", "max", "best", 1)[0].trial_id == "b"
+
+
+def _tokenized(rows: int, test: bool = False):
+    import datasets
+
+    from hftune.data.tokenize import TokenizedTask
+
+    def split(n: int, offset: int):
+        return datasets.Dataset.from_dict({"input_ids": [[101, offset + i] for i in range(n)],
+                                           "labels": [i % 2 for i in range(n)]})
+
+    splits = {"train": split(20, 0), "validation": split(rows, 1000)}
+    if test:
+        splits["test"] = split(7, 5000)
+    return TokenizedTask(splits=splits, label_names=("a", "b"), max_length=8, seconds=0.0)
+
+
+def _task(test_split: str | None = None):
+    from hftune.config.schema import TaskConfig
+    from hftune.data.tasks import resolve_task
+
+    return resolve_task(TaskConfig(name="rte", test_split=test_split))
+
+
+@pytest.mark.parametrize(("rows", "fraction", "keep"), [(10, 0.5, 5), (64, 0.5, 32),
+                                                        (277, 0.5, 139), (10, 0.3, 7)])
+def test_split_is_first_part_selection_last_part_held_out(rows, fraction, keep) -> None:
+    from hftune.study.prepare import split_holdout
+
+    tok = _tokenized(rows)
+    held, source = split_holdout(tok, _task(), fraction)
+    selection = tok.splits["validation"]
+    assert len(selection) == keep and len(held) == rows - keep
+    assert [r[1] for r in selection["input_ids"]] == [1000 + i for i in range(keep)]
+    assert [r[1] for r in held["input_ids"]] == [1000 + i for i in range(keep, rows)]
+    assert source == f"validation[{keep}:{rows}]"
+    again = _tokenized(rows)
+    assert split_holdout(again, _task(), fraction)[0]["input_ids"] == held["input_ids"]
+
+
+def test_split_uses_the_test_split_and_leaves_validation_whole() -> None:
+    from hftune.study.prepare import split_holdout
+
+    tok = _tokenized(10, test=True)
+    held, source = split_holdout(tok, _task("test"), None)
+    assert source == "test" and len(held) == 7 and "test" not in tok.splits
+    assert len(tok.splits["validation"]) == 10
+    assert split_holdout(_tokenized(10), _task(), None) == (None, None)
+    with pytest.raises(ConfigError, match="evaluation.holdout"):
+        split_holdout(_tokenized(1), _task(), 0.5)
+
+
+def _cfg(tmp_path: Path, model: str, **evaluation) -> dict:
+    return {"name": "h", "output_dir": str(tmp_path / "out"), "model": model,
+            "task": {"name": "rte", "max_train_samples": 32, "max_eval_samples": 20},
+            "max_length": 32, "search_space": {"learning_rate": [1e-3]},
+            "evaluation": evaluation}
+
+
+def test_config_checks(tmp_path: Path) -> None:
+    from hftune.study.prepare import prepare_study
+
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ConfigError, match="evaluation.holdout"):
+            validate_study(_cfg(tmp_path, "m", holdout=bad))
+    with pytest.raises(ConfigError, match="evaluation.holdout_top_k"):
+        validate_study(_cfg(tmp_path, "m", holdout=0.5, holdout_top_k=0))
+    cfg = _cfg(tmp_path, "/nonexistent/model", holdout=0.5)
+    cfg["task"]["test_split"] = "test"
+    with pytest.raises(ConfigError, match="set only one"):
+        prepare_study(validate_study(cfg))
+
+
+def test_trials_get_only_the_selection_rows(tmp_path: Path, tiny_bert: Path,
+                                            shared_data: Path) -> None:
+    from hftune.study.prepare import prepare_study
+    from hftune.study.runner import trial_setup
+
+    cfg = _cfg(tmp_path, str(tiny_bert), holdout=0.5)
+    cfg["task"]["data_dir"] = str(shared_data / "rte")
+    prepared = prepare_study(validate_study(cfg))
+    setup = trial_setup(prepared)
+    assert len(setup.eval_dataset) == 10 and len(prepared.holdout) == 10
+    cfg["evaluation"] = {}
+    whole = prepare_study(validate_study(cfg)).tokenized.splits["validation"]
+    assert setup.eval_dataset["input_ids"] == whole["input_ids"][:10]
+    assert prepared.holdout["input_ids"] == whole["input_ids"][10:]
+    assert prepared.holdout_source == "validation[10:20]"

@@ -1,0 +1,121 @@
+"""PBT/PB2 on a checkpointable synthetic trainable (real Ray Tune, no HF): exploit copies the
+state, explore stays in bounds with the right types, a tight checkpoint budget never fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from hftune.config.loading import validate_study
+from hftune.config.schema import StrategyConfig
+from hftune.errors import ConfigError
+from hftune.space import parse_space
+from hftune.strategies import build_strategy, validate_strategy
+from hftune.strategies._pbt import clip_config
+from hftune.study.store import StudyStore
+from hftune.testing.synthetic_pbt import checkpoints_on_disk, epoch_step, run_synthetic_pbt
+
+FIELDS = {"learning_rate", "weight_decay", "per_device_train_batch_size", "num_train_epochs",
+          "warmup_steps"}
+SPACE = {"learning_rate": {"loguniform": [1e-6, 5e-5]}, "weight_decay": {"uniform": [0.0, 0.3]},
+         "per_device_train_batch_size": [16, 32, 64], "warmup_steps": {"randint": [0, 500]},
+         "num_train_epochs": [8]}
+
+
+def test_clip_keeps_bounds_and_types() -> None:
+    space = parse_space(SPACE, training_fields=FIELDS)
+    out = clip_config({"learning_rate": 9e-5, "weight_decay": -0.1,
+                       "per_device_train_batch_size": 48, "warmup_steps": 601.7}, space)
+    assert out == {"learning_rate": 5e-5, "weight_decay": 0.0,
+                   "per_device_train_batch_size": 16, "warmup_steps": 500}
+    assert isinstance(out["warmup_steps"], int)
+
+
+def test_pbt_options_are_validated() -> None:
+    space = parse_space(SPACE, training_fields=FIELDS)
+    with pytest.raises(ConfigError, match="strategy.population"):
+        validate_strategy(StrategyConfig(name="pbt", population=1), space)
+    with pytest.raises(ConfigError, match="takes no option 'grace_period'"):
+        validate_strategy(StrategyConfig(name="pbt", grace_period=1), space)
+    strategy = build_strategy(StrategyConfig(name="pbt", mutations={"seed": [1, 2]}), space,
+                              "accuracy", "max", 0)
+    with pytest.raises(ConfigError, match="strategy.mutations.seed: also declare it"):
+        strategy.scheduler()
+
+
+def test_reference_pbt_example_validates() -> None:
+    from pathlib import Path
+
+    from hftune.config.loading import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "rte-pbt.yaml")
+    assert cfg.strategy.name == "pbt" and cfg.strategy.options["population"] == 8
+    assert cfg.search_space["per_device_train_batch_size"] == [16, 32, 64]
+
+
+def _pbt(tmp_path, name: str = "pbt", **options):
+    cfg = validate_study({"name": "s", "model": "m", "task": "rte", "search_space": SPACE,
+                          "strategy": {"name": name, **options}})
+    space = parse_space(cfg.search_space, training_fields=FIELDS)
+    return build_strategy(cfg.strategy, space, "accuracy", "max", seed=3), space
+
+
+def test_exploit_copies_state_and_explore_stays_in_bounds(ray_session, tmp_path) -> None:
+    strategy, space = _pbt(tmp_path, population=4, perturbation_interval=1,
+                           quantile_fraction=0.25, resample_probability=0.3)
+    store = StudyStore(tmp_path / "study")
+    trials = run_synthetic_pbt(strategy, store, keep=1)
+    lineage = store.read_lineage()
+
+    assert len(trials) == 4 and not [t for t in trials if t.state == "errored"]
+    assert len(lineage) >= 3, "expected several exploits over 8 epochs"
+    by_id = {t.trial_id: t for t in trials}
+    for event in lineage:
+        new = event["new_config"]
+        for name, value in new.items():
+            assert space[name].contains(value), (name, value)
+        assert isinstance(new["warmup_steps"], int)
+        assert isinstance(new["per_device_train_batch_size"], int)
+        assert event["from_trial"] != event["to_trial"]
+        first = next(r for r in by_id[event["to_trial"]].reports if r["time"] == event["time"])
+        # exploit copied the donor's state at that checkpoint ...
+        donor_ws = [r["accuracy"] for r in by_id[event["from_trial"]].reports
+                    if r["epoch"] == first["restored_epoch"]]
+        assert any(w == pytest.approx(first["restored_w"]) for w in donor_ws)
+        # ... and the explored config is what trained the next epoch (a clone of a trial that
+        # had finished all its epochs trains no more and reports the cloned state)
+        trained = first["epoch"] > first["restored_epoch"]
+        expected = epoch_step(first["restored_w"], new) if trained else first["restored_w"]
+        assert first["accuracy"] == pytest.approx(expected)
+        assert first["applied"] == {"learning_rate": new["learning_rate"],
+                                    "weight_decay": new["weight_decay"]}
+
+
+def test_quantile_selection_weak_copy_strong(ray_session, tmp_path) -> None:
+    strategy, _ = _pbt(tmp_path, population=4, perturbation_interval=2, quantile_fraction=0.25,
+                       resample_probability=0.0)
+    store = StudyStore(tmp_path / "study")
+    trials = run_synthetic_pbt(strategy, store, keep=2)
+    lineage = store.read_lineage()
+    assert lineage
+    for event in lineage:  # at the exploit, the donor was ahead of the exploiting trial
+        donor = {r["epoch"]: r["accuracy"] for r in next(
+            t for t in trials if t.trial_id == event["from_trial"]).reports}
+        first = next(r for t in trials if t.trial_id == event["to_trial"]
+                     for r in t.reports if r["time"] == event["time"])
+        assert first["restored_w"] <= max(donor.values()) + 1e-12
+
+
+def test_tight_checkpoint_budget_never_fails(ray_session, tmp_path) -> None:
+    """keep=1 while 6 trials perturb every epoch for 8 epochs with 2 running at once: a source
+    checkpoint can be gone when its exploiter starts; the newest one beside it is used."""
+    strategy, _ = _pbt(tmp_path, population=6, perturbation_interval=1, quantile_fraction=0.5)
+    store = StudyStore(tmp_path / "study")
+    trials = run_synthetic_pbt(strategy, store, keep=1)
+    assert len(trials) == 6
+    assert [t.error for t in trials if t.state == "errored"] == []
+    assert {t.state for t in trials} == {"finished"}
+    assert len(store.read_lineage()) >= 3
+    # the budget held: at the end every trial keeps at most `keep` checkpoints plus those still
+    # referenced (its own latest and an exploit source), never all 8
+    counts = checkpoints_on_disk(store)
+    assert len(counts) == 6 and max(counts.values()) <= 3 and sum(counts.values()) < 6 * 8

@@ -1,0 +1,53 @@
+"""Seed reruns in the report: the mean ± std column and the seed-noise notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hftune.report.data import load_studies
+from hftune.report.plan import plan_report
+from hftune.report.seed_noise import seed_noise_notes
+from hftune.report.tables import comparison_table
+from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.store import StudyStore
+
+
+def _study(root: Path, name: str, best: float, reruns: dict | None = None) -> Path:
+    store = StudyStore(root / name)
+    store.write_study(StudyRecord(name=name, status="finished", strategy="grid",
+                                  metric="accuracy", mode="max", reruns=reruns))
+    for i, value in enumerate((best - 0.05, best)):
+        store.write_trial(TrialRecord(trial_id=f"{name}_{i}", config={"lr": i},
+                                      state="finished",
+                                      reports=[{"epoch": 1.0, "accuracy": value}]))
+    return store.root
+
+
+RERUNS = {"seeds": [43, 44, 45], "seed_std": 0.01,
+          "configs": [{"rank": 1, "trial_id": "a_1", "config": {"lr": 1}, "study_score": 0.70,
+                       "mean": 0.69, "std": 0.01, "n": 3}]}
+
+
+def test_notes_say_whether_a_gap_is_within_seed_noise(tmp_path: Path) -> None:
+    studies = load_studies([_study(tmp_path, "a", 0.70, RERUNS), _study(tmp_path, "b", 0.705),
+                            _study(tmp_path, "c", 0.75)])
+    notes = seed_noise_notes(studies)
+    assert "0.0100" in notes[0] and "a" in notes[0]
+    assert any("0.6900 ± 0.0100 (3 seeds)" in n for n in notes)
+    by_pair = {n.split(":")[0]: n for n in notes if " vs " in n}
+    assert "within seed noise" in by_pair["a vs b"]  # 0.005 < 0.01
+    assert "more than the seed std" in by_pair["a vs c"]  # 0.05 > 0.01
+    assert "more than the seed std" in by_pair["b vs c"]  # 0.045 > 0.01
+    assert set(notes[-3:]) <= set(plan_report(studies).notes)
+
+
+def test_table_shows_rerun_column_only_with_reruns(tmp_path: Path) -> None:
+    plain = load_studies([_study(tmp_path, "p", 0.6), _study(tmp_path, "q", 0.62)])
+    headers, _ = comparison_table(plain)
+    assert not any("rerun" in h for h in headers)
+    assert seed_noise_notes(plain) == []
+    mixed = load_studies([_study(tmp_path, "a", 0.70, RERUNS), _study(tmp_path, "b", 0.705)])
+    headers, rows = comparison_table(mixed)
+    col = headers.index("Best config rerun (mean ± std)")
+    assert [r[col] for r in rows] == ["0.6900 ± 0.0100 (3 seeds)", "-"]
+    assert all(len(r) == len(headers) for r in rows)
