@@ -60,3 +60,20 @@ def test_pbt_exploits_and_applies_explored_values(ray_session, tiny_bert, shared
     target = by_id[lineage[0]["to_trial"]]
     assert len(target.config_history) >= 2
     assert result.study.disk_bytes and result.study.disk_bytes > 0
+
+    # replay: one model from scratch along the best trial's schedule; at every epoch the
+    # optimizer held the learning rate and weight decay that the schedule's trial had then
+    from hftune.study.replay import replay_study
+
+    replay = replay_study(out)
+    assert (out / "replay.json").is_file()
+    segments = replay["schedule"]
+    assert segments[0]["start"] == 0.0 and segments[-1]["end"] is None
+    trained = [r for r in replay["reports"] if r.get("trained") is not False]
+    assert trained and [r["epoch"] for r in trained] == sorted({r["epoch"] for r in trained})
+    for rep in trained:
+        seg = segments[rep["segment"]]
+        assert rep["weight_decay"] == pytest.approx(seg["config"]["weight_decay"])
+        originals = [r["learning_rate"] for r in by_id[seg["trial_id"]].reports
+                     if r["epoch"] == rep["epoch"] and "learning_rate" in r]
+        assert any(lr == pytest.approx(rep["learning_rate"]) for lr in originals), (rep, originals)

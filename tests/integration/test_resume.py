@@ -7,6 +7,7 @@ session's own Ray instance is left alone. The resume runs in this process, on th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,10 +84,8 @@ class HftuneProcess:
 
     def kill(self) -> None:
         self.remember_tree()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=30)
         self.cleanup()
 
@@ -98,10 +97,8 @@ class HftuneProcess:
             if any(self.ray_tmp in part for part in (p.info["cmdline"] or [])):
                 procs.append(p)
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 p.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(procs, timeout=15)
 
     def left_behind(self) -> list[int]:

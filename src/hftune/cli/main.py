@@ -39,7 +39,10 @@ _register()
 def main() -> None:
     """Console entry point: bad input is one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Typer returns (does not raise) the exit code of typer.Exit and of Ctrl-C (130) here.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except HftuneInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -126,3 +126,16 @@ def optimizer_hyperparameters(optimizer: Any) -> dict[str, float]:
         return {}
     return {"learning_rate": float(decayed[0]["lr"]),
             "weight_decay": float(decayed[0].get("weight_decay", 0.0))}
+
+
+class StopAtEpoch(TrainerCallback):
+    """Ends training at the end of epoch ``epoch`` (after its evaluation and checkpoint)."""
+
+    def __init__(self, epoch: float) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     **kwargs: Any) -> TrainerControl:
+        if state.epoch is not None and state.epoch >= self.epoch - 1e-9:
+            control.should_training_stop = True
+        return control

@@ -82,21 +82,25 @@ def set_torch_threads(cpus: float) -> int:
 
 
 def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir: str, *,
-              trial_id: str = "local", restore_from: Path | None = None) -> dict[str, Any]:
+              trial_id: str = "local", restore_from: Path | None = None,
+              stop_at_epoch: float | None = None) -> dict[str, Any]:
     """Train one config, calling ``report(record, checkpoint_dir)`` after every evaluation.
 
     ``restore_from``: a checkpoint to continue from (a crash resume, or a PBT exploit); the
-    restore rule is in :mod:`hftune.training.checkpoint`. Independent of Ray, so it can be
+    restore rule is in :mod:`hftune.training.checkpoint`. ``stop_at_epoch``: end training after
+    that epoch's evaluation (a segment of a PBT schedule being replayed). Independent of Ray, so it can be
     tested with any ``report``. Returns a small summary.
     """
     from transformers import DataCollatorWithPadding, Trainer
 
-    from hftune.training.callback import ReportCallback
+    from hftune.training.callback import ReportCallback, StopAtEpoch
     from hftune.training.checkpoint import ApplyConfigOnRestore, prepare_restore, write_meta
     from hftune.training.metrics import make_compute_metrics
     from hftune.training.model import build_model
+    from hftune.training.timing import StartupTiming
 
     started = time.perf_counter()
+    timing = StartupTiming(started)
     threads = set_torch_threads(setup.cpus_per_trial)
     hparams, model_overrides = split_hyperparameters(config)
     args = training_arguments(setup, hparams, output_dir)
@@ -106,7 +110,8 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
             restore_from, Path(output_dir) / "restored", train_rows=len(setup.train_dataset),
             batch_size=args.train_batch_size, grad_accumulation=args.gradient_accumulation_steps)
     first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid(),
-                             "ray_node_id": _ray_node_id(), "trial_config": dict(config)}
+                             "ray_node_id": _ray_node_id(), "trial_config": dict(config),
+                             "worker_trials": _count_trial()}
     if restored is not None:
         first.update(restored_from=restored.from_trial, restored_epoch=restored.epoch,
                      restore_fallback=restored.fallback)
@@ -122,11 +127,14 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     def extra() -> dict[str, Any]:
         out = {**first, "eval_samples": len(setup.eval_dataset)}
+        if first:  # the first report: start-up timing
+            out.update(timing.fields())
         if apply is not None and apply.applied is not None:
             out["applied"] = apply.applied
         first.clear()
         return out
 
+    stop = StopAtEpoch(stop_at_epoch) if stop_at_epoch is not None else None
     model = build_model(setup.model_path, setup.label_names, model_overrides, args.seed,
                         trust_remote_code=setup.trust_remote_code)
     callback = ReportCallback(
@@ -142,11 +150,21 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         eval_dataset=setup.eval_dataset,
         data_collator=DataCollatorWithPadding(setup.tokenizer),
         compute_metrics=make_compute_metrics(setup.metrics, len(setup.label_names)),
-        callbacks=[c for c in (apply, callback) if c is not None],
+        callbacks=[c for c in (apply, callback, stop, timing) if c is not None],
     )
     trainer.remove_callback(_printer_callback())
     trainer.train(resume_from_checkpoint=str(restored.folder) if restored else None)
     return {"reports": callback.reports, "seconds": time.perf_counter() - started}
+
+
+_trials_in_process = 0
+
+
+def _count_trial() -> int:
+    """How many trials this process ran before this one (0: a cold worker)."""
+    global _trials_in_process
+    _trials_in_process += 1
+    return _trials_in_process - 1
 
 
 def _ray_node_id() -> str | None:

@@ -1,0 +1,106 @@
+"""``hftune replay``: train one model from scratch along the best trial's PBT schedule.
+
+A PBT trial's final weights were shaped by every trial it cloned: after an exploit at epoch
+``E`` from trial ``D``, the weights are ``D``'s at ``E``, which were in turn shaped by ``D``'s
+own history. :func:`pbt_schedule` walks the lineage back and returns that history as segments
+(from epoch, config); :func:`replay_study` trains them one after another in this process, each
+segment continuing from the previous one's checkpoint with the same restore rule as PBT
+(:mod:`hftune.training.checkpoint`), and records every evaluation in ``replay.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hftune.errors import StudyFolderError
+from hftune.study.records import TrialRecord
+from hftune.study.store import StudyStore
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Epochs ``(start, end]`` trained with ``config`` (``end`` None: to the config's end)."""
+
+    start: float
+    end: float | None
+    config: dict[str, Any]
+    trial_id: str
+
+
+def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
+                 trial_id: str) -> list[Segment]:
+    """The hyperparameter schedule that produced ``trial_id``'s final weights."""
+    by_id = {t.trial_id: t for t in trials}
+    if trial_id not in by_id:
+        raise StudyFolderError(f"replay: no trial '{trial_id}' in the study")
+
+    def initial(tid: str) -> dict[str, Any]:
+        rec = by_id[tid]
+        return dict(rec.config_history[0]["config"] if rec.config_history else rec.config)
+
+    def walk(tid: str, before: float) -> list[tuple[float, dict[str, Any], str]]:
+        into = [e for e in lineage if e["to_trial"] == tid and e["time"] < before]
+        if not into:
+            return [(0.0, initial(tid), tid)]
+        last = max(into, key=lambda e: e["time"])
+        epoch = float(last["epoch"])
+        upstream = [s for s in walk(last["from_trial"], last["time"]) if s[0] < epoch]
+        return [*upstream, (epoch, dict(last["new_config"]), tid)]
+
+    starts = walk(trial_id, float("inf"))
+    return [Segment(start, starts[i + 1][0] if i + 1 < len(starts) else None, config, tid)
+            for i, (start, config, tid) in enumerate(starts)]
+
+
+def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
+    """Replay the best trial's (or ``trial_id``'s) schedule; writes and returns ``replay.json``."""
+    from hftune.study.reopen import prepare_again
+    from hftune.study.runner import trial_setup
+    from hftune.training.trainable import run_trial
+
+    store = StudyStore(root)
+    study = store.read_study()
+    target = trial_id or study.best_trial_id
+    if target is None:
+        raise StudyFolderError(f"{root}: the study has no best trial to replay")
+    segments = pbt_schedule(store.read_trials(), store.read_lineage(), target)
+    prepared = prepare_again(store, study)
+    setup = trial_setup(prepared)
+    setup.checkpoints = "every"
+    reports: list[dict[str, Any]] = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="hftune-replay-") as scratch:
+        previous: Path | None = None
+        for i, seg in enumerate(segments):
+            kept: dict[float, Path] = {}
+
+            def report(record: dict[str, Any], folder: Path | None, i: int = i,
+                       kept: dict[float, Path] = kept) -> None:
+                reports.append({**record, "segment": i})
+                if folder is not None:
+                    dest = Path(scratch) / f"segment-{i}-epoch-{record['epoch']:g}"
+                    shutil.copytree(folder, dest)
+                    kept[float(record["epoch"])] = dest
+
+            run_trial(seg.config, setup, report, str(Path(scratch) / f"run-{i}"),
+                      trial_id="replay", restore_from=previous, stop_at_epoch=seg.end)
+            if seg.end is not None:
+                if seg.end not in kept:
+                    raise StudyFolderError(
+                        f"replay: segment {i} did not reach epoch {seg.end:g}; its config "
+                        f"trains {seg.config.get('num_train_epochs')} epochs")
+                previous = kept[seg.end]
+    result = {"trial_id": target, "started_at": started, "seconds": time.time() - started,
+              "schedule": [asdict(s) for s in segments],
+              "reports": [{k: v for k, v in r.items() if k != "trial_config"} for r in reports],
+              "metric": study.metric,
+              "final": reports[-1].get(study.metric) if reports else None}
+    (store.root / "replay.json").write_text(json.dumps(result, indent=1, default=str),
+                                            encoding="utf-8")
+    return result

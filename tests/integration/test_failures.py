@@ -1,0 +1,75 @@
+"""A trial that raises is recorded (traceback in the study folder), retried, and the study goes on;
+secrets in the environment never reach the study folder.
+
+One real ``hftune run`` subprocess (its own Ray, so its trials inherit its environment) serves
+both tests: a 2-point grid where ``lr_scheduler_type: not-a-scheduler`` makes one trial raise
+in every attempt, with ``budget.max_failures: 1``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_resume import HftuneProcess, read_records, run_cli, study_yaml
+
+pytestmark = pytest.mark.integration
+
+SECRETS = {"WANDB_API_KEY": "wandb-secret-4f1c9e2a7b", "HF_TOKEN": "hf_secretTOKEN8d3e51aa90",
+           "HUGGING_FACE_HUB_TOKEN": "hf_otherSECRET77c2b1"}
+
+
+@pytest.fixture(scope="module")
+def failing_study(tiny_bert: Path, shared_data: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("failures")
+    out = root / "fails"
+    cfg = study_yaml(root / "study.yaml", out, tiny_bert, shared_data / "rte",
+                     search_space={"lr_scheduler_type": ["linear", "not-a-scheduler"],
+                                   "learning_rate": [1e-3], "num_train_epochs": [1]},
+                     budget={"max_failures": 1})
+    run = HftuneProcess(["run", str(cfg), "--quiet"], env=SECRETS)
+    try:
+        code = run.wait(timeout=240)
+    finally:
+        run.kill()
+    return {"out": out, "code": code, "output": run.output()}
+
+
+def test_raising_trial_is_recorded_retried_and_the_study_goes_on(
+        failing_study: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = failing_study["out"]
+    assert failing_study["code"] == 0, failing_study["output"][-3000:]
+    assert json.loads((out / "study.json").read_text())["status"] == "finished"
+    records = {r["config"]["lr_scheduler_type"]: r for r in read_records(out).values()}
+    assert set(records) == {"linear", "not-a-scheduler"}
+    good, bad = records["linear"], records["not-a-scheduler"]
+    assert good["state"] == "finished" and good["reports"]
+    assert bad["state"] == "errored" and not bad["reports"]
+    # the traceback itself, from Ray's error file, for both attempts (max_failures: 1)
+    assert "Traceback" in bad["error"] and "not-a-scheduler" in bad["error"]
+    assert "Failure # 1" in bad["error"] and "Failure # 2" in bad["error"]
+    assert "Failure # 3" not in bad["error"]
+
+    code, stdout, _ = run_cli(["status", str(out), "--json"], monkeypatch, capsys)
+    assert code == 0
+    data = json.loads(stdout)
+    assert data["counts"] == {"finished": 1, "errored": 1}
+    row = next(r for r in data["trials"] if r["trial_id"] == bad["trial_id"])
+    assert row["state"] == "errored" and "not-a-scheduler" in row["error"]
+    code, stdout, _ = run_cli(["status", str(out)], monkeypatch, capsys)
+    assert code == 0 and "errored" in stdout
+
+
+def test_secrets_in_the_environment_never_reach_the_study_folder(
+        failing_study: dict[str, Any]) -> None:
+    out = failing_study["out"]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 10 and any(p.name == "result.json" for p in files)  # Ray's files too
+    for path in files:
+        data = path.read_bytes()
+        for name, value in SECRETS.items():
+            assert value.encode() not in data, f"{name} written to {path}"
