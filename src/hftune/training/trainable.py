@@ -88,8 +88,8 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     ``restore_from``: a checkpoint to continue from (a crash resume, or a PBT exploit); the
     restore rule is in :mod:`hftune.training.checkpoint`. ``stop_at_epoch``: end training after
-    that epoch's evaluation (a segment of a PBT schedule being replayed). Independent of Ray, so it can be
-    tested with any ``report``. Returns a small summary.
+    that epoch's evaluation (a segment of a PBT schedule being replayed). Independent of Ray,
+    so it can be tested with any ``report``. Returns a small summary.
     """
     from transformers import DataCollatorWithPadding, Trainer
 
