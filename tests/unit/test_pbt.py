@@ -119,3 +119,16 @@ def test_tight_checkpoint_budget_never_fails(ray_session, tmp_path) -> None:
     # referenced (its own latest and an exploit source), never all 8
     counts = checkpoints_on_disk(store)
     assert len(counts) == 6 and max(counts.values()) <= 3 and sum(counts.values()) < 6 * 8
+
+
+def test_pb2_explores_inside_its_bounds(ray_session, tmp_path) -> None:
+    strategy, space = _pbt(tmp_path, name="pb2", population=4, perturbation_interval=1,
+                           bounds={"learning_rate": [1e-6, 5e-5], "weight_decay": [0.0, 0.3]})
+    store = StudyStore(tmp_path / "study")
+    trials = run_synthetic_pbt(strategy, store, keep=1)
+    lineage = store.read_lineage()
+    assert len(trials) == 4 and not [t.error for t in trials if t.state == "errored"]
+    assert lineage
+    for event in lineage:
+        assert 1e-6 <= event["new_config"]["learning_rate"] <= 5e-5
+        assert 0.0 <= event["new_config"]["weight_decay"] <= 0.3

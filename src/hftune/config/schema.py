@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 
 class _Section(BaseModel):
@@ -90,6 +98,99 @@ class CheckpointConfig(_Section):
     keep: int = Field(default=2, ge=1)
 
 
+class MlflowTrackingConfig(_Section):
+    """``tracking.mlflow``: one MLflow run per trial, in one experiment per study.
+
+    ``tracking_uri``: default ``sqlite:///<study folder>/mlflow.db``, with artifacts under
+    ``<study folder>/mlruns``. ``experiment_name``: default the study's name.
+    """
+
+    tracking_uri: str | None = None
+    experiment_name: str | None = None
+
+
+class WandbTrackingConfig(_Section):
+    """``tracking.wandb``: one W&B run per trial, grouped by the study's name.
+
+    ``mode``: default ``$WANDB_MODE`` (``offline`` needs no account). The API key comes from the
+    environment (``WANDB_API_KEY``) or ``wandb login`` only: it is not a config key.
+    """
+
+    project: str = "hftune"
+    entity: str | None = None
+    mode: Literal["online", "offline", "disabled"] | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class TensorboardTrackingConfig(_Section):
+    """``tracking.tensorboard``: one event folder per trial, ``<study folder>/tensorboard/<id>``."""
+
+
+class TrackingConfig(_Section):
+    """Where each trial is also tracked, besides the study folder.
+
+    Written as a list (``tracking: [mlflow, tensorboard]``) or as a mapping of target to its
+    options (``tracking: {mlflow: {tracking_uri: ...}, wandb: {project: x}}``; an empty value
+    or ``true`` takes the defaults, ``false`` turns a target off). A target left out is off.
+    """
+
+    mlflow: MlflowTrackingConfig | None = None
+    wandb: WandbTrackingConfig | None = None
+    tensorboard: TensorboardTrackingConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        """List or mapping → ``{target: options}``; unknown targets and options are errors."""
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            if not all(isinstance(item, str) for item in value):
+                raise _tracking_error("expected target names, e.g. [mlflow, tensorboard]")
+            value = dict.fromkeys(value)
+        if not isinstance(value, dict):
+            raise _tracking_error("expected a list of targets (e.g. [mlflow, tensorboard]) "
+                                  "or a mapping of target to options")
+        targets: dict[str, Any] = {}
+        for name, options in value.items():
+            model = _TRACKING_TARGETS.get(str(name))
+            if model is None:
+                raise _tracking_error(f"unknown target '{name}'; valid targets: "
+                                      f"{', '.join(_TRACKING_TARGETS)}")
+            if options is False:
+                continue
+            options = {} if options is None or options is True else options
+            unknown = sorted(set(options) - set(model.model_fields)) if isinstance(
+                options, dict) else []
+            if unknown:
+                valid = ", ".join(model.model_fields) or "none"
+                raise _tracking_error(f"unknown option '{name}.{unknown[0]}'; valid {name} "
+                                      f"options: {valid}")
+            targets[str(name)] = options
+        return targets
+
+    @model_serializer(mode="wrap")
+    def _enabled_only(self, handler: Any) -> dict[str, Any]:
+        # A target that is off is left out, so the dumped config reads back the same.
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    @property
+    def targets(self) -> list[str]:
+        """The enabled targets, in a fixed order."""
+        return [name for name in _TRACKING_TARGETS if getattr(self, name) is not None]
+
+
+def _tracking_error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("tracking", message)  # shown as is, no "Value error" prefix
+
+
+_TRACKING_TARGETS: dict[str, type[_Section]] = {
+    "mlflow": MlflowTrackingConfig, "wandb": WandbTrackingConfig,
+    "tensorboard": TensorboardTrackingConfig}
+
+
 class StudyConfig(_Section):
     """One study: ``hftune run`` takes exactly this, from YAML plus ``--set`` overrides."""
 
@@ -106,6 +207,7 @@ class StudyConfig(_Section):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     # Run model/tokenizer code shipped with a Hub model (arbitrary Python): off unless set here.
     trust_remote_code: bool = False
 

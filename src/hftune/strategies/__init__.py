@@ -10,6 +10,7 @@ from hftune.config.schema import StrategyConfig
 from hftune.errors import ConfigError
 from hftune.space import Dimension
 from hftune.strategies._pbt import PB2Strategy, PBTStrategy
+from hftune.strategies._seeds_then_pbt import SeedsThenPBTStrategy
 from hftune.strategies._schedulers import ASHAStrategy, HyperbandStrategy, MedianStrategy
 from hftune.strategies._searchers import (
     BayesASHAStrategy,
@@ -22,7 +23,7 @@ from hftune.strategies.base import GridStrategy, RandomStrategy, Strategy, TuneP
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s for s in (GridStrategy, RandomStrategy, BayesStrategy, GPStrategy, ASHAStrategy,
                         BayesASHAStrategy, HyperbandStrategy, BOHBStrategy, MedianStrategy,
-                        PBTStrategy, PB2Strategy)
+                        PBTStrategy, PB2Strategy, SeedsThenPBTStrategy)
 }
 
 __all__ = ["STRATEGIES", "Strategy", "TunePlan", "build_strategy", "validate_strategy"]

@@ -12,6 +12,7 @@ checkpoint (a PBT exploit of another trial's checkpoint keeps the history).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,9 +35,11 @@ class StudyRecorder(Callback):
     """Mirrors Ray Tune's trial events into :class:`TrialRecord` files."""
 
     def __init__(self, store: StudyStore, search_keys: list[str],
-                 on_change: Callable[[dict[str, TrialRecord]], None] | None = None) -> None:
+                 on_change: Callable[[dict[str, TrialRecord]], None] | None = None,
+                 phase: str | None = None) -> None:
         self.store = store
         self.search_keys = search_keys
+        self.phase = phase
         self.on_change = on_change
         self.records: dict[str, TrialRecord] = {r.trial_id: r for r in store.read_trials()}
         self.ended_before = {k for k, r in self.records.items() if r.state in ENDED_STATES}
@@ -52,7 +55,7 @@ class StudyRecorder(Callback):
         if rec is None:
             config = {k: python_value(trial.config[k]) for k in self.search_keys
                       if k in trial.config}
-            rec = TrialRecord(trial_id=trial.trial_id, config=config)
+            rec = TrialRecord(trial_id=trial.trial_id, config=config, phase=self.phase)
             self.records[trial.trial_id] = rec
         return rec
 
@@ -136,13 +139,17 @@ def _drop_replaced_reports(rec: TrialRecord, first: dict[str, Any]) -> None:
         rec.reports = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _error_text(trial: Any) -> str:
+    """The trial's traceback(s) from Ray's error file (one entry per failed attempt)."""
     for attr in ("error_file", "error_filename"):
         path = getattr(trial, attr, None)
         if path:
             try:
                 with open(path, encoding="utf-8") as fh:
-                    return fh.read()
+                    return _ANSI.sub("", fh.read())
             except OSError:
                 pass
     msg = getattr(trial, "error_msg", None)

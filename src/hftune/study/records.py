@@ -28,6 +28,7 @@ class TrialRecord:
     started_at: float | None = None
     ended_at: float | None = None
     config_history: list[dict[str, Any]] = field(default_factory=list)
+    phase: str | None = None  # multi-step strategies (seeds-then-pbt): "screen" or "pbt"
     # Held-out evaluation of the trial's best checkpoint (top-k trials only, after selection):
     # {"metrics": {...}, "epoch", "step", "checkpoint", "rows", "source"}; see study.holdout.
     holdout: dict[str, Any] | None = None

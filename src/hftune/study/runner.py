@@ -7,6 +7,7 @@ storage every node reaches.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
@@ -192,7 +193,20 @@ def _run(prepared: PreparedStudy, store: StudyStore,
     parts = tune_parts(prepared, store, on_change)
     tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
                        tune_config=parts.tune_config, run_config=parts.run_config)
-    return execute(tuner, prepared, store, study)
+    result = execute(tuner, prepared, store, study)
+    next_phase = getattr(prepared.strategy, "next_phase", None)
+    if next_phase is None or result.study.status != "finished":
+        return result
+    # a two-step strategy (seeds-then-pbt): step 2 is planned from step 1's records and runs
+    # in the same study folder, as its own Ray experiment
+    strategy = next_phase(result.trials)
+    if strategy is None:
+        return result
+    phase2 = dataclasses.replace(prepared, strategy=strategy)
+    parts = tune_parts(phase2, store, on_change, run_name=f"{store.ray_dir.name}-{strategy.phase}")
+    tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
+                       tune_config=parts.tune_config, run_config=parts.run_config)
+    return execute(tuner, phase2, store, result.study)
 
 
 @dataclass
@@ -206,7 +220,8 @@ class TuneParts:
 
 
 def tune_parts(prepared: PreparedStudy, store: StudyStore,
-               on_change: Callable[[dict[str, TrialRecord]], None] | None = None) -> TuneParts:
+               on_change: Callable[[dict[str, TrialRecord]], None] | None = None,
+               run_name: str | None = None) -> TuneParts:
     """The trainable (study setup, per-trial resources), Ray's configs and hftune's callbacks.
 
     Trials whose record in ``store`` has already ended (a resume) are passed to the trainable as
@@ -223,7 +238,9 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
     cfg = prepared.config
     res = prepared.resources
     plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
-    recorder = StudyRecorder(store, list(prepared.space), on_change=on_change)
+    recorder = StudyRecorder(store, list(dict.fromkeys([*prepared.space, *plan.param_space])),
+                             on_change=on_change,
+                             phase=getattr(prepared.strategy, "phase", None))
     budget = ([CheckpointBudget(cfg.checkpoints.keep, plan.scheduler)]
               if checkpoint_policy(prepared) == "every" else [])
     setup = trial_setup(prepared)
@@ -240,7 +257,7 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
         time_budget_s=cfg.budget.time_budget_s,
         reuse_actors=True)
     run_config = tune.RunConfig(
-        name=store.ray_dir.name, storage_path=str(store.root.resolve()),
+        name=run_name or store.ray_dir.name, storage_path=str(store.root.resolve()),
         callbacks=[recorder, *budget], verbose=0,
         checkpoint_config=ray_checkpoint_config(prepared),
         failure_config=tune.FailureConfig(max_failures=cfg.budget.max_failures))

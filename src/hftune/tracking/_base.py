@@ -1,0 +1,158 @@
+"""What every tracking target shares: a Ray Tune ``Callback`` on the driver, one run per trial.
+
+Like :class:`hftune.study.recorder.StudyRecorder`, it sees Ray Tune's trial events on the driver,
+so trials never talk to a tracking service themselves. A target implements four methods: start
+(once, lazily), open a run for a trial, log one evaluation, close a run.
+
+What is logged, and only that:
+
+* the trial's hyperparameters: its search-space keys (``search_keys``), as the records keep them;
+* per evaluation, its metrics: the task's metrics, ``loss``, and ``epoch``, ``step``,
+  ``learning_rate``, ``weight_decay``, ``eval_s``, ``elapsed_s``; the global ``step`` is the
+  step of every logged value. Ray's own fields (``time_total_s``, ``pid``, ...) and hftune's
+  bookkeeping (``worker_pid``, ``trained_all``, ...) are not.
+
+A run is opened at a trial's first result (a trial that never reports gets no run) and closed
+when the trial completes (``finished``), errors (``failed``) or is still open when the
+experiment ends (``killed``, e.g. after Ctrl-C). A tracking failure never fails the study: the
+first one prints one line to stderr and turns that target off; the study folder still holds
+every result.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ray.tune import Callback
+
+from hftune.space import python_value
+
+logger = logging.getLogger(__name__)
+
+# Reported with every evaluation besides the task's own metrics (see hftune.training.callback).
+BASE_METRICS = frozenset({"loss", "epoch", "step", "learning_rate", "weight_decay", "eval_s",
+                          "elapsed_s"})
+
+
+def select_metrics(result: dict[str, Any], keys: frozenset[str]) -> dict[str, float]:
+    """The entries of ``result`` named in ``keys`` whose values are real numbers, as floats."""
+    out: dict[str, float] = {}
+    for key in sorted(keys & result.keys()):
+        value = python_value(result[key])
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = float(value)
+    return out
+
+
+def result_step(result: dict[str, Any]) -> int:
+    """The global training step of a result (Ray's iteration count when there is none)."""
+    step = result.get("step")
+    if isinstance(step, int | float) and not isinstance(step, bool) and math.isfinite(step):
+        return int(step)
+    return int(result.get("training_iteration") or 0)
+
+
+class TrackingCallback(Callback):
+    """Base of the tracking targets: trial events → ``_open`` / ``_log`` / ``_close``.
+
+    Subclasses set ``target`` and implement ``_start``, ``_open``, ``_log``, ``_close`` and may
+    override ``_shutdown``. Live handles (clients, writers, runs) live in ``_runs`` and in the
+    attributes named by ``_transient``; they are dropped when Ray pickles the callback with
+    its experiment, so a pickled callback holds only its plain settings (never a secret).
+    """
+
+    target: ClassVar[str] = ""
+    _transient: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, study_name: str, study_dir: Path, search_keys: list[str],
+                 metrics: frozenset[str]) -> None:
+        self.study_name = study_name
+        self.study_dir = Path(study_dir).resolve()
+        self.search_keys = list(search_keys)
+        self.metric_keys = frozenset(metrics) | BASE_METRICS
+        self._runs: dict[str, Any] = {}
+        self._started = False
+        self._off = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_runs"] = {}
+        state["_started"] = False
+        for name in self._transient:
+            state[name] = None
+        return state
+
+    # -- what a target implements -------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Connect once, before the first run is opened."""
+
+    def _open(self, trial_id: str, params: dict[str, Any]) -> Any:
+        """Open (or, after a resume, reopen) the run of ``trial_id``; return its handle."""
+        raise NotImplementedError
+
+    def _log(self, run: Any, metrics: dict[str, float], step: int) -> None:
+        """Log one evaluation's ``metrics`` at global step ``step``."""
+        raise NotImplementedError
+
+    def _close(self, run: Any, status: str) -> None:
+        """End a run; ``status`` is ``finished``, ``failed`` or ``killed``."""
+        raise NotImplementedError
+
+    def _shutdown(self) -> None:
+        """Release what ``_start`` opened (after the experiment ends)."""
+
+    # -- Ray Tune events ----------------------------------------------------------------------
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        self._guard("logging a result", self._on_result, trial, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._guard("closing a run", self._end, trial.trial_id, "finished")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._guard("closing a run", self._end, trial.trial_id, "failed")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for trial_id in list(self._runs):
+            self._guard("closing a run", self._end, trial_id, "killed")
+        if self._started:
+            self._guard("shutting down", self._shutdown)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _on_result(self, trial: Any, result: dict[str, Any]) -> None:
+        if not self._started:
+            self._start()
+            self._started = True
+        run = self._runs.get(trial.trial_id)
+        if run is None:
+            config = trial.config or {}
+            params = {k: python_value(config[k]) for k in self.search_keys if k in config}
+            run = self._runs[trial.trial_id] = self._open(trial.trial_id, params)
+        metrics = select_metrics(result, self.metric_keys)
+        if metrics:
+            self._log(run, metrics, result_step(result))
+
+    def _end(self, trial_id: str, status: str) -> None:
+        run = self._runs.pop(trial_id, None)
+        if run is not None:
+            self._close(run, status)
+
+    def _guard(self, action: str, fn: Any, *args: Any) -> None:
+        if self._off:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:  # a tracking service must never fail the study
+            self._off = True
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            sys.stderr.write(f"hftune: {self.target} tracking stopped ({action}: "
+                             f"{type(exc).__name__}: {first}); the study goes on, its folder "
+                             f"keeps every result\n")
+            logger.debug("%s tracking failed", self.target, exc_info=True)

@@ -1,0 +1,90 @@
+"""``hftune run --address``: a real 2-node Ray cluster on loopback runs the study's trials.
+
+The cluster is two ``ray start`` nodes (1 CPU each) with their own Ray temp dir; the study runs
+through the real command in a subprocess. At the end every process whose command line names
+that temp dir is killed (by pid): ``ray stop`` would stop the test session's Ray too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from test_resume import HftuneProcess, read_records, study_yaml
+
+pytestmark = pytest.mark.integration
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _kill_marked(marker: str) -> None:
+    procs = [p for p in psutil.process_iter(["cmdline"])
+             if any(marker in part for part in (p.info["cmdline"] or []))]
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(procs, timeout=15)
+
+
+@pytest.fixture
+def two_node_cluster() -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a head node plus one worker node, 1 CPU each."""
+    tmp = tempfile.mkdtemp(prefix="hftc", dir="/tmp")
+    env = {**os.environ, "RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "disabled",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    port = _free_port()
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
+              "--dashboard-agent-listen-port", "0"]
+    try:
+        for args in (["--head", "--port", str(port), "--include-dashboard", "false"],
+                     ["--address", f"127.0.0.1:{port}"]):
+            done = subprocess.run([RAY, "start", *args, *common], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        yield f"127.0.0.1:{port}"
+    finally:
+        _kill_marked(tmp)
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if any(tmp in part for part in (p.info["cmdline"] or []))]
+
+
+def test_study_on_a_two_node_cluster_uses_both_nodes(two_node_cluster: str, tiny_bert: Path,
+                                                     shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "on-cluster"
+    cfg = study_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "rte",
+                     search_space={"learning_rate": [3e-4, 1e-3, 3e-3, 1e-2],
+                                   "num_train_epochs": [1]})
+    run = HftuneProcess(["run", str(cfg), "--quiet", "--address", two_node_cluster])
+    try:
+        code = run.wait(timeout=240)
+    finally:
+        run.kill()
+    assert code == 0, run.output()[-3000:]
+    study = json.loads((out / "study.json").read_text())
+    assert study["status"] == "finished"
+    records = read_records(out)
+    assert len(records) == 4
+    assert {r["state"] for r in records.values()} == {"finished"}
+    nodes = {r["node_id"] for r in records.values()}
+    assert len(nodes) == 2, nodes  # the Ray node ids: both nodes ran trials
+    assert all(isinstance(n, str) and len(n) == 56 for n in nodes), nodes
+    # the recorded node is the one each trial reported from
+    for rec in records.values():
+        assert rec["reports"][0]["ray_node_id"] == rec["node_id"]
