@@ -97,3 +97,77 @@ def test_bad_set_and_negative_budget(write_study, monkeypatch, capsys) -> None:
 def test_status_of_a_non_study(monkeypatch, capsys, tmp_path) -> None:
     code, _, err = run_cli(["status", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and "not a study folder" in err
+
+
+def _custom_data(folder: Path, train: str, validation: str | None = None) -> Path:
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(train)
+    (folder / "validation.jsonl").write_text(
+        validation if validation is not None else '{"text": "a", "label": 0}\n'
+                                                   '{"text": "b", "label": 1}\n')
+    return folder
+
+
+def _custom_task(data: Path) -> dict:
+    return {"name": "mine", "data_dir": str(data), "text_fields": ["text"], "label_field": "label"}
+
+
+def test_unreadable_data_file(write_study, monkeypatch, capsys, tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_bytes(b'\xff\xfe{"text": broken\n\x00\x01')
+    (data / "validation.jsonl").write_text('{"text": "a", "label": 0}\n')
+    path, out = write_study(task=_custom_task(data))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "cannot read the data file")
+    assert "train.jsonl" in err
+
+
+def test_empty_dataset(write_study, monkeypatch, capsys, tmp_path) -> None:
+    data = _custom_data(tmp_path / "data", train="")
+    path, out = write_study(task=_custom_task(data))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    assert code == 2 and "train.jsonl" in err, err
+    check_refused(code, err, out, "train.jsonl: ")
+
+
+def test_dataset_with_one_class(write_study, monkeypatch, capsys, tmp_path) -> None:
+    rows = "".join(f'{{"text": "row {i}", "label": "yes"}}\n' for i in range(8))
+    data = _custom_data(tmp_path / "data", train=rows, validation=rows)
+    path, out = write_study(task=_custom_task(data))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "the training split has a single class")
+
+
+def test_unreachable_address_fails_fast(write_study, monkeypatch, capsys) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on (bound, never listening)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        path, out = write_study()
+        started = time.monotonic()
+        code, _, err = run_cli(["run", str(path), "-q", "--address", f"127.0.0.1:{port}"],
+                               monkeypatch, capsys)
+    assert time.monotonic() - started < 10
+    check_refused(code, err, out, f"--address: no Ray cluster answers at 127.0.0.1:{port}")
+    code, _, err = run_cli(["run", str(path), "-q", "--address", "no-port-here"],
+                           monkeypatch, capsys)
+    check_refused(code, err, out, "--address: 'no-port-here' is not HOST:PORT")
+
+
+def test_resume_of_a_non_study_and_of_a_missing_folder(monkeypatch, capsys, tmp_path) -> None:
+    code, _, err = run_cli(["resume", str(tmp_path), "-q"], monkeypatch, capsys)
+    assert code == 2 and "not a study folder" in err, err
+    code, _, err = run_cli(["resume", str(tmp_path / "nothing"), "-q"], monkeypatch, capsys)
+    assert code == 2 and "not a study folder" in err, err
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_trust_remote_code_is_off_unless_the_config_says_so() -> None:
+    from hftune.config.loading import validate_study
+
+    base = {"name": "x", "model": "m", "task": "rte"}
+    assert validate_study(base).trust_remote_code is False
+    assert validate_study({**base, "trust_remote_code": True}).trust_remote_code is True

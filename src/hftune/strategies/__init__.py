@@ -10,7 +10,6 @@ from hftune.config.schema import StrategyConfig
 from hftune.errors import ConfigError
 from hftune.space import Dimension
 from hftune.strategies._pbt import PB2Strategy, PBTStrategy
-from hftune.strategies._seeds_then_pbt import SeedsThenPBTStrategy
 from hftune.strategies._schedulers import ASHAStrategy, HyperbandStrategy, MedianStrategy
 from hftune.strategies._searchers import (
     BayesASHAStrategy,
@@ -18,6 +17,7 @@ from hftune.strategies._searchers import (
     BOHBStrategy,
     GPStrategy,
 )
+from hftune.strategies._seeds_then_pbt import SeedsThenPBTStrategy
 from hftune.strategies.base import GridStrategy, RandomStrategy, Strategy, TunePlan
 
 STRATEGIES: dict[str, type[Strategy]] = {
