@@ -149,3 +149,22 @@ def test_missing_checkpoint_falls_back_to_the_newest_sibling(tmp_path: Path) -> 
         tmp_path / "checkpoint_000003", False)
     assert find_checkpoint(tmp_path / "checkpoint_000001") == (
         tmp_path / "checkpoint_000005", True)
+
+
+def test_base_weights_are_read_once_per_process(setup: TrialSetup, monkeypatch) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from hftune.training import model as model_mod
+
+    model_mod._base_weights.clear()
+    calls = []
+    real = AutoModelForSequenceClassification.from_pretrained
+
+    def counting(*args, **kwargs):
+        calls.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForSequenceClassification, "from_pretrained", counting)
+    for seed in (1, 2, 3):
+        build_model(setup.model_path, setup.label_names, {}, seed=seed)
+    assert calls == [setup.model_path]

@@ -34,6 +34,8 @@ def status(
                       *(_fmt(row["config"].get(k)) for k in keys),
                       _fmt(row["best"]), _fmt(row["best_epoch"]), f"{row['compute_s']:.1f}")
     Console().print(table)
+    if data.get("disk_bytes"):
+        typer.echo(f"disk use: {data['disk_bytes'] / 2**20:.1f} MiB (checkpoints included)")
     if data.get("message"):
         typer.echo(data["message"])
 

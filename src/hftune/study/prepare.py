@@ -89,6 +89,9 @@ def prepare_study(cfg: StudyConfig) -> PreparedStudy:
     """Resolve, load, check and tokenize; raises on any bad input before anything is written."""
     from transformers import AutoTokenizer
 
+    from hftune.tracking import check_tracking_available
+
+    check_tracking_available(cfg)  # a tracking client not installed: fail before any work
     task = resolve_task(cfg.task)
     metric, mode = resolve_objective(cfg, task)
     if cfg.evaluation.holdout is not None and task.test_split:

@@ -256,9 +256,13 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
         else None,
         time_budget_s=cfg.budget.time_budget_s,
         reuse_actors=True)
+    from hftune.tracking import build_tracking_callbacks
+
+    tracking = build_tracking_callbacks(cfg, store.root, recorder.search_keys,
+                                        metrics=prepared.task.metrics)
     run_config = tune.RunConfig(
         name=run_name or store.ray_dir.name, storage_path=str(store.root.resolve()),
-        callbacks=[recorder, *budget], verbose=0,
+        callbacks=[recorder, *budget, *tracking], verbose=0,
         checkpoint_config=ray_checkpoint_config(prepared),
         failure_config=tune.FailureConfig(max_failures=cfg.budget.max_failures))
     return TuneParts(study_trainable(prepared, setup=setup), plan.param_space, tune_config,

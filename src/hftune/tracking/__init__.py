@@ -1,0 +1,79 @@
+"""Experiment tracking: the config's ``tracking:`` targets as Ray Tune callbacks.
+
+``tracking: [mlflow, wandb, tensorboard]`` (or a mapping with per-target options, see
+:class:`hftune.config.schema.TrackingConfig`) adds, next to the study folder, one run per trial
+with its hyperparameters and per-evaluation metrics, grouped per study:
+
+* ``mlflow``: one experiment named after the study; default store
+  ``sqlite:///<study>/mlflow.db``, artifacts under ``<study>/mlruns``;
+* ``wandb``: ``group=<study name>``, ``project`` from the config (default ``hftune``); runs under
+  ``<study>/wandb/``; ``WANDB_MODE=offline`` works without an account; the API key only from
+  the environment;
+* ``tensorboard``: one event folder per trial under ``<study>/tensorboard/``.
+
+Each target is a driver-side Ray Tune ``Callback`` beside the study recorder (one small module
+per target). :func:`check_tracking_available` runs with the other input checks, before any
+study folder exists: a target whose client is not installed is a one-line
+:class:`~hftune.errors.ConfigError` naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+from hftune.config.schema import StudyConfig
+from hftune.errors import ConfigError
+from hftune.tracking._base import BASE_METRICS, TrackingCallback
+
+__all__ = ["BASE_METRICS", "REQUIRED_MODULES", "TrackingCallback", "build_tracking_callbacks",
+           "check_tracking_available"]
+
+# target → the module it cannot work without (the extra of the same name installs it)
+REQUIRED_MODULES = {"mlflow": "mlflow", "wandb": "wandb", "tensorboard": "tensorboard"}
+
+
+def module_available(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_tracking_available(cfg: StudyConfig) -> None:
+    """Raise :class:`ConfigError` (one line) for the first tracking target not installed."""
+    for target in cfg.tracking.targets:
+        if not module_available(REQUIRED_MODULES[target]):
+            raise ConfigError(f"tracking: {target} is not installed; install it with: "
+                              f"pip install 'hftune[{target}]'")
+
+
+def build_tracking_callbacks(cfg: StudyConfig, study_dir: Path, search_keys: Iterable[str],
+                             metrics: Iterable[str] = ()) -> list[TrackingCallback]:
+    """One Ray Tune callback per enabled target, in the order mlflow, wandb, tensorboard.
+
+    ``search_keys``: the hyperparameters to log (the trial config's search-space keys).
+    ``metrics``: the task's metric names; they are logged with ``loss``, ``epoch``, ``step``,
+    ``learning_rate`` and the other keys of :data:`BASE_METRICS`, and nothing else.
+    Nothing is imported or connected here: each callback starts at its first trial result.
+    """
+    keys, names = list(search_keys), frozenset(metrics)
+    callbacks: list[TrackingCallback] = []
+    tracking = cfg.tracking
+    if tracking.mlflow is not None:
+        from hftune.tracking._mlflow import MlflowTracking
+
+        callbacks.append(MlflowTracking(cfg.name, study_dir, keys, names,
+                                        **tracking.mlflow.model_dump()))
+    if tracking.wandb is not None:
+        from hftune.tracking._wandb import WandbTracking
+
+        callbacks.append(WandbTracking(cfg.name, study_dir, keys, names,
+                                       **tracking.wandb.model_dump()))
+    if tracking.tensorboard is not None:
+        from hftune.tracking._tensorboard import TensorboardTracking
+
+        callbacks.append(TensorboardTracking(cfg.name, study_dir, keys, names))
+    return callbacks
