@@ -168,3 +168,16 @@ def test_base_weights_are_read_once_per_process(setup: TrialSetup, monkeypatch) 
     for seed in (1, 2, 3):
         build_model(setup.model_path, setup.label_names, {}, seed=seed)
     assert calls == [setup.model_path]
+
+
+def test_evaluation_every_n_steps(setup: TrialSetup, tmp_path: Path) -> None:
+    import dataclasses
+
+    events: list[dict] = []
+    steps = dataclasses.replace(setup, eval_every="steps", eval_steps=3)
+    run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 16}, steps,
+              lambda r, f: events.append(r), str(tmp_path))
+    # 4 steps per epoch, 8 in all: every 3 steps, and once more at the end of training
+    assert [e["step"] for e in events] == [3, 6, 8]
+    assert events[0]["epoch"] == pytest.approx(0.75)
+    assert [e["trained_all"] for e in events] == [False, False, True]
