@@ -104,7 +104,7 @@ def prepare_study(cfg: StudyConfig) -> PreparedStudy:
                           f"{max_positions} positions; set max_length <= {max_positions}")
     space = space_mod.parse_space(cfg.search_space,
                                   training_fields=set(training_argument_fields()))
-    _check_model_keys(model_path, space)
+    _check_model_keys(model_path, space, cfg.trust_remote_code)
     data = load_task_data(task, cfg.task.data_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path,
@@ -146,13 +146,14 @@ def split_holdout(tokenized: TokenizedTask, task: ResolvedTask,
     return full.select(range(keep, rows)), f"{task.validation_split}[{keep}:{rows}]"
 
 
-def _check_model_keys(model_path: str, space: dict[str, space_mod.Dimension]) -> None:
+def _check_model_keys(model_path: str, space: dict[str, space_mod.Dimension],
+                      trust_remote_code: bool = False) -> None:
     keys = [k[len(space_mod.MODEL_PREFIX):] for k in space if k.startswith(space_mod.MODEL_PREFIX)]
     if not keys:
         return
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model_path)
+    config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
     for key in keys:
         if not hasattr(config, key):
             raise ConfigError(f"search_space.model.{key}: the model config has no key '{key}'")
