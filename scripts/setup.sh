@@ -26,4 +26,4 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     pip install -q torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-pip install -q -e ".[dev,bohb,pb2,report-png]"
+pip install -q -e ".[dev,bohb,pb2,report-png,mlflow,wandb,tensorboard]"

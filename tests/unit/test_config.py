@@ -135,3 +135,8 @@ def test_data_dir_override(tmp_path: Path) -> None:
     path.write_text("name: x\nmodel: m\ntask: rte\n")
     cfg = load_config(path, data_dir=tmp_path)
     assert cfg.task.data_dir == tmp_path
+
+
+def test_set_into_a_tracking_list_keeps_its_entries() -> None:
+    data = apply_overrides({"tracking": ["mlflow", "wandb"]}, ["tracking.wandb.project=x"])
+    assert data["tracking"] == {"mlflow": None, "wandb": {"project": "x"}}

@@ -99,8 +99,14 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
             return
         child = node.get(part)
         if child is None or not isinstance(child, dict):
-            # `model: x` is a plain string at top level; `task: rte` shorthand is expanded.
-            child = {"name": child} if part == "task" and isinstance(child, str) else {}
+            # Shorthands are expanded: `task: rte` → {name: rte}; `tracking: [mlflow]` →
+            # {mlflow: null}; any other scalar is replaced.
+            if part == "task" and isinstance(child, str):
+                child = {"name": child}
+            elif part == "tracking" and isinstance(child, (list, str)):
+                child = {name: None for name in ([child] if isinstance(child, str) else child)}
+            else:
+                child = {}
             node[part] = child
         node = child
     node[parts[-1]] = value

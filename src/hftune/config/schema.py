@@ -8,7 +8,7 @@ stays a plain description of the file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -57,10 +57,14 @@ class StrategyConfig(BaseModel):
 
 
 class ResourcesConfig(_Section):
-    """Per-trial resources. ``None`` means: derived from the machine (the whole machine used)."""
+    """Per-trial resources. ``None`` means: derived from the machine (the whole machine used).
+
+    ``gpus_per_trial: auto`` measures one trial's GPU memory and packs as many trials on each GPU
+    as fit (:mod:`hftune.study.gpu_packing`); CPU trials on a machine without GPUs.
+    """
 
     cpus_per_trial: float | None = Field(default=None, gt=0)
-    gpus_per_trial: float | None = Field(default=None, ge=0)
+    gpus_per_trial: Annotated[float, Field(ge=0)] | Literal["auto"] | None = None
     max_concurrent: int | None = Field(default=None, gt=0)
 
 

@@ -70,6 +70,13 @@ def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
     gpus = cfg.resources.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if total_gpus else 0.0
+    elif gpus == "auto":  # measured: as many trials per GPU as fit in its memory
+        from hftune.study.gpu_packing import cpus_per_packed_trial, resolve_auto
+
+        gpus = resolve_auto(cfg, total_gpus)
+        if cfg.resources.cpus_per_trial is None and gpus:
+            return Resources(cpus_per_packed_trial(total_cpus, total_gpus, gpus), gpus,
+                             cfg.resources.max_concurrent)
     cpus = cfg.resources.cpus_per_trial
     if cpus is None:
         cpus = max(1.0, float(int(total_cpus // max(total_gpus, 1)))) if gpus else 1.0

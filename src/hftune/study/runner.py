@@ -74,9 +74,11 @@ def _clear_study_files(store: StudyStore) -> None:
     import shutil
 
     for name in ("study.json", "study.yaml", "trials.csv", "reports.csv", "reruns.json",
-                 "reruns.csv"):
+                 "reruns.csv", "lineage.jsonl", "replay.json", "mlflow.db"):
         (store.root / name).unlink(missing_ok=True)
-    for folder in (store.trials_dir, store.ray_dir, store.root / "reruns"):
+    for folder in (store.trials_dir, store.ray_dir, store.root / "reruns",
+                   *store.root.glob(f"{store.ray_dir.name}-*"), store.root / "mlruns",
+                   store.root / "tensorboard", store.root / "wandb"):
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -19,7 +19,10 @@ study folder exists: a target whose client is not installed is a one-line
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,12 +45,44 @@ def module_available(name: str) -> bool:
         return False
 
 
+def wandb_mode(cfg: StudyConfig) -> str:
+    """The W&B mode a study's runs get: the config's, else ``$WANDB_MODE``, else ``online``."""
+    mode = (cfg.tracking.wandb.mode if cfg.tracking.wandb else None) or os.environ.get(
+        "WANDB_MODE") or "online"
+    return {"run": "online", "dryrun": "offline"}.get(mode, mode)
+
+
+def wandb_has_credentials() -> bool:
+    """Whether wandb finds an API key: ``$WANDB_API_KEY``, else what ``wandb login`` stored.
+
+    No network, no prompt, nothing written; wandb's process-wide state is torn down after
+    asking it, so that the study's runs read the environment afresh.
+    """
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    import wandb
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            return bool(wandb.login(prompt=False, verify=False))
+    finally:
+        wandb.teardown()
+
+
 def check_tracking_available(cfg: StudyConfig) -> None:
-    """Raise :class:`ConfigError` (one line) for the first tracking target not installed."""
+    """Raise :class:`ConfigError` (one line) for the first tracking target that cannot work.
+
+    A target whose client is not installed names the extra to install; ``wandb`` in online mode
+    without an API key says how to give one (or to run offline).
+    """
     for target in cfg.tracking.targets:
         if not module_available(REQUIRED_MODULES[target]):
             raise ConfigError(f"tracking: {target} is not installed; install it with: "
                               f"pip install 'hftune[{target}]'")
+    if cfg.tracking.wandb is not None and wandb_mode(cfg) == "online" and not (
+            wandb_has_credentials()):
+        raise ConfigError("tracking.wandb: no W&B API key; set WANDB_API_KEY or run 'wandb "
+                          "login', or set tracking.wandb.mode: offline (or WANDB_MODE=offline)")
 
 
 def build_tracking_callbacks(cfg: StudyConfig, study_dir: Path, search_keys: Iterable[str],

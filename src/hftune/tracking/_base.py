@@ -2,7 +2,7 @@
 
 Like :class:`hftune.study.recorder.StudyRecorder`, it sees Ray Tune's trial events on the driver,
 so trials never talk to a tracking service themselves. A target implements four methods: start
-(once, lazily), open a run for a trial, log one evaluation, close a run.
+(once, in the background), open a run for a trial, log one evaluation, close a run.
 
 What is logged, and only that:
 
@@ -11,6 +11,10 @@ What is logged, and only that:
   ``learning_rate``, ``weight_decay``, ``eval_s``, ``elapsed_s``; the global ``step`` is the
   step of every logged value. Ray's own fields (``time_total_s``, ``pid``, ...) and hftune's
   bookkeeping (``worker_pid``, ``trained_all``, ...) are not.
+
+Starting (importing the client, connecting, creating a store) runs in a background thread from
+the experiment's start, so that it overlaps the trials' start-up instead of holding up Ray's
+event loop at the first result, which waits for it.
 
 A run is opened at a trial's first result (a trial that never reports gets no run) and closed
 when the trial completes (``finished``), errors (``failed``) or is still open when the
@@ -24,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,10 +64,11 @@ def result_step(result: dict[str, Any]) -> int:
 class TrackingCallback(Callback):
     """Base of the tracking targets: trial events → ``_open`` / ``_log`` / ``_close``.
 
-    Subclasses set ``target`` and implement ``_start``, ``_open``, ``_log``, ``_close`` and may
-    override ``_shutdown``. Live handles (clients, writers, runs) live in ``_runs`` and in the
-    attributes named by ``_transient``; they are dropped when Ray pickles the callback with
-    its experiment, so a pickled callback holds only its plain settings (never a secret).
+    Subclasses set ``target`` and implement ``_open``, ``_log``, ``_close`` and, when they have
+    something slow to do once, ``_start``. Live handles (clients, writers, runs) live in
+    ``_runs`` and in the attributes named by ``_transient``; they are dropped when Ray pickles
+    the callback with its experiment, so a pickled callback holds only its plain settings
+    (never a secret).
     """
 
     target: ClassVar[str] = ""
@@ -76,12 +82,15 @@ class TrackingCallback(Callback):
         self.metric_keys = frozenset(metrics) | BASE_METRICS
         self._runs: dict[str, Any] = {}
         self._started = False
+        self._starter: threading.Thread | None = None
+        self._start_error: Exception | None = None
         self._off = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runs"] = {}
         state["_started"] = False
+        state["_starter"] = state["_start_error"] = None
         for name in self._transient:
             state[name] = None
         return state
@@ -89,7 +98,7 @@ class TrackingCallback(Callback):
     # -- what a target implements -------------------------------------------------------------
 
     def _start(self) -> None:
-        """Connect once, before the first run is opened."""
+        """Import and connect, once, in a background thread; the first run waits for it."""
 
     def _open(self, trial_id: str, params: dict[str, Any]) -> Any:
         """Open (or, after a resume, reopen) the run of ``trial_id``; return its handle."""
@@ -103,10 +112,13 @@ class TrackingCallback(Callback):
         """End a run; ``status`` is ``finished``, ``failed`` or ``killed``."""
         raise NotImplementedError
 
-    def _shutdown(self) -> None:
-        """Release what ``_start`` opened (after the experiment ends)."""
-
     # -- Ray Tune events ----------------------------------------------------------------------
+
+    def setup(self, **info: Any) -> None:
+        """Start in the background (see the module doc); the first result waits for it."""
+        self._starter = threading.Thread(target=self._run_start, daemon=True,
+                                         name=f"hftune-{self.target}-start")
+        self._starter.start()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -121,15 +133,28 @@ class TrackingCallback(Callback):
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         for trial_id in list(self._runs):
             self._guard("closing a run", self._end, trial_id, "killed")
-        if self._started:
-            self._guard("shutting down", self._shutdown)
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _on_result(self, trial: Any, result: dict[str, Any]) -> None:
-        if not self._started:
+    def _run_start(self) -> None:
+        try:
             self._start()
-            self._started = True
+        except Exception as exc:  # raised again where the first result waits for it
+            self._start_error = exc
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        if self._starter is None:  # driven without Ray's setup()
+            self._run_start()
+        else:
+            self._starter.join()
+        self._started = True
+        if self._start_error is not None:
+            raise self._start_error
+
+    def _on_result(self, trial: Any, result: dict[str, Any]) -> None:
+        self._ensure_started()
         run = self._runs.get(trial.trial_id)
         if run is None:
             config = trial.config or {}

@@ -2,9 +2,9 @@
 
 Written with ``mlflow.tracking.MlflowClient`` and not with Ray's ``MLflowLoggerCallback``, which
 (Ray 2.60) logs every numeric result field as a metric (``pid``, ``timestamp``,
-``time_total_s``, ...), steps by Ray's iteration count, logs the whole ``trial.config`` again at
-each restore (MLflow refuses a changed parameter value, so a PBT exploit fails), and leaves the
-artifact root of a SQLite store at ``./mlruns`` in the current directory.
+``time_total_s``, ...), steps by Ray's iteration count, keys its runs by Ray's in-memory trial
+objects (a resumed study gets new runs) and leaves the artifact root of a SQLite store at
+``./mlruns`` in the current directory.
 
 The default store is ``sqlite:///<study folder>/mlflow.db`` with artifacts under
 ``<study folder>/mlruns``: ``mlflow ui --backend-store-uri sqlite:///<study folder>/mlflow.db``

@@ -28,6 +28,9 @@ class TensorboardTracking(TrackingCallback):
         """``<study folder>/tensorboard``: one subfolder per trial."""
         return self.study_dir / "tensorboard"
 
+    def _start(self) -> None:
+        import torch.utils.tensorboard  # noqa: F401 - imported ahead, off Ray's event loop
+
     def _open(self, trial_id: str, params: dict[str, Any]) -> Any:
         from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams

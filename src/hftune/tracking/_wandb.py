@@ -42,6 +42,9 @@ class WandbTracking(TrackingCallback):
         self.mode = mode  # None: wandb's own default ($WANDB_MODE, else online)
         self.tags = list(tags or [])
 
+    def _start(self) -> None:
+        import wandb  # noqa: F401 - imported ahead (seconds), off Ray's event loop
+
     def _open(self, trial_id: str, params: dict[str, Any]) -> Any:
         import wandb
 
