@@ -47,7 +47,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "save_best: true (a checkpoint per improvement)": {"checkpoints.save_best": True},
     "group_by_length: true": {"training.group_by_length": True},
     "eval batch 256 (default 64)": {"training.per_device_eval_batch_size": 256},
-    "eval batch 16": {"training.per_device_eval_batch_size": 16},
 }
 
 
@@ -173,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablations", action="store_true",
                         help="also hftune variants on the overhead-bound grid (ABLATIONS)")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer's runs")
+    parser.add_argument("--ref-rows", type=int, default=None,
+                        help="training rows for the reference grid (default: all 2490)")
+    parser.add_argument("--no-ref-peer", action="store_true",
+                        help="skip the peer on the reference grid (it takes the longest)")
+    parser.add_argument("--plain", action="store_true",
+                        help="also plain sequential Trainer runs of the 4×1 grid (2 threads)")
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--note", default="", help="a line saved with the results")
     ns = parser.parse_args(argv)
@@ -188,15 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         print("phases:", flush=True)
         small = hftune_phase("hftune-small", "small", 512, logs)
         peer_small = None if ns.no_peer else peer_phase("peer-small", "small", 512, logs)
-        plain_small = plain_phase("plain-small-2t", "small", 512, 2, logs)
+        plain_small = plain_phase("plain-small-2t", "small", 512, 2, logs) if ns.plain else None
         p4_rows = 512 if ns.quick else None
         p4_grid = json.dumps(P4_CONFIG)
         p4_plain = plain_phase("p4-plain-1t", p4_grid, p4_rows, 1, logs)
         p4_trial = hftune_phase("p4-hftune", p4_grid, p4_rows, logs)
         full = peer_full = None
         if not ns.quick:
-            full = hftune_phase("hftune-ref", "ref", None, logs)
-            peer_full = None if ns.no_peer else peer_phase("peer-ref", "ref", None, logs)
+            full = hftune_phase("hftune-ref", "ref", ns.ref_rows, logs)
+            if not (ns.no_peer or ns.no_ref_peer):
+                peer_full = peer_phase("peer-ref", "ref", ns.ref_rows, logs)
         ablations = {}
         if ns.ablations:
             for label, variant in ABLATIONS.items():
@@ -205,31 +211,36 @@ def main(argv: list[str] | None = None) -> int:
     main_study = full or small
     p1 = overhead(main_study)
     p3 = startup(main_study)
-    grid_name = "reference 18-config grid, 2490 rows" if full else "4×1 grid, 512 rows"
+    grid_name = (f"reference 18-config grid, {ns.ref_rows or 2490} rows" if full
+                 else "4×1 grid, 512 rows")
     rows.append(("P1 overhead (study wall_s ÷ ideal)", f"{p1['p1']:.3f}",
                  f"≤ 1.05; {grid_name}: {main_study['study_wall_s']:.1f} s vs ideal "
                  f"{p1['ideal_s']:.1f} s"))
     rows.append(("P1 end-to-end (run_study ÷ ideal)", f"{p1['p1_end_to_end']:.3f}",
                  f"incl. data + Ray start: {main_study['wall_s']:.1f} s"))
     if peer_full is not None and full is not None:
-        rows.append(("P2 reference grid (hftune ÷ peer)",
+        rows.append((f"P2 reference grid, {ns.ref_rows or 2490} rows (hftune ÷ peer)",
                      f"{full['proc_wall_s'] / peer_full['proc_wall_s']:.3f}",
                      f"≤ 0.7; {full['proc_wall_s']:.1f} s vs {peer_full['proc_wall_s']:.1f} s"))
     if peer_small is not None:
+        plain = "" if plain_small is None else (
+            f"; plain sequential 2 threads: {plain_small['proc_wall_s']:.1f} s (loops "
+            f"{sum(r['train_eval_s'] for r in plain_small['runs']):.1f} s)")
         rows.append(("P2 4×1 on 512 rows (hftune ÷ peer)",
                      f"{small['proc_wall_s'] / peer_small['proc_wall_s']:.3f}",
-                     f"≤ 0.4; {small['proc_wall_s']:.1f} s vs {peer_small['proc_wall_s']:.1f} s; "
-                     f"plain sequential 2 threads: {plain_small['proc_wall_s']:.1f} s (loops "
-                     f"{sum(r['train_eval_s'] for r in plain_small['runs']):.1f} s)"))
+                     f"≤ 0.4; {small['proc_wall_s']:.1f} s vs {peer_small['proc_wall_s']:.1f} s"
+                     + plain))
     rows.append(("P3 start-up, warm (median s)",
                  f"{p3['p3_warm']:.2f}" if p3["p3_warm"] is not None else "n/a",
-                 f"≤ 0.5; {p3['warm_trials']} warm trials; cold median "
-                 f"{p3['p3_cold']:.2f} s" if p3["p3_cold"] is not None else ""))
+                 f"≤ 0.5; {p3['warm_trials']} warm trials"))
     plain_loop = p4_plain["runs"][0]["train_eval_s"]
     trial_loop = p4_trial["trials"][0]["train_eval_s"]
     rows.append(("P4 throughput (trial ÷ plain Trainer)", f"{plain_loop / trial_loop:.3f}",
                  f"≥ 0.97; bs 32, 2 epochs, {p4_rows or 2490} rows, 1 thread: "
                  f"{trial_loop:.1f} s vs {plain_loop:.1f} s"))
+    rows.append(("Cold trial start-up (median s)", f"{p3['p3_cold']:.2f}"
+                 if p3["p3_cold"] is not None else "n/a",
+                 "first trial of each worker: imports, first weights read"))
     for label, study, peer in (("reference grid", full, peer_full),
                                ("4×1 grid", small, peer_small)):
         if study is not None and peer is not None:
@@ -249,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not ns.no_append:
         stamp = time.strftime("%Y-%m-%d %H:%M")
-        mode = "--quick" if ns.quick else "full"
+        mode = " ".join(argv if argv is not None else sys.argv[1:]) or "full"
         with open(HERE / "RESULTS.md", "a", encoding="utf-8") as fh:
             fh.write(f"\n### Run {stamp} ({mode})\n\n{machine()}; 1-min load average "
                      f"{load_before:.1f} before, {load_after:.1f} after.\n")

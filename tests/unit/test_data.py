@@ -117,3 +117,12 @@ def test_tokenize_truncates_without_padding(shared_data: Path, tiny_bert: Path) 
     lengths = {len(x) for x in train["input_ids"]}
     assert max(lengths) == 32 and len(lengths) > 1  # truncated, not padded
     assert train["labels"][:5] == data.splits["train"]["label"].tolist()[:5]
+
+
+def test_missing_label_column(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"q": "a", "a": "b", "gold": 0},
+                                           {"q": "c", "a": "d", "gold": 1}])
+    write_jsonl(tmp_path / "validation.jsonl", [{"q": "a", "a": "b", "gold": 0}])
+    cfg = TaskConfig(name="mine", text_fields=["q", "a"], label_field="verdict")
+    with pytest.raises(DataError, match="no label column 'verdict'; columns found: q, a, gold"):
+        load_task_data(resolve_task(cfg), tmp_path)
