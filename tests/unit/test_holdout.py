@@ -8,7 +8,7 @@ import pytest
 
 from hftune.config.loading import validate_study
 from hftune.errors import ConfigError
-from hftune.study.checkpoints import CheckpointInfo
+from hftune.study.checkpoints import CheckpointMeta
 from hftune.study.holdout import HoldoutEvaluation, record_holdout, select_top_k
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 
@@ -53,7 +53,7 @@ def test_recording_holdout_leaves_the_choice_alone(tmp_path: Path) -> None:
                         mode="max", best_trial_id="b", best_value=0.70)
     results = []
     for trial_id, step, value in (("b", 10, 0.41), ("c", 10, 0.98)):
-        ck = CheckpointInfo(tmp_path / f"{trial_id}/checkpoint_000000", trial_id,
+        ck = CheckpointMeta(tmp_path / f"{trial_id}/checkpoint_000000", trial_id,
                             step / 10, step, {}, {})
         results.append(HoldoutEvaluation(trial_id, ck, {"accuracy": value, "loss": 0.7}))
     changed = record_holdout(study, trials, results, source="validation[2:4]", rows=2, top_k=2)

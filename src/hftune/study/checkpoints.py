@@ -10,53 +10,27 @@ wrote them.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hftune.training.checkpoint import META_FILE
+from hftune.training.checkpoint import META_FILE, CheckpointMeta, read_meta
 
 
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """One kept checkpoint and what its ``hftune.json`` says about it."""
-
-    path: Path
-    trial_id: str
-    epoch: float
-    global_step: int
-    config: dict[str, Any]
-    record: dict[str, Any]
-
-    def value(self, metric: str) -> float | None:
-        """The recorded value of ``metric`` at this checkpoint (``None`` if absent or NaN)."""
-        raw = self.record.get(metric)
-        if raw is None:
-            return None
-        value = float(raw)
-        return None if math.isnan(value) else value
-
-
-def scan_checkpoints(ray_dir: Path) -> list[CheckpointInfo]:
+def scan_checkpoints(ray_dir: Path) -> list[CheckpointMeta]:
     """Every ``<ray_dir>/*/checkpoint_*/hftune.json``, sorted by path; unreadable ones skipped."""
     found = []
     for meta_path in sorted(Path(ray_dir).glob(f"*/checkpoint_*/{META_FILE}")):
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            found.append(read_meta(meta_path.parent))
         except (OSError, json.JSONDecodeError):
             continue  # a checkpoint being written or deleted right now
-        found.append(CheckpointInfo(
-            path=meta_path.parent, trial_id=str(meta["trial_id"]), epoch=float(meta["epoch"]),
-            global_step=int(meta["global_step"]), config=dict(meta.get("config") or {}),
-            record=dict(meta.get("record") or {})))
     return found
 
 
-def best_checkpoint(checkpoints: Sequence[CheckpointInfo], trial_id: str, metric: str,
-                    mode: str) -> CheckpointInfo | None:
+def best_checkpoint(checkpoints: Sequence[CheckpointMeta], trial_id: str, metric: str,
+                    mode: str) -> CheckpointMeta | None:
     """The trial's checkpoint with the best recorded ``metric`` (earliest step on ties).
 
     With the ``best`` policy a trial keeps one checkpoint, its best evaluation; with ``every``

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hftune.errors import StudyFolderError
-from hftune.study.checkpoints import CheckpointInfo, best_checkpoint, scan_checkpoints
+from hftune.study.checkpoints import CheckpointMeta, best_checkpoint, scan_checkpoints
 from hftune.study.holdout import select_top_k
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
@@ -29,12 +29,12 @@ class ExportResult:
 
     out: Path
     trial_id: str
-    checkpoint: CheckpointInfo
+    checkpoint: CheckpointMeta
     value: float | None
 
 
 def choose_export(store: StudyStore, trial_id: str | None = None
-                  ) -> tuple[StudyRecord, TrialRecord, CheckpointInfo]:
+                  ) -> tuple[StudyRecord, TrialRecord, CheckpointMeta]:
     """The study, the trial to export (default: the selected best) and its best checkpoint.
 
     Raises :class:`StudyFolderError` when the trial is unknown or kept no checkpoint.
@@ -102,7 +102,7 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
     return ExportResult(out, trial.trial_id, ck, ck.value(study.metric))
 
 
-def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointInfo,
+def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
                config: dict[str, Any], *, n_trials: int) -> str:
     """The model card: task, metric, hyperparameters, the study, and how the model was chosen."""
     task = config.get("task") or {}

@@ -16,7 +16,7 @@ from typing import Any
 
 from hftune.errors import StudyFolderError
 from hftune.study.checkpoints import (
-    CheckpointInfo,
+    CheckpointMeta,
     best_checkpoint,
     evaluate_model,
     scan_checkpoints,
@@ -50,7 +50,7 @@ class HoldoutEvaluation:
     """One trial's best checkpoint scored on the held-out rows."""
 
     trial_id: str
-    checkpoint: CheckpointInfo
+    checkpoint: CheckpointMeta
     metrics: dict[str, float]
 
 

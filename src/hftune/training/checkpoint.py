@@ -35,16 +35,35 @@ TRAINER_STATE = "trainer_state.json"
 
 
 @dataclass(frozen=True)
-class RestoredState:
-    """What a restore brought in: the local checkpoint copy and where it came from."""
+class CheckpointMeta:
+    """A checkpoint folder and what its ``hftune.json`` says about it."""
 
-    folder: Path
-    from_trial: str
+    path: Path
+    trial_id: str
     epoch: float
     global_step: int
     config: dict[str, Any]
     record: dict[str, Any]
+
+    def value(self, metric: str) -> float | None:
+        """The recorded value of ``metric`` at this checkpoint (``None`` if absent or NaN)."""
+        raw = self.record.get(metric)
+        if raw is None:
+            return None
+        value = float(raw)
+        return None if math.isnan(value) else value
+
+
+@dataclass(frozen=True)
+class RestoredState:
+    """What a restore brought in: the local checkpoint copy and where it came from."""
+
+    meta: CheckpointMeta
     fallback: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return self.meta.path
 
 
 def write_meta(folder: Path, *, trial_id: str, epoch: float, global_step: int,
@@ -53,6 +72,15 @@ def write_meta(folder: Path, *, trial_id: str, epoch: float, global_step: int,
     meta = {"trial_id": trial_id, "epoch": epoch, "global_step": global_step,
             "config": config, "record": record}
     (Path(folder) / META_FILE).write_text(json.dumps(meta, default=str), encoding="utf-8")
+
+
+def read_meta(folder: Path) -> CheckpointMeta:
+    """Read a checkpoint folder's ``hftune.json``."""
+    meta = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
+    return CheckpointMeta(path=Path(folder), trial_id=str(meta["trial_id"]),
+                          epoch=float(meta["epoch"]), global_step=int(meta["global_step"]),
+                          config=dict(meta.get("config") or {}),
+                          record=dict(meta.get("record") or {}))
 
 
 def find_checkpoint(path: Path) -> tuple[Path, bool]:
@@ -92,16 +120,14 @@ def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: i
     if local.exists():
         shutil.rmtree(local)
     shutil.copytree(folder, local)
-    meta = json.loads((local / META_FILE).read_text(encoding="utf-8"))
-    epoch = float(meta["epoch"])
+    meta = read_meta(local)
     steps_per_epoch = max(math.ceil(train_rows / batch_size) // grad_accumulation, 1)
     state_path = local / TRAINER_STATE
     state = json.loads(state_path.read_text(encoding="utf-8"))
-    state["global_step"] = int(round(epoch * steps_per_epoch))
-    state["epoch"] = epoch
+    state["global_step"] = int(round(meta.epoch * steps_per_epoch))
+    state["epoch"] = meta.epoch
     state_path.write_text(json.dumps(state), encoding="utf-8")
-    return RestoredState(local, meta["trial_id"], epoch, int(state["global_step"]),
-                         meta.get("config", {}), meta.get("record", {}), fallback)
+    return RestoredState(meta, fallback)
 
 
 class ApplyConfigOnRestore(TrainerCallback):

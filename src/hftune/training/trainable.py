@@ -119,13 +119,13 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
                              "ray_node_id": _ray_node_id(), "trial_config": dict(config),
                              "worker_trials": _count_trial()}
     if restored is not None:
-        first.update(restored_from=restored.from_trial, restored_epoch=restored.epoch,
+        first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
                      restore_fallback=restored.fallback)
-        if restored.epoch >= args.num_train_epochs:  # nothing left to train for this config
-            if restored.from_trial == trial_id and restored.config == dict(config):
+        if restored.meta.epoch >= args.num_train_epochs:  # nothing left to train for this config
+            if restored.meta.trial_id == trial_id and restored.meta.config == dict(config):
                 return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
             # a clone of a trial that had finished: its metrics, no training, no optimizer
-            metrics = {k: v for k, v in restored.record.items()
+            metrics = {k: v for k, v in restored.meta.record.items()
                        if k not in ("applied", "learning_rate", "weight_decay")}
             report({**metrics, **first, "trained_all": True, "trained": False}, None)
             return {"reports": 1, "seconds": time.perf_counter() - started}
