@@ -45,9 +45,14 @@ P4_CONFIG = {"per_device_train_batch_size": [32], "learning_rate": [3e-5],
 # Ablations on the overhead-bound grid: config keys set on hftune's side (see RESULTS.md).
 ABLATIONS: dict[str, dict[str, Any]] = {
     "save_best: true (a checkpoint per improvement)": {"checkpoints.save_best": True},
-    "group_by_length: true": {"training.group_by_length": True},
+    "length grouping (train_sampling_strategy: group_by_length)":
+        {"training.train_sampling_strategy": "group_by_length"},
     "eval batch 256 (default 64)": {"training.per_device_eval_batch_size": 256},
 }
+
+
+class PhaseFailed(RuntimeError):
+    """A phase's process exited with an error (its log names the cause)."""
 
 
 class MemorySampler(threading.Thread):
@@ -98,7 +103,7 @@ def run_phase(name: str, argv: list[str], log_dir: Path) -> dict[str, Any]:
         peak = sampler.stop()
     wall = time.perf_counter() - started
     if code != 0:
-        raise SystemExit(f"phase {name} failed (exit {code}); see {log_dir / (name + '.log')}")
+        raise PhaseFailed(f"phase {name} failed (exit {code}); see {log_dir / (name + '.log')}")
     result = json.loads(out.read_text())
     result.update(proc_wall_s=wall, peak_rss=peak)
     print(f"  {name}: {wall:.1f} s, peak RSS {peak / 2**30:.2f} GiB", flush=True)
@@ -188,26 +193,28 @@ def main(argv: list[str] | None = None) -> int:
     make_tiny_bert(MODEL)
     load_before = os.getloadavg()[0]
     rows: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="hftune-bench-logs-") as tmp:
-        logs = Path(tmp)
-        print("phases:", flush=True)
-        small = hftune_phase("hftune-small", "small", 512, logs)
-        peer_small = None if ns.no_peer else peer_phase("peer-small", "small", 512, logs)
-        plain_small = plain_phase("plain-small-2t", "small", 512, 2, logs) if ns.plain else None
-        p4_rows = 512 if ns.quick else None
-        p4_grid = json.dumps(P4_CONFIG)
-        p4_plain = plain_phase("p4-plain-1t", p4_grid, p4_rows, 1, logs)
-        p4_trial = hftune_phase("p4-hftune", p4_grid, p4_rows, logs)
-        full = peer_full = None
-        if not ns.quick:
-            full = hftune_phase("hftune-ref", "ref", ns.ref_rows, logs)
-            if not (ns.no_peer or ns.no_ref_peer):
-                peer_full = peer_phase("peer-ref", "ref", ns.ref_rows, logs)
-        ablations = {}
-        if ns.ablations:
-            for label, variant in ABLATIONS.items():
-                ablations[label] = hftune_phase(f"ablation-{len(ablations)}", "small", 512,
-                                                logs, variant)
+    logs = Path(tempfile.mkdtemp(prefix="hftune-bench-logs-"))  # kept: logs, phase JSON
+    print(f"phases (logs in {logs}):", flush=True)
+    small = hftune_phase("hftune-small", "small", 512, logs)
+    peer_small = None if ns.no_peer else peer_phase("peer-small", "small", 512, logs)
+    plain_small = plain_phase("plain-small-2t", "small", 512, 2, logs) if ns.plain else None
+    p4_rows = 512 if ns.quick else None
+    p4_grid = json.dumps(P4_CONFIG)
+    p4_plain = plain_phase("p4-plain-1t", p4_grid, p4_rows, 1, logs)
+    p4_trial = hftune_phase("p4-hftune", p4_grid, p4_rows, logs)
+    full = peer_full = None
+    if not ns.quick:
+        full = hftune_phase("hftune-ref", "ref", ns.ref_rows, logs)
+        if not (ns.no_peer or ns.no_ref_peer):
+            peer_full = peer_phase("peer-ref", "ref", ns.ref_rows, logs)
+    ablations = {}
+    if ns.ablations:
+        for i, (label, variant) in enumerate(ABLATIONS.items()):
+            try:
+                ablations[label] = hftune_phase(f"ablation-{i}", "small", 512, logs,
+                                                variant)
+            except PhaseFailed as exc:
+                print(f"  {exc}", flush=True)
     main_study = full or small
     p1 = overhead(main_study)
     p3 = startup(main_study)

@@ -107,6 +107,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     started = time.perf_counter()
     timing = StartupTiming(started)
+    freeze_heap()
     threads = set_torch_threads(setup.cpus_per_trial)
     hparams, model_overrides = split_hyperparameters(config)
     args = training_arguments(setup, hparams, output_dir)
@@ -186,23 +187,24 @@ def _printer_callback() -> Any:
     return PrinterCallback
 
 
-_heap_frozen = False
+_freezes_left = 2
 
 
-def freeze_heap_once() -> None:
-    """Move the worker's long-lived objects (imported modules, caches) out of the cyclic GC.
+def freeze_heap() -> None:
+    """Move the process's long-lived objects (imported modules, caches) out of the cyclic GC.
 
     ``Trainer.train`` calls ``accelerate``'s ``free_memory``, a full ``gc.collect()``: in a
     worker that has imported torch, transformers and Ray it took ~0.5 s of every trial's
-    start-up; after ``gc.freeze()`` it scans only what the trials themselves created. Done once
-    per worker, right after a collection, so no garbage is frozen (frozen objects are still
-    freed by reference counting).
+    start-up; after ``gc.freeze()`` it scans only what the trials themselves created. Done at the
+    start of a process's first two trials (the second also freezes what the first imported
+    lazily), each right after a collection, so no garbage is frozen; frozen objects are still
+    freed by reference counting.
     """
-    global _heap_frozen
-    if not _heap_frozen:
+    global _freezes_left
+    if _freezes_left > 0:
+        _freezes_left -= 1
         gc.collect()
         gc.freeze()
-        _heap_frozen = True
 
 
 def ray_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -212,7 +214,6 @@ def ray_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     context = tune.get_context()
     if context.get_trial_id() in setup.extra.get("ended_trials", ()):
         return  # ended before a resume (its record says so); Ray's snapshot was older
-    freeze_heap_once()
     checkpoint = tune.get_checkpoint()
     # The Trainer's scratch folder stays outside Ray's trial folder, which Ray syncs to the
     # study folder: checkpoints reach the study only through tune.report.
