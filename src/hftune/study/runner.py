@@ -26,6 +26,8 @@ from hftune.training.trainable import TrialSetup, ray_trainable
 
 # Ray Tune's own console table is replaced by hftune's progress display.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# Best-epoch checkpoints make Ray snapshot its experiment often; its warning about it is noise.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 # Environment every trial process gets (on every node).
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
