@@ -68,6 +68,12 @@ def test_model_config_overrides_and_seeded_head(setup: TrialSetup) -> None:
     assert not torch.equal(b.state_dict()[head], c.state_dict()[head])
     body = "bert.embeddings.word_embeddings.weight"
     assert torch.equal(b.state_dict()[body], c.state_dict()[body])  # pretrained, not re-drawn
+    # the head is initialised as from_pretrained would (normal, std = initializer_range; zero
+    # bias), and nothing is left uninitialised by the skipped init of the pretrained weights
+    weight = c.classifier.weight.detach()
+    assert abs(float(weight.std()) - c.config.initializer_range) < 0.5 * c.config.initializer_range
+    assert float(c.classifier.bias.detach().abs().max()) == 0.0
+    assert all(torch.isfinite(v).all() for v in c.state_dict().values())
 
 
 def test_restore_applies_the_new_config(setup: TrialSetup, tmp_path: Path) -> None:
