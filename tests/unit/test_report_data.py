@@ -22,15 +22,7 @@ from hftune.report.plan import plan_report
 from hftune.report.tables import comparison_table, trial_table
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
-from hftune.testing.fixtures import STARTED, build_report_fixtures, build_running_study
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("studies")
-    paths = build_report_fixtures(base)
-    paths["running"] = build_running_study(base / "running")
-    return paths
+from hftune.testing.fixtures import STARTED
 
 
 def test_grid_summary(folders: dict[str, Path]) -> None:

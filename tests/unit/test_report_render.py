@@ -12,17 +12,8 @@ from typer.testing import CliRunner
 from hftune.cli.main import app
 from hftune.errors import HftuneInputError
 from hftune.report.build import write_report
-from hftune.testing.fixtures import build_report_fixtures, build_running_study
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("studies")
-    paths = build_report_fixtures(base)
-    paths["running"] = build_running_study(base / "running")
-    return paths
 
 
 @pytest.fixture(scope="module")
