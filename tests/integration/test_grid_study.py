@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,9 +34,9 @@ def grid_config(out: Path, model: Path, data: Path, **extra) -> dict:
 
 def test_grid_study_end_to_end(ray_session, tiny_bert, shared_data, tmp_path, monkeypatch,
                                capsys) -> None:
-    from conftest import TOKENIZE_LOG
-
-    before = TOKENIZE_LOG.read_text().count("\n") if TOKENIZE_LOG.exists() else 0
+    # tests/conftest.py points every process's tokenization marker at this file
+    tokenize_log = Path(os.environ["HFTUNE_TOKENIZE_LOG"])
+    before = tokenize_log.read_text().count("\n") if tokenize_log.exists() else 0
     out = tmp_path / "grid"
     result = run_study(validate_study(grid_config(out, tiny_bert, shared_data / "rte")))
 
@@ -59,7 +60,7 @@ def test_grid_study_end_to_end(ray_session, tiny_bert, shared_data, tmp_path, mo
     assert result.study.status == "finished" and result.study.wall_s > 0
 
     # tokenization ran once for the study, in this process, never in a trial
-    after = TOKENIZE_LOG.read_text().splitlines()[before:]
+    after = tokenize_log.read_text().splitlines()[before:]
     assert len(after) == 1, after
 
     # workers were reused: fewer worker processes than trials
