@@ -37,6 +37,15 @@ def test_best_trial_uses_the_rule() -> None:
     assert best_trial([TrialRecord("c", {})], "accuracy", "max") is None
 
 
+def test_initial_config_survives_an_exploit() -> None:
+    plain = TrialRecord("a", {"learning_rate": 1e-4, "seed": 3})
+    assert plain.initial_config == {"learning_rate": 1e-4, "seed": 3}
+    cloned = TrialRecord("b", {"learning_rate": 8e-5, "seed": 3}, config_history=[
+        {"epoch": 0.0, "config": {"learning_rate": 2e-4, "seed": 4}},
+        {"epoch": 1.0, "config": {"learning_rate": 8e-5, "seed": 3}, "from_trial": "a"}])
+    assert cloned.initial_config == {"learning_rate": 2e-4, "seed": 4}
+
+
 def test_store_round_trip_and_tables(tmp_path: Path) -> None:
     store = StudyStore(tmp_path / "s")
     study = StudyRecord(name="s", status="finished", strategy="grid", metric="accuracy",

@@ -310,9 +310,7 @@ def member_history(data: StudyData) -> dict[str, list[tuple[float, dict[str, Any
     history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
     for t in data.trials:
         t0 = (float(t.started_at) - start) if t.started_at is not None else 0.0
-        past = getattr(t, "config_history", None) or []
-        initial = past[0].get("config") if past and isinstance(past[0], dict) else None
-        config = {**t.config, **(initial or {}), **first_old.get(t.trial_id, {})}
+        config = {**t.config, **t.initial_config, **first_old.get(t.trial_id, {})}
         history[t.trial_id] = [(t0, config)]
     for event in data.lineage:
         member = str(event["to_trial"])

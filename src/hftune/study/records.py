@@ -54,6 +54,14 @@ class TrialRecord:
         return float(best[metric]) if best else None
 
     @property
+    def initial_config(self) -> dict[str, Any]:
+        """The config the trial started with (``config`` is its latest one after a PBT exploit)."""
+        first = self.config_history[0] if self.config_history else None
+        if isinstance(first, dict) and isinstance(first.get("config"), dict):
+            return dict(first["config"])
+        return dict(self.config)
+
+    @property
     def compute_s(self) -> float:
         """Seconds the trial itself ran (from its start to its last report)."""
         return float(self.reports[-1].get("elapsed_s", 0.0)) if self.reports else 0.0

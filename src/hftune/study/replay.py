@@ -41,8 +41,7 @@ def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
         raise StudyFolderError(f"replay: no trial '{trial_id}' in the study")
 
     def initial(tid: str) -> dict[str, Any]:
-        rec = by_id[tid]
-        return dict(rec.config_history[0]["config"] if rec.config_history else rec.config)
+        return by_id[tid].initial_config
 
     def walk(tid: str, before: float) -> list[tuple[float, dict[str, Any], str]]:
         into = [e for e in lineage if e["to_trial"] == tid and e["time"] < before]
