@@ -24,6 +24,7 @@ import pytest
 
 from hftune.cli.main import main
 from hftune.study.records import ENDED_STATES
+from hftune.study.status import study_status
 from hftune.study.store import StudyStore
 
 pytestmark = pytest.mark.integration
@@ -247,3 +248,56 @@ def test_ctrl_c_saves_marks_interrupted_and_says_how_to_resume(tiny_bert, shared
         if rec["reports"]:
             assert list((out / "ray").glob(f"*{trial_id}*/checkpoint_*")), trial_id
     assert not run.left_behind()
+
+
+def test_seeds_then_pbt_killed_in_step_2_resumes_step_2(ray_session, tiny_bert, shared_data,
+                                                        tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "two-step"
+    cfg = study_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "rte",
+                     search_space={"learning_rate": {"loguniform": [3e-4, 3e-3]},
+                                   "num_train_epochs": [8]},
+                     strategy={"name": "seeds-then-pbt", "metric": "loss", "mode": "min",
+                               "seeds": 3, "top_k": 2, "population": 2, "grace_period": 1})
+    run = HftuneProcess(["run", str(cfg), "--quiet"])
+
+    def snapshot_time() -> float:
+        states = list((out / "ray-pbt").glob("experiment_state-*.json"))
+        return max((p.stat().st_mtime for p in states), default=0.0)
+
+    try:
+        def saved_part_way() -> tuple[dict[str, dict[str, Any]], list[str]] | None:
+            """Step-2 trials part-way whose first checkpoint Ray's last snapshot has."""
+            recs = read_records(out)
+            saved = snapshot_time()
+            ids = [k for k, r in recs.items() if r.get("phase") == "pbt"
+                   and r["state"] == "running" and r["reports"]
+                   and not r["reports"][-1].get("trained_all")
+                   and r["reports"][0]["time"] + 0.5 < saved]
+            return (recs, ids) if ids else None
+
+        before, saved_ids = wait_for(saved_part_way, "a saved step-2 trial part-way", run,
+                                     timeout=300)
+    finally:
+        run.kill()
+    screen_before = {k: r for k, r in before.items() if r.get("phase") == "screen"}
+    assert len(screen_before) == 3
+    assert all(r["state"] in ENDED_STATES for r in screen_before.values())
+    assert study_status(out)["status"] == "interrupted"  # not "finished" after step 1
+
+    code, stdout, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+
+    after = read_records(out)
+    assert StudyStore(out).read_study().status == "finished"
+    # step 1 was not run again; step 2 went on in its own experiment and ended
+    assert {k: r for k, r in after.items() if r.get("phase") == "screen"} == screen_before
+    pbt = [r for r in after.values() if r.get("phase") == "pbt"]
+    assert len(pbt) == 2 and all(r["state"] in ENDED_STATES for r in pbt), pbt
+    assert all(rec["reports"][-1]["epoch"] == 8.0 for rec in pbt), pbt
+    # members with a saved checkpoint continued from it rather than starting over: a run that
+    # starts over replaces all the trial's reports; one that continues keeps those up to its
+    # checkpoint (at least the first: the snapshot may be an epoch or two behind the records)
+    for trial_id in saved_ids:
+        assert after[trial_id]["reports"][0] == before[trial_id]["reports"][0]
+        assert any(r.get("restored_from") for r in after[trial_id]["reports"])
+    assert StudyStore(out).read_study().best_trial_id in after

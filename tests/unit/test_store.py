@@ -73,6 +73,17 @@ def test_status_rows_and_interrupted(tmp_path: Path) -> None:
     json.dumps(data)  # JSON-ready
 
 
+def test_forget_trials_drops_records_and_their_exploits(tmp_path: Path) -> None:
+    store = StudyStore(tmp_path)
+    for tid, phase in (("s1", "screen"), ("p1", "pbt"), ("p2", "pbt")):
+        store.write_trial(TrialRecord(tid, {"seed": 1}, phase=phase))
+    store.append_lineage({"time": 1.0, "from_trial": "p1", "to_trial": "p2"})
+    store.append_lineage({"time": 2.0, "from_trial": "x1", "to_trial": "x2"})
+    store.forget_trials({"p1", "p2"})
+    assert [t.trial_id for t in store.read_trials()] == ["s1"]
+    assert store.read_lineage() == [{"time": 2.0, "from_trial": "x1", "to_trial": "x2"}]
+
+
 def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     first, second = StudyStore(tmp_path), StudyStore(tmp_path)
     first.acquire_lock()

@@ -12,7 +12,10 @@ Ray Tune's ``Tuner.restore`` continues the experiment in ``DIR/ray``:
   (the default, no PBT) a trial saves only when its metric improves, so it continues from its
   best evaluation and trains the epochs after it again; with PBT/PB2 it saves at every
   evaluation and continues from the last one; with ``save_best: false`` it starts over;
-* trials the strategy had not started yet run as planned; errored trials stay errored.
+* trials the strategy had not started yet run as planned; errored trials stay errored;
+* a two-step study (``seeds-then-pbt``) continues the step it stopped in: step 1 and then step 2
+  planned from step 1's records, or step 2 alone (its own experiment, ``DIR/ray-pbt``) when
+  step 1 had finished; a step 2 that saved nothing starts again.
 
 A record of a trial started after Ray's last snapshot, which Ray therefore never resumes (it
 plans that slot again under a new trial id), is moved to ``trials/lost/`` once the resumed
@@ -28,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from hftune.errors import HftuneInputError, StudyFolderError
-from hftune.study.records import ENDED_STATES, TrialRecord
+from hftune.study.prepare import PreparedStudy
+from hftune.study.records import ENDED_STATES, StudyRecord, TrialRecord
 from hftune.study.runner import (
     StudyResult,
     TuneParts,
@@ -37,6 +41,9 @@ from hftune.study.runner import (
     check_address,
     execute,
     finalize,
+    next_phase,
+    phase_experiment,
+    run_next_phase,
     tune_parts,
 )
 from hftune.study.store import StudyStore
@@ -52,7 +59,6 @@ def resume_study(root: Path, *, address: str | None = None,
     Raises :class:`StudyFolderError` when ``root`` is not a study, another process runs it, or
     it has already finished. All input checks run before anything in ``root`` changes.
     """
-    from ray import tune
 
     from hftune.study.reopen import prepare_again
 
@@ -68,21 +74,22 @@ def resume_study(root: Path, *, address: str | None = None,
     _connect_ray(address, prepared)
     store.acquire_lock()
     try:
-        experiment = str(store.ray_dir.resolve())
-        if not (tune.Tuner.can_restore(experiment)
-                and any(store.ray_dir.glob("experiment_state-*.json"))):
+        if not _restorable(store.ray_dir):
             # Stopped before Ray saved anything: no trial can continue, so start it again.
             _clear_run(store)
             return _run(prepared, store, on_change)
         study.status = "running"
         study.message = None
         store.write_study(study)
-        parts = tune_parts(prepared, store, on_change)
-        tuner = tune.Tuner.restore(experiment, trainable=parts.trainable,
-                                   resume_unfinished=True, resume_errored=False,
-                                   restart_errored=False)
-        _use_callbacks(tuner, parts)
-        result = execute(tuner, prepared, store, study)
+        step2 = next_phase(prepared, store)
+        if step2 is not None and _restorable(phase_experiment(store, step2)):
+            # a two-step study stopped in step 2: step 1 had finished, so continue step 2
+            result = _restore(step2, store, study, on_change)
+        else:
+            if step2 is not None:  # step 2 had not started, or saved nothing yet
+                _clear_phase(store, step2)
+            result = _restore(prepared, store, study, on_change)
+            result = run_next_phase(prepared, store, on_change, result)
         lost = set_aside_lost_records(store)
         if lost:
             result.study.message = (f"{len(lost)} trial record(s) started after Ray's last "
@@ -92,6 +99,34 @@ def resume_study(root: Path, *, address: str | None = None,
         return result
     finally:
         store.release_lock()
+
+
+def _restorable(experiment: Path) -> bool:
+    from ray import tune
+
+    return (experiment.is_dir() and any(experiment.glob("experiment_state-*.json"))
+            and tune.Tuner.can_restore(str(experiment.resolve())))
+
+
+def _restore(prepared: PreparedStudy, store: StudyStore, study: StudyRecord,
+             on_change: Callable[[dict[str, TrialRecord]], None] | None) -> StudyResult:
+    """Continue the Ray experiment of ``prepared``'s step to its end."""
+    from ray import tune
+
+    experiment = phase_experiment(store, prepared)
+    parts = tune_parts(prepared, store, on_change, run_name=experiment.name)
+    tuner = tune.Tuner.restore(str(experiment.resolve()), trainable=parts.trainable,
+                               resume_unfinished=True, resume_errored=False,
+                               restart_errored=False)
+    _use_callbacks(tuner, parts)
+    return execute(tuner, prepared, store, study)
+
+
+def _clear_phase(store: StudyStore, prepared: PreparedStudy) -> None:
+    """Forget a step that saved nothing: its Ray folder and its trial records."""
+    phase = getattr(prepared.strategy, "phase", None)
+    store.forget_trials({t.trial_id for t in store.read_trials() if t.phase == phase})
+    shutil.rmtree(phase_experiment(store, prepared), ignore_errors=True)
 
 
 def _use_callbacks(tuner: Any, parts: TuneParts) -> None:

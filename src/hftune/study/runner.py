@@ -198,16 +198,45 @@ def _run(prepared: PreparedStudy, store: StudyStore,
     tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
                        tune_config=parts.tune_config, run_config=parts.run_config)
     result = execute(tuner, prepared, store, study)
-    next_phase = getattr(prepared.strategy, "next_phase", None)
-    if next_phase is None or result.study.status != "finished":
+    return run_next_phase(prepared, store, on_change, result)
+
+
+def next_phase(prepared: PreparedStudy, store: StudyStore) -> PreparedStudy | None:
+    """Step 2 of a two-step strategy (seeds-then-pbt), planned from the step-1 records in
+    ``store``; None for one-step strategies or when no step-1 trial scored."""
+    plan_next = getattr(prepared.strategy, "next_phase", None)
+    if plan_next is None:
+        return None
+    phase = getattr(prepared.strategy, "phase", None)
+    strategy = plan_next([t for t in store.read_trials() if t.phase == phase])
+    return None if strategy is None else dataclasses.replace(prepared, strategy=strategy)
+
+
+def phase_experiment(store: StudyStore, prepared: PreparedStudy) -> Path:
+    """The Ray experiment folder of ``prepared``'s step: ``ray`` (step 1 or the only one),
+    ``ray-<phase>`` for a later step."""
+    if getattr(prepared.strategy, "next_phase", None) is not None:
+        return store.ray_dir
+    phase = getattr(prepared.strategy, "phase", None)
+    return store.ray_dir if phase is None else store.root / f"{store.ray_dir.name}-{phase}"
+
+
+def run_next_phase(prepared: PreparedStudy, store: StudyStore,
+                   on_change: Callable[[dict[str, TrialRecord]], None] | None,
+                   result: StudyResult) -> StudyResult:
+    """After step 1 finished, run step 2 (if any) in the same study folder, as its own Ray
+    experiment; returns ``result`` unchanged when there is no step 2 to run."""
+    from ray import tune
+
+    if result.study.status != "finished" or not _has_next_phase(prepared):
         return result
-    # a two-step strategy (seeds-then-pbt): step 2 is planned from step 1's records and runs
-    # in the same study folder, as its own Ray experiment
-    strategy = next_phase(result.trials)
-    if strategy is None:
-        return result
-    phase2 = dataclasses.replace(prepared, strategy=strategy)
-    parts = tune_parts(phase2, store, on_change, run_name=f"{store.ray_dir.name}-{strategy.phase}")
+    phase2 = next_phase(prepared, store)
+    if phase2 is None:  # no step-1 trial scored: the study ends with step 1
+        return StudyResult(_holdout(prepared, store, result.study), store.read_trials(),
+                           store.root)
+    result.study.status = "running"  # until step 2 ends too
+    store.write_study(result.study)
+    parts = tune_parts(phase2, store, on_change, run_name=phase_experiment(store, phase2).name)
     tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
                        tune_config=parts.tune_config, run_config=parts.run_config)
     return execute(tuner, phase2, store, result.study)
@@ -277,6 +306,9 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
             study: StudyRecord) -> StudyResult:
     """Run ``tuner`` to its end and keep ``study.json`` true to how it ended.
 
+    For step 1 of a two-step strategy, ``finished`` means that step finished (the caller runs
+    step 2 next, with the study ``running`` again) and the held-out evaluation waits for step 2.
+
     ``finished``: Ray ran every trial to an end. ``interrupted``: Ctrl-C. Ray catches the first
     SIGINT itself, saves the experiment and returns normally with trials not ended; that is
     detected here, and both cases raise :class:`KeyboardInterrupt` after the study is marked
@@ -307,11 +339,22 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
         study.wall_s = before + time.perf_counter() - started
         study.ended_at = time.time()
         finalize(store, study)
-    if study.status == "finished" and prepared.holdout is not None:
-        from hftune.study.holdout import evaluate_holdout
-
-        study = evaluate_holdout(store, prepared, strict=False)
+    if study.status == "finished" and not _has_next_phase(prepared):
+        study = _holdout(prepared, store, study)
     return StudyResult(study, store.read_trials(), store.root)
+
+
+def _has_next_phase(prepared: PreparedStudy) -> bool:
+    return getattr(prepared.strategy, "next_phase", None) is not None
+
+
+def _holdout(prepared: PreparedStudy, store: StudyStore, study: StudyRecord) -> StudyRecord:
+    """Held-out evaluation of the top trials, once the study's last step has finished."""
+    if prepared.holdout is None:
+        return study
+    from hftune.study.holdout import evaluate_holdout
+
+    return evaluate_holdout(store, prepared, strict=False)
 
 
 def _not_ended(grid: Any, store: StudyStore) -> bool:

@@ -122,6 +122,18 @@ class StudyStore:
         with open(self.root / "lineage.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(event, default=_json_default) + "\n")
 
+    def forget_trials(self, trial_ids: set[str]) -> None:
+        """Delete these trials' records and the exploit events that involve them."""
+        for trial_id in trial_ids:
+            (self.trials_dir / f"{trial_id}.json").unlink(missing_ok=True)
+        kept = [e for e in self.read_lineage()
+                if str(e.get("to_trial")) not in trial_ids
+                and str(e.get("from_trial")) not in trial_ids]
+        if (self.root / "lineage.jsonl").is_file():
+            self._atomic_write(self.root / "lineage.jsonl",
+                               "".join(json.dumps(e, default=_json_default) + "\n"
+                                       for e in kept))
+
     # -- reads --------------------------------------------------------------------------------
     def read_study(self) -> StudyRecord:
         path = self.root / "study.json"
