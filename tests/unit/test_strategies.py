@@ -265,3 +265,18 @@ def test_bayes_beats_random_search_on_a_smooth_objective() -> None:
     # and by a clear margin on the regret (distance to the optimum's value)
     best = SMOOTH.high
     assert np.mean(best - np.array(bayes)) < 0.7 * np.mean(best - np.array(rand))
+
+
+def test_grid_runs_long_trials_first() -> None:
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = parse_space({"learning_rate": [2e-5, 5e-5], "num_train_epochs": [2, 4, 3],
+                         "per_device_train_batch_size": [16, 32]}, training_fields=FIELDS)
+    strategy = build_strategy(StrategyConfig(name="grid"), space, "accuracy", "max", 0)
+    order = [cfg for _, cfg in generate_variants(strategy.plan(None).param_space)]
+    assert len(order) == 12
+    epochs = [c["num_train_epochs"] for c in order]
+    # per batch size (the slowest axis): the 4-epoch trials first, the 2-epoch ones last
+    assert epochs == [4, 4, 3, 3, 2, 2] * 2
+    assert {(c["learning_rate"], c["per_device_train_batch_size"]) for c in order[-2:]} == {
+        (2e-5, 32), (5e-5, 32)}

@@ -86,6 +86,23 @@ class Strategy(ABC):
                         self.num_samples(num_samples), self.needs_checkpoints)
 
 
+# Grid axes whose larger values make a trial train longer.
+LENGTH_AXES = ("num_train_epochs", "max_steps")
+
+
+def long_trials_first(space: Mapping[str, Dimension]) -> dict[str, list[Any]]:
+    """The grid's length axes (``LENGTH_AXES``), largest value first.
+
+    Ray runs a grid in order, the first axis (by name) changing fastest, so this puts the
+    long trials early and the short ones last: a study whose last trials are long ends with
+    one worker busy and the others idle (measured: ``benchmarks/RESULTS.md``, P1).
+    """
+    return {name: sorted(dim.values, reverse=True) for name, dim in space.items()
+            if name in LENGTH_AXES and dim.is_grid
+            and all(isinstance(v, int | float) and not isinstance(v, bool)
+                    for v in dim.values)}
+
+
 class GridStrategy(Strategy):
     """Every point of the grid axes (lists); sampled domains are drawn once per grid point
     (``num_samples`` times, as Ray Tune does)."""
@@ -93,7 +110,13 @@ class GridStrategy(Strategy):
     name = "grid"
 
     def param_space(self) -> dict[str, Any]:
-        return to_ray_param_space(self.space)
+        """The grid, with the long trials first (:func:`long_trials_first`)."""
+        from ray import tune
+
+        out = to_ray_param_space(self.space)
+        for name, values in long_trials_first(self.space).items():
+            out[name] = tune.grid_search(values)
+        return out
 
     def total_trials(self, requested: int | None) -> int:
         return self.num_samples(requested) * grid_size(self.space)
