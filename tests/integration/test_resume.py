@@ -157,8 +157,11 @@ def ray_result_lines(out: Path, trial_id: str) -> int:
 def test_kill9_mid_study_then_resume_finishes_it(ray_session, tiny_bert, shared_data,
                                                  tmp_path, monkeypatch, capsys) -> None:
     out = tmp_path / "killed"
+    # one trial at a time: the grid runs its two 5-epoch trials first, so the second of them is
+    # part-way for its whole run while the first has finished
     cfg = study_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "rte",
-                     search_space={"learning_rate": [3e-4, 1e-3], "num_train_epochs": [1, 5]})
+                     search_space={"learning_rate": [3e-4, 1e-3], "num_train_epochs": [1, 5]},
+                     resources={"cpus_per_trial": 1, "max_concurrent": 1})
     run = HftuneProcess(["run", str(cfg), "--quiet"])
     try:
         def mid_study() -> dict[str, dict[str, Any]] | None:
