@@ -59,7 +59,6 @@ def resume_study(root: Path, *, address: str | None = None,
     Raises :class:`StudyFolderError` when ``root`` is not a study, another process runs it, or
     it has already finished. All input checks run before anything in ``root`` changes.
     """
-
     from hftune.study.reopen import prepare_again
 
     store = StudyStore(Path(root))

@@ -201,21 +201,25 @@ def _run(prepared: PreparedStudy, store: StudyStore,
     return run_next_phase(prepared, store, on_change, result)
 
 
+def _has_next_phase(prepared: PreparedStudy) -> bool:
+    return getattr(prepared.strategy, "next_phase", None) is not None
+
+
 def next_phase(prepared: PreparedStudy, store: StudyStore) -> PreparedStudy | None:
     """Step 2 of a two-step strategy (seeds-then-pbt), planned from the step-1 records in
     ``store``; None for one-step strategies or when no step-1 trial scored."""
-    plan_next = getattr(prepared.strategy, "next_phase", None)
-    if plan_next is None:
+    if not _has_next_phase(prepared):
         return None
     phase = getattr(prepared.strategy, "phase", None)
-    strategy = plan_next([t for t in store.read_trials() if t.phase == phase])
+    strategy = prepared.strategy.next_phase(  # type: ignore[attr-defined]
+        [t for t in store.read_trials() if t.phase == phase])
     return None if strategy is None else dataclasses.replace(prepared, strategy=strategy)
 
 
 def phase_experiment(store: StudyStore, prepared: PreparedStudy) -> Path:
     """The Ray experiment folder of ``prepared``'s step: ``ray`` (step 1 or the only one),
     ``ray-<phase>`` for a later step."""
-    if getattr(prepared.strategy, "next_phase", None) is not None:
+    if _has_next_phase(prepared):
         return store.ray_dir
     phase = getattr(prepared.strategy, "phase", None)
     return store.ray_dir if phase is None else store.root / f"{store.ray_dir.name}-{phase}"
@@ -342,10 +346,6 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
     if study.status == "finished" and not _has_next_phase(prepared):
         study = _holdout(prepared, store, study)
     return StudyResult(study, store.read_trials(), store.root)
-
-
-def _has_next_phase(prepared: PreparedStudy) -> bool:
-    return getattr(prepared.strategy, "next_phase", None) is not None
 
 
 def _holdout(prepared: PreparedStudy, store: StudyStore, study: StudyRecord) -> StudyRecord:
