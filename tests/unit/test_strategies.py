@@ -268,15 +268,26 @@ def test_bayes_beats_random_search_on_a_smooth_objective() -> None:
 
 
 def test_grid_runs_long_trials_first() -> None:
-    from ray.tune.search.variant_generator import generate_variants
+    """The order Ray's own generator hands out, sampled axes drawn per trial."""
+    from ray.tune.experiment import Experiment
 
     space = parse_space({"learning_rate": [2e-5, 5e-5], "num_train_epochs": [2, 4, 3],
-                         "per_device_train_batch_size": [16, 32]}, training_fields=FIELDS)
+                         "per_device_train_batch_size": [16, 32],
+                         "weight_decay": {"uniform": [0.0, 0.3]}}, training_fields=FIELDS)
     strategy = build_strategy(StrategyConfig(name="grid"), space, "accuracy", "max", 0)
-    order = [cfg for _, cfg in generate_variants(strategy.plan(None).param_space)]
-    assert len(order) == 12
-    epochs = [c["num_train_epochs"] for c in order]
-    # per batch size (the slowest axis): the 4-epoch trials first, the 2-epoch ones last
-    assert epochs == [4, 4, 3, 3, 2, 2] * 2
-    assert {(c["learning_rate"], c["per_device_train_batch_size"]) for c in order[-2:]} == {
-        (2e-5, 32), (5e-5, 32)}
+    plan = strategy.plan(2)
+    plan.searcher.add_configurations([Experiment("order", run=lambda config: None,
+                                                 config=plan.param_space,
+                                                 num_samples=plan.num_samples)])
+    order = []
+    while (trial := plan.searcher.next_trial()) is not None:
+        order.append(trial.config)
+    assert len(order) == 24 == strategy.total_trials(2)
+    # every length axis value before any shorter one, whatever the axes' names
+    assert [c["num_train_epochs"] for c in order] == [4] * 8 + [3] * 8 + [2] * 8
+    # every grid point twice (two samples), each with its own draw of the sampled axis
+    points = [(c["learning_rate"], c["num_train_epochs"], c["per_device_train_batch_size"])
+              for c in order]
+    assert len(set(points)) == 12 and all(points.count(p) == 2 for p in points)
+    assert len({c["weight_decay"] for c in order}) == 24
+    assert all(0.0 <= c["weight_decay"] <= 0.3 for c in order)

@@ -6,6 +6,7 @@ A strategy decides *what to try* (searcher, param space) and *when to stop or cl
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,36 +91,50 @@ class Strategy(ABC):
 LENGTH_AXES = ("num_train_epochs", "max_steps")
 
 
-def long_trials_first(space: Mapping[str, Dimension]) -> dict[str, list[Any]]:
-    """The grid's length axes (``LENGTH_AXES``), largest value first.
+def _length(point: Mapping[str, Any]) -> tuple[float, ...]:
+    return tuple(v if isinstance(v, int | float) and not isinstance(v, bool) else 0
+                 for v in (point.get(axis, 0) for axis in LENGTH_AXES))
 
-    Ray runs a grid in order, the first axis (by name) changing fastest, so this puts the
-    long trials early and the short ones last: a study whose last trials are long ends with
-    one worker busy and the others idle (measured: ``benchmarks/RESULTS.md``, P1).
+
+def grid_points_long_first(space: Mapping[str, Dimension]) -> list[dict[str, Any]]:
+    """Every point of the grid axes, the longest trials first (by ``LENGTH_AXES``).
+
+    Points of equal length keep the order of the axes' values (the first axis slowest). A
+    study that ends with its long trials ends with one worker busy and the others idle; run
+    longest first, the grid's trials fill the workers evenly (measured: ``benchmarks/RESULTS.md``,
+    P1). Ray alone runs a grid with its axes sorted by name, so a length axis called
+    ``num_train_epochs`` would change faster than ``per_device_train_batch_size``.
     """
-    return {name: sorted(dim.values, reverse=True) for name, dim in space.items()
-            if name in LENGTH_AXES and dim.is_grid
-            and all(isinstance(v, int | float) and not isinstance(v, bool)
-                    for v in dim.values)}
+    axes = {name: list(dim.values) for name, dim in space.items() if dim.is_grid}
+    points = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    return sorted(points, key=_length, reverse=True)  # a stable sort, also reversed
 
 
 class GridStrategy(Strategy):
-    """Every point of the grid axes (lists); sampled domains are drawn once per grid point
-    (``num_samples`` times, as Ray Tune does)."""
+    """Every point of the grid axes (lists), longest trials first; sampled domains are drawn
+    once per grid point (``num_samples`` times)."""
 
     name = "grid"
 
     def param_space(self) -> dict[str, Any]:
-        """The grid, with the long trials first (:func:`long_trials_first`)."""
-        from ray import tune
-
-        out = to_ray_param_space(self.space)
-        for name, values in long_trials_first(self.space).items():
-            out[name] = tune.grid_search(values)
-        return out
+        return to_ray_param_space(self.space)
 
     def total_trials(self, requested: int | None) -> int:
         return self.num_samples(requested) * grid_size(self.space)
+
+    def plan(self, num_samples: int | None, max_concurrent: int | None = None) -> TunePlan:
+        """Ray's grid generator, given the grid's points in hftune's order
+        (:func:`grid_points_long_first`), each point once per sample; Ray's ``num_samples``
+        counts the points (each fixes the grid axes of one trial)."""
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        self.max_concurrent = max_concurrent
+        samples = self.num_samples(num_samples)
+        points = [p for p in grid_points_long_first(self.space) for _ in range(samples)]
+        searcher = BasicVariantGenerator(points_to_evaluate=points, random_state=self.seed,
+                                         max_concurrent=max_concurrent or 0)
+        return TunePlan(self.param_space(), searcher, self.scheduler(), len(points),
+                        self.needs_checkpoints)
 
 
 class RandomStrategy(Strategy):

@@ -20,6 +20,7 @@ from typing import Any
 from hftune.config.schema import StudyConfig
 from hftune.errors import HftuneInputError, StudyFolderError
 from hftune.study.prepare import PreparedStudy, prepare_study
+from hftune.study.ray_telemetry import count_callbacks_without_imports
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 from hftune.study.store import StudyStore
 from hftune.training.trainable import TrialSetup, ray_trainable
@@ -108,6 +109,7 @@ def check_address(address: str | None, timeout_s: float = 3.0) -> None:
 def _connect_ray(address: str | None, prepared: PreparedStudy) -> None:
     import ray
 
+    count_callbacks_without_imports()
     if ray.is_initialized():
         return
     env = dict(WORKER_ENV)

@@ -7,7 +7,6 @@ object store); trials only build their model and ``TrainingArguments`` from thei
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hftune.space import split_hyperparameters
+from hftune.training.heap import prepare_heap
 
 # Values hftune uses unless the config's `training:` says otherwise.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -107,7 +107,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     started = time.perf_counter()
     timing = StartupTiming(started)
-    freeze_heap()
+    prepare_heap()
     threads = set_torch_threads(setup.cpus_per_trial)
     hparams, model_overrides = split_hyperparameters(config)
     args = training_arguments(setup, hparams, output_dir)
@@ -185,26 +185,6 @@ def _printer_callback() -> Any:
     from transformers.trainer_callback import PrinterCallback
 
     return PrinterCallback
-
-
-_freezes_left = 2
-
-
-def freeze_heap() -> None:
-    """Move the process's long-lived objects (imported modules, caches) out of the cyclic GC.
-
-    ``Trainer.train`` calls ``accelerate``'s ``free_memory``, a full ``gc.collect()``: in a
-    worker that has imported torch, transformers and Ray it took ~0.5 s of every trial's
-    start-up; after ``gc.freeze()`` it scans only what the trials themselves created. Done at the
-    start of a process's first two trials (the second also freezes what the first imported
-    lazily), each right after a collection, so no garbage is frozen; frozen objects are still
-    freed by reference counting.
-    """
-    global _freezes_left
-    if _freezes_left > 0:
-        _freezes_left -= 1
-        gc.collect()
-        gc.freeze()
 
 
 def ray_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
