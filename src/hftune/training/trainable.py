@@ -22,6 +22,9 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "per_device_eval_batch_size": 64,
     "dataloader_num_workers": 0,
     "logging_strategy": "no",
+    # batches of similar lengths (shuffled in groups of 50 batches): less padding, less
+    # arithmetic (benchmarks/RESULTS.md, ablations); `random` is transformers' own default
+    "train_sampling_strategy": "group_by_length",
     "use_cpu": None,  # decided from the trial's GPUs
 }
 
