@@ -41,6 +41,8 @@ class Strategy(ABC):
     Options: ClassVar[type[BaseModel]] = NoOptions
     default_num_samples: ClassVar[int] = 1
     needs_checkpoints: ClassVar[bool] = False
+    # the step of a multi-step strategy its trials belong to (TrialRecord.phase); None: one step
+    phase: ClassVar[str | None] = None
 
     def __init__(self, options: BaseModel, space: Mapping[str, Dimension], metric: str,
                  mode: str, seed: int, *, score: str = "best") -> None:

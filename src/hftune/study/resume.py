@@ -123,7 +123,7 @@ def _restore(prepared: PreparedStudy, store: StudyStore, study: StudyRecord,
 
 def _clear_phase(store: StudyStore, prepared: PreparedStudy) -> None:
     """Forget a step that saved nothing: its Ray folder and its trial records."""
-    phase = getattr(prepared.strategy, "phase", None)
+    phase = prepared.strategy.phase
     store.forget_trials({t.trial_id for t in store.read_trials() if t.phase == phase})
     shutil.rmtree(phase_experiment(store, prepared), ignore_errors=True)
 

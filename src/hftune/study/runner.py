@@ -212,7 +212,7 @@ def next_phase(prepared: PreparedStudy, store: StudyStore) -> PreparedStudy | No
     ``store``; None for one-step strategies or when no step-1 trial scored."""
     if not _has_next_phase(prepared):
         return None
-    phase = getattr(prepared.strategy, "phase", None)
+    phase = prepared.strategy.phase
     strategy = prepared.strategy.next_phase(  # type: ignore[attr-defined]
         [t for t in store.read_trials() if t.phase == phase])
     return None if strategy is None else dataclasses.replace(prepared, strategy=strategy)
@@ -223,7 +223,7 @@ def phase_experiment(store: StudyStore, prepared: PreparedStudy) -> Path:
     ``ray-<phase>`` for a later step."""
     if _has_next_phase(prepared):
         return store.ray_dir
-    phase = getattr(prepared.strategy, "phase", None)
+    phase = prepared.strategy.phase
     return store.ray_dir if phase is None else store.root / f"{store.ray_dir.name}-{phase}"
 
 
@@ -278,8 +278,7 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
     res = prepared.resources
     plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
     recorder = StudyRecorder(store, list(dict.fromkeys([*prepared.space, *plan.param_space])),
-                             on_change=on_change,
-                             phase=getattr(prepared.strategy, "phase", None))
+                             on_change=on_change, phase=prepared.strategy.phase)
     budget = ([CheckpointBudget(cfg.checkpoints.keep, plan.scheduler)]
               if checkpoint_policy(prepared) == "every" else [])
     setup = trial_setup(prepared)

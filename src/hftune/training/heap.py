@@ -22,13 +22,12 @@ def freeze_heap() -> None:
     worker that has imported torch, transformers and Ray it took ~0.5 s of every trial's
     start-up; after ``gc.freeze()`` it scans only what the trials themselves created. Done at the
     start of a process's first two trials (the second also freezes what the first imported
-    lazily), each right after a collection, so no garbage is frozen; frozen objects are still
-    freed by reference counting.
+    lazily). Call it right after a collection (:func:`prepare_heap` does), so no garbage is
+    frozen; frozen objects are still freed by reference counting.
     """
     global _freezes_left
     if _freezes_left > 0:
         _freezes_left -= 1
-        gc.collect()
         gc.freeze()
 
 
@@ -59,6 +58,7 @@ def release_freed_memory() -> bool:
 
 
 def prepare_heap() -> None:
-    """At a trial's start: :func:`freeze_heap`, then :func:`release_freed_memory`."""
-    freeze_heap()
+    """At a trial's start: :func:`release_freed_memory` (one collection), then
+    :func:`freeze_heap`."""
     release_freed_memory()
+    freeze_heap()
