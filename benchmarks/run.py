@@ -43,8 +43,10 @@ DATA = Path(os.environ.get("HFTUNE_BENCH_DATA", REPO.parent / "shared" / "data" 
 MODEL = Path(tempfile.gettempdir()) / "hftune-bench-tiny-bert"
 P4_CONFIG = {"per_device_train_batch_size": [32], "learning_rate": [3e-5],
              "num_train_epochs": [2]}
-# Ablations on the overhead-bound grid: config keys set on hftune's side (see RESULTS.md).
+# Ablations on the overhead-bound grid: config keys set on hftune's side, or with "env", the
+# phase's environment (see RESULTS.md).
 ABLATIONS: dict[str, dict[str, Any]] = {
+    "no worker preload (HFTUNE_WORKER_PRELOAD=0)": {"env": {"HFTUNE_WORKER_PRELOAD": "0"}},
     "save_best: true (a checkpoint per improvement)": {"checkpoints.save_best": True},
     "random batches (train_sampling_strategy: random, default group_by_length)":
         {"training.train_sampling_strategy": "random"},
@@ -89,11 +91,12 @@ class MemorySampler(threading.Thread):
         return self.peak
 
 
-def run_phase(name: str, argv: list[str], log_dir: Path) -> dict[str, Any]:
+def run_phase(name: str, argv: list[str], log_dir: Path,
+              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one phase as a child process; its JSON result plus ``proc_wall_s`` and ``peak_rss``."""
     out = log_dir / f"{name}.json"
     env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
-               HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+               HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(extra_env or {}))
     started = time.perf_counter()
     with open(log_dir / f"{name}.log", "w") as log:
         proc = subprocess.Popen([sys.executable, *argv, "--json", str(out)], stdout=log,
@@ -113,9 +116,11 @@ def run_phase(name: str, argv: list[str], log_dir: Path) -> dict[str, Any]:
 
 def hftune_phase(name: str, grid: str, rows: int | None, log_dir: Path,
                  variant: dict[str, Any] | None = None) -> dict[str, Any]:
+    variant = dict(variant or {})
+    env = variant.pop("env", None)
     argv = ["benchmarks/phases.py", "hftune", str(MODEL), str(DATA), "--grid", grid,
-            "--variant", json.dumps(variant or {})]
-    return run_phase(name, argv + (["--rows", str(rows)] if rows else []), log_dir)
+            "--variant", json.dumps(variant)]
+    return run_phase(name, argv + (["--rows", str(rows)] if rows else []), log_dir, env)
 
 
 def peer_phase(name: str, grid: str, rows: int | None, log_dir: Path) -> dict[str, Any]:
@@ -273,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"Ablation: {label} (÷ default)",
                      f"{study['study_wall_s'] / small['study_wall_s']:.3f}",
                      f"study wall_s {study['study_wall_s']:.1f} s vs "
-                     f"{small['study_wall_s']:.1f} s"))
+                     f"{small['study_wall_s']:.1f} s; whole process "
+                     f"{study['proc_wall_s']:.1f} s vs {small['proc_wall_s']:.1f} s"))
     load_after = os.getloadavg()[0]
     table = ["| figure | value | notes |", "| --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]

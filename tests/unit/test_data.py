@@ -116,6 +116,7 @@ def test_tokenize_truncates_without_padding(shared_data: Path, tiny_bert: Path) 
     assert len(train) == 50 and len(out.splits["validation"]) == 277
     lengths = {len(x) for x in train["input_ids"]}
     assert max(lengths) == 32 and len(lengths) > 1  # truncated, not padded
+    assert train["length"] == [len(x) for x in train["input_ids"]]  # for length grouping
     assert train["labels"][:5] == data.splits["train"]["label"].tolist()[:5]
 
 

@@ -22,7 +22,7 @@ from hftune.errors import ConfigError
 # Arguments hftune sets itself for every trial; a config that sets them would break reporting.
 MANAGED_TRAINING_ARGS = frozenset(
     {"output_dir", "eval_strategy", "evaluation_strategy", "save_strategy", "report_to",
-     "load_best_model_at_end", "do_train", "do_eval", "disable_tqdm"}
+     "load_best_model_at_end", "do_train", "do_eval", "disable_tqdm", "remove_unused_columns"}
 )
 
 

@@ -20,7 +20,9 @@ TOKENIZE_LOG_ENV = "HFTUNE_TOKENIZE_LOG"
 
 @dataclass
 class TokenizedTask:
-    """Tokenized splits: ``datasets.Dataset`` with ``input_ids``, ``attention_mask``, ``labels``."""
+    """Tokenized splits: ``datasets.Dataset`` with ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids`` when the tokenizer makes them), ``length`` (tokens per row, read by
+    length-grouped batching: :mod:`hftune.training.batches`) and ``labels``."""
 
     splits: dict[str, Any]
     label_names: tuple[str, ...]
@@ -47,6 +49,7 @@ def tokenize_task(data: TaskData, tokenizer: Any, max_length: int,
         encoded = tokenizer(*texts, truncation=True, max_length=max_length)
         columns = {k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids")
                    if k in encoded}
+        columns["length"] = [len(ids) for ids in encoded["input_ids"]]
         columns["labels"] = frame["label"].tolist()
         out[split] = datasets.Dataset.from_dict(columns)
     seconds = time.perf_counter() - started

@@ -66,7 +66,7 @@ def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
     if total_cpus is None:
         total_cpus = float(os.cpu_count() or 1)
     if total_gpus is None:
-        total_gpus = _cuda_devices()
+        total_gpus = cuda_device_count()
     gpus = cfg.resources.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if total_gpus else 0.0
@@ -83,7 +83,8 @@ def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
     return Resources(cpus, gpus, cfg.resources.max_concurrent)
 
 
-def _cuda_devices() -> int:
+def cuda_device_count() -> int:
+    """CUDA devices this process sees (0 without a CUDA build of torch)."""
     try:
         import torch
 

@@ -84,9 +84,10 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
     """
     from ray import tune
 
+    from hftune.study.ray_session import connect_ray
     from hftune.study.recorder import StudyRecorder
     from hftune.study.reopen import prepare_again
-    from hftune.study.runner import _connect_ray, study_trainable, trial_setup
+    from hftune.study.runner import study_trainable, trial_setup
 
     if top < 1 or seeds < 1:
         raise StudyFolderError("--top and --seeds must be at least 1")
@@ -101,7 +102,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
     prepared = prepare_again(store, study)
     configs = [dict(t.config) for t in sources]
     seed_values = [prepared.config.seed + 1 + i for i in range(seeds)]
-    _connect_ray(address, prepared)
+    connect_ray(address, prepared.resources)
     store.acquire_lock()
     try:
         runs_store = StudyStore(store.root / RERUN_DIR)

@@ -32,13 +32,12 @@ from typing import Any
 
 from hftune.errors import HftuneInputError, StudyFolderError
 from hftune.study.prepare import PreparedStudy
+from hftune.study.ray_session import check_address, connect_ray
 from hftune.study.records import ENDED_STATES, StudyRecord, TrialRecord
 from hftune.study.runner import (
     StudyResult,
     TuneParts,
-    _connect_ray,
     _run,
-    check_address,
     execute,
     finalize,
     next_phase,
@@ -70,7 +69,7 @@ def resume_study(root: Path, *, address: str | None = None,
                                f"('hftune run --overwrite' starts it again)")
     check_address(address)
     prepared = prepare_again(store, study)
-    _connect_ray(address, prepared)
+    connect_ray(address, prepared.resources)
     store.acquire_lock()
     try:
         if not _restorable(store.ray_dir):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hftune.config.schema import StudyConfig
-from hftune.errors import HftuneInputError, StudyFolderError
+from hftune.errors import StudyFolderError
 from hftune.study.prepare import PreparedStudy, prepare_study
-from hftune.study.ray_telemetry import count_callbacks_without_imports
+from hftune.study.ray_session import check_address, connect_ray
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 from hftune.study.store import StudyStore
 from hftune.training.trainable import TrialSetup, ray_trainable
@@ -29,12 +28,6 @@ from hftune.training.trainable import TrialSetup, ray_trainable
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 # Best-epoch checkpoints make Ray snapshot its experiment often; its warning about it is noise.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-
-# Environment every trial process gets (on every node).
-WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
-              "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
-PASSED_ENV = ("HFTUNE_TOKENIZE_LOG", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME")
-
 
 @dataclass
 class StudyResult:
@@ -52,7 +45,7 @@ def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool =
     _check_folder(store, overwrite)
     check_address(address)
     prepared = prepare_study(cfg)
-    _connect_ray(address, prepared)
+    connect_ray(address, prepared.resources)
     store.acquire_lock()
     try:
         if overwrite:
@@ -83,50 +76,6 @@ def _clear_study_files(store: StudyStore) -> None:
                    *store.root.glob(f"{store.ray_dir.name}-*"), store.root / "mlruns",
                    store.root / "tensorboard", store.root / "wandb"):
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def check_address(address: str | None, timeout_s: float = 3.0) -> None:
-    """Fail fast (within ``timeout_s``) when nothing listens at ``--address HOST:PORT``.
-
-    ``ray.init`` retries an unreachable address for a long time; a TCP connect says at once.
-    ``None`` and ``auto`` are not checked (a local Ray, or the one ``ray start`` recorded).
-    """
-    if not address or address == "auto":
-        return
-    target = address.split("://", 1)[-1]
-    host, sep, port = target.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise HftuneInputError(f"--address: '{address}' is not HOST:PORT (e.g. 10.0.0.5:6379)")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise HftuneInputError(
-            f"--address: no Ray cluster answers at {address} ({reason}); start one with "
-            f"'ray start --head' or fix the address") from None
-
-
-def _connect_ray(address: str | None, prepared: PreparedStudy) -> None:
-    import ray
-
-    count_callbacks_without_imports()
-    if ray.is_initialized():
-        return
-    env = dict(WORKER_ENV)
-    env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "include_dashboard": False,
-                              "log_to_driver": False, "configure_logging": False}
-    try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            # A local Ray listens on the loopback interface only.
-            ray.init(num_cpus=os.cpu_count(), _node_ip_address="127.0.0.1", **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise HftuneInputError(f"--address: cannot connect to {where} "
-                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                               ) from None
 
 
 def checkpoint_policy(prepared: PreparedStudy) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hftune.space import split_hyperparameters
 from hftune.training.heap import prepare_heap
+from hftune.training.preload import was_preloaded
 
 # Values hftune uses unless the config's `training:` says otherwise.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -73,6 +74,9 @@ def training_arguments(setup: TrialSetup, hparams: dict[str, Any], output_dir: s
     for key in ("per_device_train_batch_size", "num_train_epochs", "warmup_steps", "seed"):
         if key in values and isinstance(values[key], float) and values[key].is_integer():
             values[key] = int(values[key])
+    # The trial hands the Trainer only the model's columns (and `length` for length-grouped
+    # batches, which Trainer would drop): hftune.training.batches
+    values["remove_unused_columns"] = False
     # Checkpoints are asked for by the report callback (TrainerControl.should_save), never by
     # a save schedule; "best" keeps only the weights (what export needs).
     values["save_only_model"] = setup.checkpoints == "best"
@@ -100,8 +104,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     that epoch's evaluation (a segment of a PBT schedule being replayed). Independent of Ray,
     so it can be tested with any ``report``. Returns a small summary.
     """
-    from transformers import DataCollatorWithPadding, Trainer
-
+    from hftune.training.batches import PaddingCollator, model_inputs, trainer_class
     from hftune.training.callback import ReportCallback, StopAtEpoch
     from hftune.training.checkpoint import ApplyConfigOnRestore, prepare_restore, write_meta
     from hftune.training.metrics import make_compute_metrics
@@ -121,7 +124,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
             batch_size=args.train_batch_size, grad_accumulation=args.gradient_accumulation_steps)
     first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid(),
                              "ray_node_id": _ray_node_id(), "trial_config": dict(config),
-                             "worker_trials": _count_trial()}
+                             "worker_trials": _count_trial(), "worker_preloaded": was_preloaded()}
     if restored is not None:
         first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
                      restore_fallback=restored.fallback)
@@ -153,12 +156,12 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         on_checkpoint=lambda folder, rec: write_meta(
             folder, trial_id=trial_id, epoch=rec["epoch"], global_step=rec["step"],
             config=dict(config), record=rec))
-    trainer = Trainer(
+    trainer = trainer_class()(
         model=model,
         args=args,
-        train_dataset=setup.train_dataset,
-        eval_dataset=setup.eval_dataset,
-        data_collator=DataCollatorWithPadding(setup.tokenizer),
+        train_dataset=model_inputs(setup.train_dataset, model),
+        eval_dataset=model_inputs(setup.eval_dataset, model),
+        data_collator=PaddingCollator(setup.tokenizer),
         compute_metrics=make_compute_metrics(setup.metrics, len(setup.label_names)),
         callbacks=[c for c in (apply, callback, stop, timing) if c is not None],
     )
