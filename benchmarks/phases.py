@@ -67,7 +67,6 @@ def run_hftune(model_dir: str, data_dir: str, grid: dict[str, list[Any]], rows: 
             "config": t.config, "state": t.state, "train_eval_s": loop,
             "setup_s": first.get("setup_s"), "first_step_s": first.get("first_step_s"),
             "worker_trials": first.get("worker_trials"), "worker_pid": first.get("worker_pid"),
-            "worker_preloaded": first.get("worker_preloaded"),
             "epochs": last["epoch"], "accuracy": max(r["accuracy"] for r in t.reports),
             "started_at": t.started_at, "ended_at": t.ended_at})
     return {"wall_s": wall, "study_wall_s": result.study.wall_s,

@@ -46,7 +46,6 @@ P4_CONFIG = {"per_device_train_batch_size": [32], "learning_rate": [3e-5],
 # Ablations on the overhead-bound grid: config keys set on hftune's side, or with "env", the
 # phase's environment (see RESULTS.md).
 ABLATIONS: dict[str, dict[str, Any]] = {
-    "no worker preload (HFTUNE_WORKER_PRELOAD=0)": {"env": {"HFTUNE_WORKER_PRELOAD": "0"}},
     "save_best: true (a checkpoint per improvement)": {"checkpoints.save_best": True},
     "random batches (train_sampling_strategy: random, default group_by_length)":
         {"training.train_sampling_strategy": "random"},

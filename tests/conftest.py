@@ -38,20 +38,13 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_preload() -> int:
-    """Workers of the test Ray that import torch and transformers as they start: none here,
-    where Ray Tune mostly runs synthetic trainables; the integration tier's conftest says 2."""
-    return 0
-
-
-@pytest.fixture(scope="session")
-def ray_session(ray_preload: int):
+def ray_session():
     """One local Ray instance for the whole test session (2 CPUs), started as hftune starts one."""
     import ray
 
     from hftune.study.ray_session import start_local_ray
 
     if not ray.is_initialized():
-        start_local_ray(2, preload=ray_preload)
+        start_local_ray(2)
     yield ray
     ray.shutdown()

@@ -13,7 +13,7 @@ from hftune.study.runner import run_study
 pytestmark = pytest.mark.integration
 
 # Fields that describe the process or the clock, not the training (and every ``*_s`` timing).
-NOT_METRICS = {"time", "worker_pid", "ray_node_id", "torch_threads", "worker_preloaded"}
+NOT_METRICS = {"time", "worker_pid", "ray_node_id", "torch_threads"}
 
 
 def _is_metric(key: str) -> bool:

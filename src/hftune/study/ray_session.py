@@ -1,40 +1,33 @@
 """Where a study runs: a local Ray started here (the default), or the Ray cluster at ``--address``.
 
 A local Ray listens on the loopback interface, and its worker processes get their environment
-from the driver's (the raylet inherits it): :data:`WORKER_ENV`, and a setup hook that imports a
-trial's modules in as many workers as the study runs trials at once
-(:mod:`hftune.training.preload`). No runtime environment is used locally, neither the job's nor
-Ray Tune's per-actor one (:func:`_move_tune_actor_env`): with one, Ray would not give the trial
-actors the workers it starts when the driver connects, and every trial actor would start a
-fresh process (and import torch and transformers) only once Ray Tune asks for it.
+(:data:`WORKER_ENV`) from the driver's, which the raylet inherits. No runtime environment is used
+locally, neither the job's nor Ray Tune's per-actor one (:func:`_move_tune_actor_env`): Ray
+starts one worker process per CPU as soon as the driver connects, but never gives an actor with
+a runtime environment a worker started without one, so with either the trial actors would wait
+for fresh processes that start only once Ray Tune asks for them (and those Ray had started would
+sit idle). Measured on the 4×1 benchmark grid: 5-8 s less per study (``benchmarks/RESULTS.md``).
 
 On a cluster the environment travels as the job's ``runtime_env`` (the nodes' raylets were
-started elsewhere), and workers import a trial's modules when their first trial starts.
+started elsewhere).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hftune.errors import HftuneInputError
-from hftune.study.prepare import Resources, cuda_device_count
 from hftune.study.ray_telemetry import count_callbacks_without_imports
-from hftune.training.preload import HOOK, RAY_HOOK_ENV, SLOTS_ENV
 
 # Environment every trial process gets (on every node).
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
               "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
 # The driver's values of these travel to a cluster's workers too.
 PASSED_ENV = ("HFTUNE_TOKENIZE_LOG", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME")
-# "0" turns the workers' preload off (a local Ray whose workers import at their first trial).
-PRELOAD_ENV = "HFTUNE_WORKER_PRELOAD"
 RAY_INIT_OPTIONS: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                     "configure_logging": False}
 
@@ -67,19 +60,8 @@ def check_address(address: str | None, timeout_s: float = 3.0) -> None:
             f"'ray start --head' or fix the address") from None
 
 
-def local_concurrency(resources: Resources, total_cpus: float,
-                      total_gpus: int) -> int:
-    """How many trials of ``resources`` run at once on a machine with these CPUs and GPUs."""
-    count = int(total_cpus / resources.cpus_per_trial + 1e-9)
-    if resources.gpus_per_trial:
-        count = min(count, int(total_gpus / resources.gpus_per_trial + 1e-9))
-    if resources.max_concurrent:
-        count = min(count, resources.max_concurrent)
-    return max(1, count)
-
-
-def connect_ray(address: str | None, resources: Resources) -> None:
-    """Connect to the cluster at ``address``, or start a local Ray for trials of ``resources``.
+def connect_ray(address: str | None) -> None:
+    """Connect to the cluster at ``address``, or start a local Ray with every CPU.
 
     Nothing happens when this process is already connected (tests, or a caller's own Ray).
     Raises :class:`HftuneInputError` when Ray cannot start or connect.
@@ -93,10 +75,7 @@ def connect_ray(address: str | None, resources: Resources) -> None:
         if address:
             ray.init(address=address, runtime_env={"env_vars": worker_env()}, **RAY_INIT_OPTIONS)
         else:
-            cpus = os.cpu_count() or 1
-            preload = (0 if os.environ.get(PRELOAD_ENV) == "0"
-                       else local_concurrency(resources, cpus, cuda_device_count()))
-            start_local_ray(cpus, preload=preload)
+            start_local_ray(os.cpu_count() or 1)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise HftuneInputError(f"--address: cannot connect to {where} "
@@ -104,20 +83,13 @@ def connect_ray(address: str | None, resources: Resources) -> None:
                                ) from None
 
 
-def start_local_ray(num_cpus: int, *, preload: int, env: Mapping[str, str] | None = None) -> None:
-    """Start Ray on this machine (loopback interface only) with ``num_cpus`` CPUs.
-
-    Its workers get ``env`` (default :func:`worker_env`), and the first ``preload`` worker
-    processes import a trial's modules as soon as they start (``0``: none do).
-    """
+def start_local_ray(num_cpus: int, env: Mapping[str, str] | None = None) -> None:
+    """Start Ray on this machine (loopback interface only) with ``num_cpus`` CPUs, whose
+    workers get ``env`` (default :func:`worker_env`) and Ray Tune's per-actor variables."""
     import ray
 
     env = dict(worker_env() if env is None else env)
     env.update(_move_tune_actor_env())
-    if preload > 0:
-        slots = tempfile.mkdtemp(prefix="hftune-preload-")
-        atexit.register(shutil.rmtree, slots, ignore_errors=True)
-        env.update({RAY_HOOK_ENV: HOOK, SLOTS_ENV: f"{slots}:{preload}"})
     with _environ(env):  # the raylet, and with it every worker, inherits the driver's environment
         ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **RAY_INIT_OPTIONS)
 
@@ -129,7 +101,7 @@ def _move_tune_actor_env() -> dict[str, str]:
     Ray Tune creates every trainable actor with a runtime environment holding its
     ``DEFAULT_ENV_VARS`` (``PL_DISABLE_FORK=1``), and Ray never gives an actor with a runtime
     environment a worker started without one, such as those it starts when the driver connects
-    (and that preloaded a trial's modules). With the variables in every worker's environment
+    With the variables in every worker's environment
     instead, the actors' runtime environment is empty and they get those workers. Variables Tune
     copies from the driver's environment (``AWS_*``, ...) still travel with the actors.
     """

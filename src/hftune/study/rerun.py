@@ -102,7 +102,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
     prepared = prepare_again(store, study)
     configs = [dict(t.config) for t in sources]
     seed_values = [prepared.config.seed + 1 + i for i in range(seeds)]
-    connect_ray(address, prepared.resources)
+    connect_ray(address)
     store.acquire_lock()
     try:
         runs_store = StudyStore(store.root / RERUN_DIR)

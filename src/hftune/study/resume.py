@@ -69,7 +69,7 @@ def resume_study(root: Path, *, address: str | None = None,
                                f"('hftune run --overwrite' starts it again)")
     check_address(address)
     prepared = prepare_again(store, study)
-    connect_ray(address, prepared.resources)
+    connect_ray(address)
     store.acquire_lock()
     try:
         if not _restorable(store.ray_dir):

@@ -45,7 +45,7 @@ def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool =
     _check_folder(store, overwrite)
     check_address(address)
     prepared = prepare_study(cfg)
-    connect_ray(address, prepared.resources)
+    connect_ray(address)
     store.acquire_lock()
     try:
         if overwrite:

@@ -16,7 +16,6 @@ from typing import Any
 
 from hftune.space import split_hyperparameters
 from hftune.training.heap import prepare_heap
-from hftune.training.preload import was_preloaded
 
 # Values hftune uses unless the config's `training:` says otherwise.
 TRAINING_DEFAULTS: dict[str, Any] = {
@@ -124,7 +123,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
             batch_size=args.train_batch_size, grad_accumulation=args.gradient_accumulation_steps)
     first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid(),
                              "ray_node_id": _ray_node_id(), "trial_config": dict(config),
-                             "worker_trials": _count_trial(), "worker_preloaded": was_preloaded()}
+                             "worker_trials": _count_trial()}
     if restored is not None:
         first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
                      restore_fallback=restored.fallback)

@@ -1,4 +1,4 @@
-"""A local Ray started by hftune: trial actors get workers that imported a trial's modules.
+"""A local Ray started by hftune: trial actors take the workers Ray started when hftune connected.
 
 Runs in a child process: it needs a Ray of its own (the test session's is already started).
 """
@@ -6,6 +6,7 @@ Runs in a child process: it needs a Ray of its own (the test session's is alread
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,41 +16,41 @@ import pytest
 pytestmark = pytest.mark.integration
 
 SCRIPT = textwrap.dedent("""
-    import json, os, sys, time
+    import json, os, time
+    import psutil
     import ray
+    from ray.tune.execution.class_cache import _ActorClassCache
     from hftune.study.ray_session import start_local_ray
 
-    start_local_ray(2, preload=1)
-    time.sleep(5)  # the prestarted workers have started (and import) while the driver waits
+    start_local_ray(2)
+    time.sleep(5)  # Ray starts its first workers when the driver connects
 
     class Probe:
         def state(self):
-            from hftune.training.preload import was_preloaded
-            return {"pid": os.getpid(), "preloaded": was_preloaded(),
-                    "torch": "torch" in sys.modules,
+            return {"process_started": psutil.Process().create_time(),
                     "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
                     "pl_disable_fork": os.environ.get("PL_DISABLE_FORK")}
 
-    # created as Ray Tune creates trial actors
-    from ray.tune.execution.class_cache import _ActorClassCache
-    remote_probe = _ActorClassCache().get(Probe)
+    asked = time.time()
+    remote_probe = _ActorClassCache().get(Probe)  # as Ray Tune creates trial actors
     probes = [remote_probe.options(num_cpus=1).remote() for _ in range(2)]
     states = ray.get([p.state.remote() for p in probes])
-    print(json.dumps({"states": states,
-                      "driver_env": os.environ.get("__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR")}))
+    print(json.dumps({"asked": asked, "states": states,
+                      "driver_env": os.environ.get("TOKENIZERS_PARALLELISM")}))
     ray.shutdown()
     """)
 
 
-def test_actors_start_in_preloaded_workers(tmp_path) -> None:
+def test_trial_actors_take_the_started_workers(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+                         timeout=300, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     states = result["states"]
-    # one slot: exactly one of the two prestarted workers imported torch before its actor
-    assert sorted(s["preloaded"] for s in states) == [False, True]
-    assert all(s["torch"] == s["preloaded"] for s in states)
+    assert len(states) == 2
+    # both actors run in processes that existed before Ray Tune's actors were asked for
+    assert all(s["process_started"] < result["asked"] for s in states)
     assert all(s["tokenizers_parallelism"] == "false" for s in states)  # the worker environment
     assert all(s["pl_disable_fork"] == "1" for s in states)  # Ray Tune's actor variable, moved
     assert result["driver_env"] is None  # the driver's own environment is as it was

@@ -1,0 +1,52 @@
+"""A local Ray's environment: the driver's own is left as it was; Ray Tune's actors get none."""
+
+from __future__ import annotations
+
+import os
+
+from hftune.study import ray_session
+from hftune.study.ray_session import WORKER_ENV, _environ, _move_tune_actor_env, worker_env
+
+
+def test_environ_is_restored(monkeypatch) -> None:
+    monkeypatch.setenv("HFTUNE_TEST_KEPT", "driver")
+    monkeypatch.delenv("HFTUNE_TEST_NEW", raising=False)
+    with _environ({"HFTUNE_TEST_KEPT": "worker", "HFTUNE_TEST_NEW": "worker"}):
+        assert os.environ["HFTUNE_TEST_KEPT"] == os.environ["HFTUNE_TEST_NEW"] == "worker"
+    assert os.environ["HFTUNE_TEST_KEPT"] == "driver"
+    assert "HFTUNE_TEST_NEW" not in os.environ
+
+
+def test_worker_env_passes_the_drivers_hub_settings(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HOME", "/data/hf")
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    env = worker_env()
+    assert env["HF_HOME"] == "/data/hf" and "HF_DATASETS_OFFLINE" not in env
+    assert WORKER_ENV.items() <= env.items()
+
+
+def test_tune_actor_variables_move_to_the_workers(monkeypatch) -> None:
+    from ray.tune.execution import class_cache
+
+    monkeypatch.setattr(class_cache, "DEFAULT_ENV_VARS", {"PL_DISABLE_FORK": "1"})
+    for name in class_cache.ENV_VARS_TO_PROPAGATE:
+        monkeypatch.delenv(name, raising=False)
+    assert _move_tune_actor_env() == {"PL_DISABLE_FORK": "1"}
+
+    class Trainable:
+        pass
+
+    remote = class_cache._ActorClassCache().get(Trainable)
+    assert class_cache.DEFAULT_ENV_VARS == {}
+    assert not (remote._default_options.get("runtime_env") or {}).get("env_vars")
+
+
+def test_local_ray_gets_every_cpu(monkeypatch) -> None:
+    import ray
+
+    started: list[int] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray_session, "start_local_ray", started.append)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    ray_session.connect_ray(None)
+    assert started == [6]
