@@ -110,6 +110,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     from hftune.training.model import build_model
     from hftune.training.timing import StartupTiming
 
+    trainer_cls = trainer_class()  # imports transformers' Trainer (a cold worker's first trial)
     started = time.perf_counter()
     timing = StartupTiming(started)
     prepare_heap()
@@ -155,7 +156,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         on_checkpoint=lambda folder, rec: write_meta(
             folder, trial_id=trial_id, epoch=rec["epoch"], global_step=rec["step"],
             config=dict(config), record=rec))
-    trainer = trainer_class()(
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=model_inputs(setup.train_dataset, model),
