@@ -100,10 +100,10 @@ def _move_tune_actor_env() -> dict[str, str]:
 
     Ray Tune creates every trainable actor with a runtime environment holding its
     ``DEFAULT_ENV_VARS`` (``PL_DISABLE_FORK=1``), and Ray never gives an actor with a runtime
-    environment a worker started without one, such as those it starts when the driver connects
-    With the variables in every worker's environment
-    instead, the actors' runtime environment is empty and they get those workers. Variables Tune
-    copies from the driver's environment (``AWS_*``, ...) still travel with the actors.
+    environment a worker started without one, such as those it starts when the driver connects.
+    With the variables in every worker's environment instead, the actors' runtime environment is
+    empty and they get those workers. Variables Tune copies from the driver's environment
+    (``AWS_*``, ...) still travel with the actors (and then they wait for workers of their own).
     """
     from ray.tune.execution import class_cache
 
