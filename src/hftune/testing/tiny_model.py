@@ -10,8 +10,11 @@ from pathlib import Path
 
 
 def make_tiny_bert(folder: Path, *, hidden: int = 64, layers: int = 2, heads: int = 2,
-                   seed: int = 0) -> Path:
-    """Write a tiny BERT (config, safetensors weights, tokenizer) to ``folder``; returns it."""
+                   seed: int = 0, tokenizer_from: str | Path | None = None) -> Path:
+    """Write a tiny BERT (config, safetensors weights, tokenizer) to ``folder``; returns it.
+
+    ``tokenizer_from``: a folder with the tokenizer to use (default: the packaged MiniLM's).
+    """
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -20,7 +23,8 @@ def make_tiny_bert(folder: Path, *, hidden: int = 64, layers: int = 2, heads: in
     folder = Path(folder)
     if (folder / "model.safetensors").is_file():
         return folder
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_ref("packaged:minilm"))
+    source = tokenizer_from or resolve_model_ref("packaged:minilm")
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden,
                         num_hidden_layers=layers, num_attention_heads=heads,
                         intermediate_size=hidden * 4, max_position_embeddings=512)
