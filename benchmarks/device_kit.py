@@ -10,7 +10,7 @@ writes ``.device-kit/`` (git-ignored) in the repository root:
   (``device_image_packages.txt``), plus transformers and datasets at the versions tested here.
   Wheels over 1 MiB are recompressed with LZMA, Ray's (76 MiB) also without its Java jars,
   RLlib, Serve, LLM packages and the dashboard's web front end, which hftune never uses
-  (31 MiB). Left out: torch and CUDA (the image has them), and unless ``--all`` is given, the
+  (29 MiB). Left out: torch and CUDA (the image has them), and unless ``--all`` is given, the
   packages of what the GPU study does not run (plotly for ``hftune report``; optuna, hyperopt
   and their database packages for the Bayesian strategies).
 * ``data/rte/``: the RTE training and validation files (``../shared`` does not travel).

@@ -60,18 +60,11 @@ nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv,
   -l 1 >"$WORK/smi.csv" &
 SMI_PID=$!
 trap 'kill "$SMI_PID" 2>/dev/null || true' EXIT
-for NAME in $STRATEGIES; do
-  START=$(date +%s.%N)
-  RC=0
-  "$PY" -m hftune run "examples/rte-$NAME.yaml" --quiet --overwrite --data-dir "$DATA" \
-    --set model="$MODEL" --set output_dir="$STUDY_ROOT/$NAME" \
-    --set resources.gpus_per_trial=auto "$@" || RC=$?
-  echo "$NAME $START $(date +%s.%N) $RC" >>"$WORK/spans.txt"
-done
-kill "$SMI_PID" 2>/dev/null || true
-"$PY" - "$WORK" "$GPUS" "$STUDY_ROOT" <<'PY'
+summarize() {  # $1: final (print, append to RESULTS.md) or partial (only $OUT)
+"$PY" - "$WORK" "$GPUS" "$STUDY_ROOT" "$1" <<'PY'
 import datetime as dt, json, os, pathlib, shutil, sys, time
 work, gpus, root = pathlib.Path(sys.argv[1]), int(sys.argv[2]), pathlib.Path(sys.argv[3])
+final = sys.argv[4] == "final"
 samples = []  # (unix time, utilisation %)
 for line in (work / "smi.csv").read_text().splitlines():
     parts = [p.strip() for p in line.split(",")]
@@ -102,9 +95,10 @@ machine = (work / "versions.txt").read_text().strip().splitlines()[-1]
 table = (f"\n### GPU seed study {time.strftime('%Y-%m-%d %H:%M')}\n\n{machine}\n\n"
          "| study (examples/rte-*.yaml) | GPU time | notes |\n"
          "| --- | --- | --- |\n" + "\n".join(rows) + "\n")
-print(table)
-with open("benchmarks/RESULTS.md", "a") as fh:
-    fh.write(table)
+if final:
+    print(table)
+    with open("benchmarks/RESULTS.md", "a") as fh:
+        fh.write(table)
 out = os.environ.get("OUT")
 if out:  # a device machine's return folder
     (pathlib.Path(out) / "gpu_seed_study.md").write_text(table)
@@ -113,3 +107,15 @@ if out:  # a device machine's return folder
         if (root / name / "study.json").is_file():
             shutil.copy(root / name / "study.json", pathlib.Path(out) / f"study-{name}.json")
 PY
+}
+for NAME in $STRATEGIES; do
+  START=$(date +%s.%N)
+  RC=0
+  "$PY" -m hftune run "examples/rte-$NAME.yaml" --quiet --overwrite --data-dir "$DATA" \
+    --set model="$MODEL" --set output_dir="$STUDY_ROOT/$NAME" \
+    --set resources.gpus_per_trial=auto "$@" || RC=$?
+  echo "$NAME $START $(date +%s.%N) $RC" >>"$WORK/spans.txt"
+  summarize partial  # what a call cut off at its time limit still returns
+done
+kill "$SMI_PID" 2>/dev/null || true
+summarize final
