@@ -8,8 +8,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import device_kit  # noqa: E402
@@ -69,12 +67,6 @@ def test_repack_drops_prefixes_keeps_modes_and_installs(tmp_path: Path) -> None:
     assert (target / "demo" / "__init__.py").read_text() == "VALUE = 1\n"
     assert (target / "demo" / "bin" / "tool").stat().st_mode & stat.S_IXUSR
     assert not (target / "demo" / "jars").exists()
-
-
-@pytest.mark.parametrize("name", ["ray/jars/x.jar", "ray/dashboard/client/build/a.js"])
-def test_ray_parts_hftune_never_uses_are_dropped(name: str) -> None:
-    assert name.startswith(device_kit.RAY_DROPPED)
-    assert not "ray/dashboard/head.py".startswith(device_kit.RAY_DROPPED)
 
 
 def test_tiny_bert_takes_its_tokenizer_from_a_folder(tiny_bert: Path, tmp_path: Path) -> None:
