@@ -7,6 +7,8 @@ import pytest
 
 from hftune.config.loading import validate_study
 from hftune.strategies._seeds_then_pbt import top_seeds
+from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
+from hftune.study.export import choose_export
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
 
@@ -43,3 +45,13 @@ def test_seeds_then_pbt(ray_session, tiny_bert, shared_data, tmp_path) -> None:
     assert all(t.reports for t in pbt)
     store = StudyStore(out)
     assert store.ray_dir.is_dir() and (out / "ray-pbt").is_dir()
+    # every trial of both steps still has the checkpoint of the value the study reports for
+    # it (PBT's checkpoint budget keeps each trial's best); export takes the selected one's
+    checkpoints = scan_checkpoints(*store.experiment_dirs())
+    for trial in trials:
+        kept = best_checkpoint(checkpoints, trial.trial_id, "loss", "min")
+        assert kept is not None and kept.value("loss") == pytest.approx(
+            trial.score("loss", "min")), trial.trial_id
+    _, chosen, ck = choose_export(store)
+    assert chosen.trial_id == result.study.best_trial_id
+    assert ck.value("loss") == pytest.approx(result.study.best_value)

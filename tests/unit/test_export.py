@@ -47,6 +47,24 @@ def test_scan_attributes_checkpoints_by_their_meta(tmp_path: Path) -> None:
     assert scan_checkpoints(tmp_path / "missing") == []
 
 
+def test_a_later_steps_checkpoints_are_found(tmp_path: Path) -> None:
+    """seeds-then-pbt runs its PBT step as its own experiment (``ray-pbt``): export and the
+    held-out evaluation must find the checkpoints of that step's trials too."""
+    from hftune.study.export import choose_export
+
+    store = StudyStore(tmp_path / "study")
+    store.write_study(StudyRecord(name="s", status="finished", strategy="seeds-then-pbt",
+                                  metric="accuracy", mode="max", best_trial_id="p1"))
+    for trial_id, phase in (("s1", "screen"), ("p1", "pbt")):
+        store.write_trial(TrialRecord(trial_id=trial_id, config={}, state="finished",
+                                      phase=phase, reports=[{"epoch": 1.0, "accuracy": 0.7}]))
+    _meta(store.root / "ray/t_s1/checkpoint_000000", "s1", 1.0, 0.6)
+    _meta(store.root / "ray-pbt/t_p1/checkpoint_000000", "p1", 1.0, 0.7)
+    assert [p.name for p in store.experiment_dirs()] == ["ray", "ray-pbt"]
+    _, trial, ck = choose_export(store)
+    assert trial.trial_id == "p1" and ck.path.parent.parent.name == "ray-pbt"
+
+
 @pytest.fixture
 def study_dir(tmp_path: Path, tiny_bert: Path) -> Path:
     """A finished two-trial study whose best trial (b) kept a real tiny-BERT checkpoint."""

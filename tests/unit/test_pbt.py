@@ -3,6 +3,8 @@ state, explore stays in bounds with the right types, a tight checkpoint budget n
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hftune.config.loading import validate_study
@@ -11,6 +13,7 @@ from hftune.errors import ConfigError
 from hftune.space import parse_space
 from hftune.strategies import build_strategy, validate_strategy
 from hftune.strategies._pbt import clip_config
+from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
 from hftune.study.store import StudyStore
 from hftune.testing.synthetic_pbt import checkpoints_on_disk, epoch_step, run_synthetic_pbt
 
@@ -118,7 +121,45 @@ def test_tight_checkpoint_budget_never_fails(ray_session, tmp_path) -> None:
     # the budget held: at the end every trial keeps at most `keep` checkpoints plus those still
     # referenced (its own latest and an exploit source), never all 8
     counts = checkpoints_on_disk(store)
-    assert len(counts) == 6 and max(counts.values()) <= 3 and sum(counts.values()) < 6 * 8
+    assert len(counts) == 6 and max(counts.values()) <= 4 and sum(counts.values()) < 6 * 8
+    # and each trial's best evaluation is still on disk: export takes the reported weights
+    checkpoints = scan_checkpoints(store.ray_dir)
+    for trial in trials:
+        best = max(r["accuracy"] for r in trial.reports)
+        kept = best_checkpoint(checkpoints, trial.trial_id, "accuracy", "max")
+        assert kept is not None and kept.value("accuracy") == pytest.approx(best)
+
+
+def test_budget_keeps_the_newest_and_the_best(tmp_path) -> None:
+    """keep=1: of five checkpoints the newest and the best-scoring one stay (earliest on
+    ties); without a metric only the newest."""
+    from types import SimpleNamespace
+
+    from hftune.study.budget import CheckpointBudget
+    from hftune.training.checkpoint import write_meta
+
+    def trial_with(values: list[float]) -> SimpleNamespace:
+        folder = tmp_path / f"t{len(list(tmp_path.iterdir()))}"
+        for i, value in enumerate(values):
+            ck = folder / f"checkpoint_{i:06d}"
+            ck.mkdir(parents=True)
+            write_meta(ck, trial_id=folder.name, epoch=i + 1.0, global_step=i + 1, config={},
+                       record={"accuracy": value})
+        return SimpleNamespace(path=str(folder), checkpoint=None)
+
+    def left(trial: SimpleNamespace) -> list[str]:
+        return sorted(p.name for p in Path(trial.path).glob("checkpoint_*"))
+
+    peaked, falling = trial_with([0.5, 0.8, 0.6, 0.8, 0.7]), trial_with([0.5, 0.4, 0.3])
+    assert CheckpointBudget(1, metric="accuracy", mode="max").prune([peaked, falling]) == 3 + 1
+    assert left(peaked) == ["checkpoint_000001", "checkpoint_000004"]
+    assert left(falling) == ["checkpoint_000000", "checkpoint_000002"]
+    lowest = trial_with([0.5, 0.4, 0.3, 0.6])
+    CheckpointBudget(1, metric="accuracy", mode="min").prune([lowest])
+    assert left(lowest) == ["checkpoint_000002", "checkpoint_000003"]
+    plain = trial_with([0.9, 0.1])
+    CheckpointBudget(1).prune([plain])
+    assert left(plain) == ["checkpoint_000001"]
 
 
 def test_pb2_explores_inside_its_bounds(ray_session, tmp_path) -> None:

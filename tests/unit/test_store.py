@@ -30,6 +30,17 @@ def test_score_best_and_last() -> None:
     assert t.compute_s == 6.0
 
 
+def test_compute_adds_up_every_run_of_a_trial() -> None:
+    """A PBT exploit or a resume runs the trial again, and its clock starts again: 5 s, then
+    3 s after a restore (its first report names the worker), then 1 s more."""
+    runs = [{"epoch": 1.0, "worker_pid": 10, "elapsed_s": 2.0}, {"epoch": 2.0, "elapsed_s": 5.0},
+            {"epoch": 3.0, "worker_pid": 11, "elapsed_s": 3.0},
+            {"epoch": 4.0, "worker_pid": 11, "elapsed_s": 1.0}]
+    trial = TrialRecord(trial_id="p", config={}, reports=runs)
+    assert trial.compute_s == 5.0 + 3.0 + 1.0
+    assert TrialRecord(trial_id="q", config={}).compute_s == 0.0
+
+
 def test_best_trial_uses_the_rule() -> None:
     a, b = make_trial("a", [0.5, 0.9, 0.6]), make_trial("b", [0.7, 0.8])
     assert best_trial([a, b], "accuracy", "max", "best").trial_id == "a"

@@ -12,6 +12,7 @@ from hftune.data.loading import load_task_data
 from hftune.data.tasks import resolve_task
 from hftune.data.tokenize import tokenize_task
 from hftune.training.callback import StopTrial
+from hftune.training.checkpoint import read_meta
 from hftune.training.model import build_model
 from hftune.training.trainable import TrialSetup, run_trial
 
@@ -138,11 +139,54 @@ def test_restore_past_the_configs_epochs_trains_no_more(setup: TrialSetup, tmp_p
 
     run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 32}, full, keep,
               str(tmp_path / "a"), trial_id="a")
-    events: list[dict] = []
-    run_trial({"num_train_epochs": 1, "per_device_train_batch_size": 32}, full,
-              lambda r, f: events.append(r), str(tmp_path / "b"), trial_id="b",
-              restore_from=kept[1])
-    assert len(events) == 1 and events[0]["trained_all"] and events[0]["epoch"] == 2.0
+    events: list[tuple[dict, dict | None]] = []
+
+    def record(rec: dict, folder) -> None:
+        events.append((rec, read_meta(folder).__dict__ if folder is not None else None))
+
+    b_config = {"num_train_epochs": 1, "per_device_train_batch_size": 32}
+    run_trial(b_config, full, record, str(tmp_path / "b"), trial_id="b", restore_from=kept[1])
+    assert len(events) == 1
+    rec, meta = events[0]
+    assert rec["trained_all"] and not rec["trained"] and rec["epoch"] == 2.0
+    # the cloned weights are b's checkpoint now, with the metrics b reports (what export takes)
+    donor = read_meta(kept[1])
+    assert meta is not None and meta["trial_id"] == "b" and meta["config"] == b_config
+    assert meta["record"]["accuracy"] == rec["accuracy"] == donor.record["accuracy"]
+
+
+@pytest.mark.parametrize(("rows", "batch", "accumulation", "steps"), [
+    (64, 16, 1, 4), (65, 16, 1, 5), (2490, 32, 4, 20), (2490, 32, 1, 78), (10, 32, 4, 1)])
+def test_steps_per_epoch_as_the_trainer_counts_them(rows: int, batch: int, accumulation: int,
+                                                     steps: int) -> None:
+    """A restore re-expresses the step counter in these steps; Trainer counts a short last
+    accumulation group as a step (78 batches, 4 per step: 20 steps, not 19)."""
+    from hftune.training.checkpoint import optimizer_steps_per_epoch
+
+    assert optimizer_steps_per_epoch(rows, batch, accumulation) == steps
+
+
+def test_best_policy_saves_only_improvements_on_the_restored_best() -> None:
+    """save_best: a resumed trial's checkpoint was its best so far; an evaluation below it must
+    not save (nor replace it as the trial's checkpoint)."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from hftune.training.callback import ReportCallback
+
+    args = TrainingArguments(output_dir="unused", report_to=[], use_cpu=True)
+    sent: list[tuple[dict, object]] = []
+
+    def saves(best: float | None, accuracy: float) -> bool:
+        callback = ReportCallback(lambda r, f: sent.append((r, f)), checkpoints="best",
+                                  metric="accuracy", mode="max", best=best)
+        control = callback.on_evaluate(args, TrainerState(epoch=2.0, global_step=8),
+                                       TrainerControl(), metrics={"eval_accuracy": accuracy})
+        return bool(control.should_save)
+
+    assert saves(None, 0.7)  # a fresh trial: its first evaluation is its best so far
+    assert not saves(0.8, 0.7)  # resumed from a checkpoint at 0.8
+    assert saves(0.8, 0.85)
+    assert [r["accuracy"] for r, f in sent] == [0.7]  # reported now; the savers from on_save
 
 
 def test_missing_checkpoint_falls_back_to_the_newest_sibling(tmp_path: Path) -> None:

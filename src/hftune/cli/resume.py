@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from hftune.cli.run import print_outcome
+
 
 def resume(
     study_dir: Path = typer.Argument(..., help="The study folder."),
@@ -22,16 +24,6 @@ def resume(
         from hftune.study.progress import LiveProgress
 
         before = StudyStore(study_dir).read_study()
-        with LiveProgress(before.metric, before.mode) as progress:
+        with LiveProgress(before.metric, before.mode, rule=before.score) as progress:
             result = resume_study(study_dir, address=address, on_change=progress.update)
-    study = result.study
-    counts = {s: sum(t.state == s for t in result.trials)
-              for s in ("finished", "stopped", "errored")}
-    typer.echo(f"study '{study.name}' {study.status} in {study.wall_s or 0:.0f}s: "
-               + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    if study.message:
-        typer.echo(study.message)
-    if study.best_trial_id is not None:
-        typer.echo(f"best validation {study.metric}: {study.best_value:.4f} "
-                   f"(trial {study.best_trial_id})")
-    typer.echo(f"study folder: {result.root}")
+    print_outcome(result)

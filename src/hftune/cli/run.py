@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hftune.config.loading import load_config
+
+if TYPE_CHECKING:
+    from hftune.study.runner import StudyResult
 
 
 def run(
@@ -29,18 +33,29 @@ def run(
         from hftune.study.progress import LiveProgress
 
         metric, mode = resolve_objective(cfg, resolve_task(cfg.task))
-        with LiveProgress(metric, mode) as progress:
+        with LiveProgress(metric, mode, rule=cfg.strategy.score) as progress:
             result = run_study(cfg, address=address, overwrite=overwrite,
                                on_change=progress.update)
+    print_outcome(result)
+
+
+def print_outcome(result: StudyResult) -> None:
+    """What ``run`` and ``resume`` print at the end: trial counts, any message from the study,
+    the selected trial (its score: best or last evaluation, per the study's rule) and the
+    folder. Exits with 1 when no trial reported a value."""
     study = result.study
     counts = {s: sum(t.state == s for t in result.trials)
               for s in ("finished", "stopped", "errored")}
-    typer.echo(f"study '{study.name}' {study.status} in {study.wall_s:.0f}s: "
+    typer.echo(f"study '{study.name}' {study.status} in {study.wall_s or 0:.0f}s: "
                + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    if study.best_trial_id is None:
-        typer.echo("no trial reported a value; see 'hftune status " f"{result.root}'")
+    if study.message:
+        typer.echo(study.message)
+    if study.best_trial_id is None or study.best_value is None:
+        typer.echo(f"no trial reported a value; see 'hftune status {result.root}'")
         raise typer.Exit(1)
     best = next(t for t in result.trials if t.trial_id == study.best_trial_id)
-    typer.echo(f"best validation {study.metric}: {study.best_value:.4f} "
-               f"(trial {study.best_trial_id}, epoch {study.best_epoch:g}) with {best.config}")
+    which = "last" if study.score == "last" else "best"
+    epoch = f", epoch {study.best_epoch:g}" if study.best_epoch is not None else ""
+    typer.echo(f"{which} validation {study.metric}: {study.best_value:.4f} "
+               f"(trial {study.best_trial_id}{epoch}) with {best.config}")
     typer.echo(f"study folder: {result.root}")

@@ -22,8 +22,11 @@ from hftune.errors import ConfigError
 # Arguments hftune sets itself for every trial; a config that sets them would break reporting.
 MANAGED_TRAINING_ARGS = frozenset(
     {"output_dir", "eval_strategy", "evaluation_strategy", "save_strategy", "report_to",
-     "load_best_model_at_end", "do_train", "do_eval", "disable_tqdm", "remove_unused_columns"}
+     "load_best_model_at_end", "do_train", "do_eval", "disable_tqdm", "remove_unused_columns",
+     "save_only_model"}
 )
+# TrainingArguments fields that hftune sets from another section of the config.
+CONFIG_SECTION_OF = {"eval_steps": "evaluation.eval_steps (with evaluation.every: steps)"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -142,9 +145,11 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
             )
         if key in MANAGED_TRAINING_ARGS:
             raise ConfigError(f"training.{key}: set by hftune itself; remove it from the config")
+        if key in CONFIG_SECTION_OF:
+            raise ConfigError(f"training.{key}: set it as {CONFIG_SECTION_OF[key]}")
     space = space_mod.parse_space(cfg.search_space, training_fields=set(fields))
     for key in space:
-        if key in MANAGED_TRAINING_ARGS:
+        if key in MANAGED_TRAINING_ARGS or key in CONFIG_SECTION_OF:
             raise ConfigError(f"search_space.{key}: set by hftune itself; it cannot be searched")
     from hftune.strategies import validate_strategy
 

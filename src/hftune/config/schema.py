@@ -89,13 +89,28 @@ class EvaluationConfig(_Section):
     holdout: float | None = Field(default=None, gt=0, lt=1)
     holdout_top_k: int = Field(default=1, ge=1)
 
+    @model_validator(mode="after")
+    def _steps_need_a_count(self) -> EvaluationConfig:
+        """``every: steps`` needs ``eval_steps`` (transformers would silently fall back to its
+        logging interval, 500 steps); ``eval_steps`` means nothing with ``every: epoch``."""
+        if self.every == "steps" and self.eval_steps is None:
+            raise PydanticCustomError(
+                "evaluation", "every: steps needs eval_steps (optimizer steps between "
+                "evaluations), e.g. eval_steps: 50")
+        if self.every == "epoch" and self.eval_steps is not None:
+            raise PydanticCustomError(
+                "evaluation", "eval_steps is used only with every: steps; set every: steps "
+                "or remove eval_steps")
+        return self
+
 
 class CheckpointConfig(_Section):
     """What trials keep on disk.
 
     ``save_best``: each trial keeps the weights of its best evaluation (what ``hftune export``
     hands back). ``keep``: for strategies that clone trials (PBT, PB2), how many full checkpoints
-    (weights + optimizer + scheduler) each trial keeps, newest first.
+    (weights + optimizer + scheduler) each trial keeps, newest first; its best-scoring one is
+    kept besides (export and the held-out evaluation take it).
     """
 
     save_best: bool = True

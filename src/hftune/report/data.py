@@ -236,14 +236,12 @@ def trials_frame(data: StudyData) -> pd.DataFrame:
     unit, per_trial = compute_unit(data)
     rows = []
     for t in data.trials:
-        best = t.best_report(data.metric, data.mode)
+        summary = t.summary(data.metric, data.mode, data.study.score)
         rows.append({
             "trial_id": t.trial_id, "state": t.state,
             **{k: t.config.get(k) for k in param_names(data)},
-            "score": data.score(t),
-            "best_epoch": best.get("epoch") if best else None,
-            "epochs": t.last_epoch, "evaluations": len(t.reports),
-            "compute_s": t.compute_s,
+            **{k: summary[k] for k in ("score", "best_epoch", "epochs", "evaluations",
+                                       "compute_s")},
             f"{unit}_min": t.compute_s * per_trial / 60.0,
         })
     return pd.DataFrame(rows)

@@ -38,11 +38,12 @@ def _strategy_class(cfg: StrategyConfig) -> type[Strategy]:
 
 
 def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension]) -> None:
-    """Check the strategy's name, its own options (an option it does not take is an error) and
-    that its optional dependencies are installed."""
+    """Check the strategy's name, its own options (an option it does not take is an error),
+    that they fit the search space (:meth:`Strategy.check`) and that its optional dependencies
+    are installed."""
     cls = _strategy_class(cfg)
     try:
-        cls.Options.model_validate(cfg.options)
+        options = cls.Options.model_validate(cfg.options)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
@@ -55,6 +56,7 @@ def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension]) -> No
                               f"its options: {valid}") from None
         raise ConfigError(f"strategy.{key}: {err['msg']} (got {err.get('input')!r})") from None
     cls.check_available()
+    cls(options, space, cfg.metric or "", cfg.mode or "max", 0, score=cfg.score).check()
 
 
 def build_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension], metric: str, mode: str,

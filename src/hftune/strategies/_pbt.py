@@ -62,7 +62,12 @@ class PBTStrategy(Strategy):
     Options = PBTOptions
     needs_checkpoints = True
 
+    def check(self) -> None:
+        self.mutation_space()
+
     def mutation_space(self) -> dict[str, Dimension]:
+        """What explore may change: ``mutations`` (each also in the search space), by default
+        the whole search space."""
         raw = self.options.mutations
         if raw is None:
             return dict(self.space)
@@ -122,8 +127,20 @@ class PB2Strategy(Strategy):
             raise ConfigError("strategy.name: 'pb2' needs GPy (pip install 'hftune[pb2]')"
                               ) from None
 
+    def check(self) -> None:
+        self.bounds()
+
     def bounds(self) -> dict[str, list[float]]:
+        """The GP-bandit's box: ``bounds`` (numeric dimensions of the search space, lo < hi), by
+        default every numeric dimension of the space with its range."""
         if self.options.bounds:
+            for key, (lo, hi) in self.options.bounds.items():
+                dim = self.space.get(key)
+                if dim is None or dim.is_categorical:
+                    raise ConfigError(f"strategy.bounds.{key}: not a numeric dimension of "
+                                      f"search_space (PB2 explores inside the space)")
+                if not lo < hi:
+                    raise ConfigError(f"strategy.bounds.{key}: lo must be below hi")
             return {k: [float(lo), float(hi)] for k, (lo, hi) in self.options.bounds.items()}
         out = {n: [d.low, d.high] for n, d in self.space.items() if not d.is_categorical}
         if not out:

@@ -103,8 +103,12 @@ class SeedsThenPBTStrategy(Strategy):
     def next_phase(self, trials: Sequence[Any]) -> Strategy | None:
         """Step 2: PBT from the best screened seeds (None if no screening trial scored)."""
         seeds = top_seeds(trials, self.metric, self.mode, self.options.top_k, self.score)
-        if not seeds:
-            return None
+        return self._pbt_from(seeds) if seeds else None
+
+    def check(self) -> None:
+        self._pbt_from([self.seed]).check()  # step 2's mutations, before step 1 runs
+
+    def _pbt_from(self, seeds: list[int]) -> Strategy:
         opts = self.options
         pbt_options = PBTOptions(
             population=opts.population, perturbation_interval=opts.perturbation_interval,

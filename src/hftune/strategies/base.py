@@ -31,7 +31,6 @@ class TunePlan:
     searcher: Any
     scheduler: Any
     num_samples: int
-    needs_checkpoints: bool = False
 
 
 class Strategy(ABC):
@@ -57,6 +56,12 @@ class Strategy(ABC):
     @classmethod
     def check_available(cls) -> None:
         """Raise :class:`~hftune.errors.ConfigError` if an optional dependency is missing."""
+        return None
+
+    def check(self) -> None:
+        """Raise :class:`~hftune.errors.ConfigError` for options that do not fit the search
+        space. Runs when the config is validated, before anything is written; needs only the
+        options and the space (not the metric)."""
         return None
 
     def param_space(self) -> dict[str, Any]:
@@ -86,7 +91,7 @@ class Strategy(ABC):
         ``TuneConfig.max_concurrent_trials`` for a ready-made ``BasicVariantGenerator``."""
         self.max_concurrent = max_concurrent
         return TunePlan(self.param_space(), self.searcher(), self.scheduler(),
-                        self.num_samples(num_samples), self.needs_checkpoints)
+                        self.num_samples(num_samples))
 
 
 # Grid axes whose larger values make a trial train longer.
@@ -135,8 +140,7 @@ class GridStrategy(Strategy):
         points = [p for p in grid_points_long_first(self.space) for _ in range(samples)]
         searcher = BasicVariantGenerator(points_to_evaluate=points, random_state=self.seed,
                                          max_concurrent=max_concurrent or 0)
-        return TunePlan(self.param_space(), searcher, self.scheduler(), len(points),
-                        self.needs_checkpoints)
+        return TunePlan(self.param_space(), searcher, self.scheduler(), len(points))
 
 
 class RandomStrategy(Strategy):

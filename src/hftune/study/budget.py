@@ -4,9 +4,11 @@ Ray's own ``CheckpointConfig(num_to_keep=K)`` deletes a trial's older checkpoint
 knowing that PBT may still clone one of them: an exploit points at the source trial's checkpoint
 of that moment, and if the source saves K more before the exploiting trial starts, the restore
 fails ("checkpoint does not exist on storage anymore"; 1 trial in 4 in a measurement here with
-K=2). :class:`CheckpointBudget` keeps, per trial, its ``keep`` newest checkpoints *plus* every
-checkpoint still referenced — by a trial that will restore from it, or by the scheduler as a
-trial's exploit source — and deletes the rest. Ray keeps all checkpoints itself
+K=2). :class:`CheckpointBudget` keeps, per trial, its ``keep`` newest checkpoints, its best one
+by the study's metric (what ``hftune export`` and the held-out evaluation take: the weights of
+the value the study reports for the trial), *plus* every checkpoint still referenced — by a trial
+that will restore from it, or by the scheduler as a trial's exploit source — and deletes the
+rest. Ray keeps all checkpoints itself
 (``num_to_keep=None``); this callback is the only thing that deletes them.
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from hftune.training.checkpoint import META_FILE, read_meta
+
 
 def _path_of(checkpoint: Any) -> str | None:
     path = getattr(checkpoint, "path", None)
@@ -27,10 +31,14 @@ def _path_of(checkpoint: Any) -> str | None:
 class CheckpointBudget(Callback):
     """After each new checkpoint, delete the checkpoints nobody can need any more."""
 
-    def __init__(self, keep: int, scheduler: Any = None) -> None:
+    def __init__(self, keep: int, scheduler: Any = None, *, metric: str | None = None,
+                 mode: str = "max") -> None:
         self.keep = keep
         self.scheduler = scheduler
+        self.metric = metric
+        self.mode = mode
         self.deleted = 0
+        self._values: dict[Path, float | None] = {}  # checkpoint → its metric (never changes)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -54,12 +62,36 @@ class CheckpointBudget(Callback):
             if folder is None or not folder.is_dir():
                 continue
             checkpoints = sorted(folder.glob("checkpoint_*"))
+            best = self.best_of(checkpoints)
             for checkpoint in checkpoints[: max(len(checkpoints) - self.keep, 0)]:
-                if str(checkpoint.resolve()) not in protected:
+                if checkpoint != best and str(checkpoint.resolve()) not in protected:
                     shutil.rmtree(checkpoint, ignore_errors=True)
                     deleted += 1
         self.deleted += deleted
         return deleted
+
+    def best_of(self, checkpoints: list[Path]) -> Path | None:
+        """The checkpoint with the best recorded metric (earliest on ties); ``None`` without a
+        metric or when none recorded a value of it."""
+        if self.metric is None:
+            return None
+        best, best_value = None, None
+        for checkpoint in checkpoints:  # oldest first: a later tie does not replace it
+            value = self._value(checkpoint)
+            if value is not None and (best_value is None or (
+                    value > best_value if self.mode == "max" else value < best_value)):
+                best, best_value = checkpoint, value
+        return best
+
+    def _value(self, checkpoint: Path) -> float | None:
+        if checkpoint not in self._values:
+            if not (checkpoint / META_FILE).is_file():
+                return None  # being written: Ray reports it once it is complete
+            try:
+                self._values[checkpoint] = read_meta(checkpoint).value(self.metric or "")
+            except (OSError, ValueError):
+                return None
+        return self._values[checkpoint]
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any,
                       **info: Any) -> None:

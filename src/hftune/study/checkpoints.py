@@ -1,8 +1,9 @@
 """The checkpoints a study kept, found by scanning the study folder, and re-evaluating one.
 
-Every checkpoint a trial reported lies under ``<study>/ray/<trial dir>/checkpoint_NNNNNN/`` with
-an ``hftune.json`` (see :mod:`hftune.training.checkpoint`): the trial that wrote it, its epoch and
-step, the config it ran with and the evaluation record it was taken at. The scan trusts that
+Every checkpoint a trial reported lies under ``<study>/ray/<trial dir>/checkpoint_NNNNNN/`` (a
+later step's trials: under ``<study>/ray-<phase>/``) with an ``hftune.json`` (see
+:mod:`hftune.training.checkpoint`): the trial that wrote it, its epoch and step, the config it
+ran with and the evaluation record it was taken at. The scan trusts that
 file, not the folder it lies in, so a PBT trial's checkpoints are attributed to the trial that
 wrote them.
 """
@@ -18,10 +19,12 @@ from typing import Any
 from hftune.training.checkpoint import META_FILE, CheckpointMeta, read_meta
 
 
-def scan_checkpoints(ray_dir: Path) -> list[CheckpointMeta]:
-    """Every ``<ray_dir>/*/checkpoint_*/hftune.json``, sorted by path; unreadable ones skipped."""
+def scan_checkpoints(*ray_dirs: Path) -> list[CheckpointMeta]:
+    """Every ``<ray_dir>/*/checkpoint_*/hftune.json`` of the given experiment folders (a
+    study's: ``StudyStore.experiment_dirs()``), sorted by path; unreadable ones skipped."""
     found = []
-    for meta_path in sorted(Path(ray_dir).glob(f"*/checkpoint_*/{META_FILE}")):
+    paths = [p for ray_dir in ray_dirs for p in Path(ray_dir).glob(f"*/checkpoint_*/{META_FILE}")]
+    for meta_path in sorted(paths):
         try:
             found.append(read_meta(meta_path.parent))
         except (OSError, json.JSONDecodeError):

@@ -52,7 +52,8 @@ def choose_export(store: StudyStore, trial_id: str | None = None
     trial = next((t for t in trials if t.trial_id == trial_id), None)
     if trial is None:
         raise StudyFolderError(f"{store.root}: no trial '{trial_id}' (see hftune status)")
-    ck = best_checkpoint(scan_checkpoints(store.ray_dir), trial_id, study.metric, study.mode)
+    ck = best_checkpoint(scan_checkpoints(*store.experiment_dirs()), trial_id, study.metric,
+                         study.mode)
     if ck is None:
         raise StudyFolderError(
             f"{store.root}: trial {trial_id} kept no checkpoint (the study ran with "

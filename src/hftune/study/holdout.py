@@ -110,7 +110,7 @@ def evaluate_holdout(store: StudyStore, prepared: PreparedStudy | None = None,
     k = top_k or prepared.config.evaluation.holdout_top_k
     trials = store.read_trials()
     top = select_top_k(trials, study.metric, study.mode, study.score, k)
-    checkpoints = scan_checkpoints(store.ray_dir)
+    checkpoints = scan_checkpoints(*store.experiment_dirs())
     results, missing = [], []
     metrics = tuple(prepared.task.metrics)
     for trial in top:

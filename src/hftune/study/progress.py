@@ -15,9 +15,11 @@ from hftune.study.records import TrialRecord
 class LiveProgress:
     """A Rich table: trials running / finished / stopped / errored, best so far, elapsed."""
 
-    def __init__(self, metric: str, mode: str, console: Console | None = None) -> None:
+    def __init__(self, metric: str, mode: str, console: Console | None = None,
+                 rule: str = "best") -> None:
         self.metric = metric
         self.mode = mode
+        self.rule = rule  # the study's score rule: a trial's best or last evaluation
         self.console = console or Console(stderr=True)
         self.started = time.perf_counter()
         self._live: Live | None = None
@@ -41,7 +43,7 @@ class LiveProgress:
         best: tuple[float, str] | None = None
         for rec in records.values():
             counts[rec.state] = counts.get(rec.state, 0) + 1
-            score = rec.score(self.metric, self.mode)
+            score = rec.score(self.metric, self.mode, self.rule)
             if score is not None and (best is None or (score > best[0]) == (self.mode == "max")):
                 best = (score, rec.trial_id)
         table = Table(title="hftune study", show_header=True)

@@ -45,13 +45,19 @@ class TrialRecord:
         pick = max if mode == "max" else min
         return pick(scored, key=lambda r: float(r[metric]))
 
+    def scored_report(self, metric: str, mode: str, rule: str = "best") -> dict[str, Any] | None:
+        """The report that gives the trial its score: its best evaluation (``rule="best"``) or
+        its last one with a value of ``metric``."""
+        if rule == "last":
+            scored = [r for r in self.reports
+                      if r.get(metric) is not None and not _isnan(r[metric])]
+            return scored[-1] if scored else None
+        return self.best_report(metric, mode)
+
     def score(self, metric: str, mode: str, rule: str = "best") -> float | None:
         """The trial's score: its best evaluation (``rule="best"``) or its last one."""
-        if rule == "last":
-            vals = self.values(metric)
-            return vals[-1] if vals else None
-        best = self.best_report(metric, mode)
-        return float(best[metric]) if best else None
+        report = self.scored_report(metric, mode, rule)
+        return float(report[metric]) if report else None
 
     @property
     def initial_config(self) -> dict[str, Any]:
@@ -63,8 +69,34 @@ class TrialRecord:
 
     @property
     def compute_s(self) -> float:
-        """Seconds the trial itself ran (from its start to its last report)."""
-        return float(self.reports[-1].get("elapsed_s", 0.0)) if self.reports else 0.0
+        """Seconds the trial itself ran, over all its runs.
+
+        A report's ``elapsed_s`` counts from the start of the run that made it, and a trial
+        runs again after every PBT exploit and every resume; each run's first report carries
+        ``worker_pid``. So this is the sum, over runs, of each run's last ``elapsed_s``.
+        """
+        total, run_s = 0.0, 0.0
+        for i, report in enumerate(self.reports):
+            if i > 0 and "worker_pid" in report:  # a new run of this trial starts here
+                total += run_s
+                run_s = 0.0
+            run_s = float(report.get("elapsed_s") or 0.0)
+        return total + run_s
+
+    def summary(self, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
+        """The trial's outcome as flat fields (the tables, ``hftune status`` and the report
+        share them): ``score`` (by ``rule``), ``best`` and ``best_epoch``, ``last``,
+        ``epochs`` reached, ``evaluations``, ``compute_s``."""
+        best = self.best_report(metric, mode)
+        return {
+            "score": self.score(metric, mode, rule),
+            "best": best.get(metric) if best else None,
+            "best_epoch": best.get("epoch") if best else None,
+            "last": (self.values(metric) or [None])[-1],
+            "epochs": self.last_epoch,
+            "evaluations": len(self.reports),
+            "compute_s": self.compute_s,
+        }
 
     @property
     def last_epoch(self) -> float | None:

@@ -157,5 +157,7 @@ def set_aside_lost_records(store: StudyStore) -> list[str]:
 
 
 def _clear_run(store: StudyStore) -> None:
-    for folder in (store.trials_dir, store.ray_dir):
+    """Forget a run that saved nothing: trial records, Ray folders, PBT lineage events."""
+    (store.root / "lineage.jsonl").unlink(missing_ok=True)
+    for folder in (store.trials_dir, *store.experiment_dirs()):
         shutil.rmtree(folder, ignore_errors=True)

@@ -72,8 +72,8 @@ def _clear_study_files(store: StudyStore) -> None:
     for name in ("study.json", "study.yaml", "trials.csv", "reports.csv", "reruns.json",
                  "reruns.csv", "lineage.jsonl", "replay.json", "mlflow.db"):
         (store.root / name).unlink(missing_ok=True)
-    for folder in (store.trials_dir, store.ray_dir, store.root / "reruns",
-                   *store.root.glob(f"{store.ray_dir.name}-*"), store.root / "mlruns",
+    for folder in (store.trials_dir, *store.experiment_dirs(), store.root / "reruns",
+                   store.root / "mlruns",
                    store.root / "tensorboard", store.root / "wandb"):
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -228,7 +228,8 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
     plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
     recorder = StudyRecorder(store, list(dict.fromkeys([*prepared.space, *plan.param_space])),
                              on_change=on_change, phase=prepared.strategy.phase)
-    budget = ([CheckpointBudget(cfg.checkpoints.keep, plan.scheduler)]
+    budget = ([CheckpointBudget(cfg.checkpoints.keep, plan.scheduler, metric=prepared.metric,
+                                mode=prepared.mode)]
               if checkpoint_policy(prepared) == "every" else [])
     setup = trial_setup(prepared)
     ended = frozenset(t.trial_id for t in store.read_trials() if t.state in ENDED_STATES)
@@ -325,10 +326,10 @@ def finalize(store: StudyStore, study: StudyRecord) -> StudyRecord:
     trials = store.read_trials()
     best = best_trial(trials, study.metric, study.mode, study.score)
     if best is not None:
-        report = best.best_report(study.metric, study.mode)
+        report = best.scored_report(study.metric, study.mode, study.score)
         study.best_trial_id = best.trial_id
-        study.best_value = best.score(study.metric, study.mode, study.score)
-        study.best_epoch = report.get("epoch") if report else None
+        study.best_value = float(report[study.metric]) if report else None
+        study.best_epoch = report.get("epoch") if report else None  # of that same report
     study.disk_bytes = store.disk_bytes()
     store.write_study(study)
     store.write_tables(study)

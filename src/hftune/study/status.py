@@ -11,18 +11,13 @@ from hftune.study.store import StudyStore
 
 def trial_row(trial: TrialRecord, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
     """One trial as a flat row: config, state, score and where it was reached, seconds."""
-    best = trial.best_report(metric, mode)
+    summary = trial.summary(metric, mode, rule)
     return {
         "trial_id": trial.trial_id,
         "state": trial.state,
         "config": trial.config,
-        "score": trial.score(metric, mode, rule),
-        "best": best.get(metric) if best else None,
-        "best_epoch": best.get("epoch") if best else None,
-        "last": (trial.values(metric) or [None])[-1],
-        "epochs": trial.last_epoch,
-        "evaluations": len(trial.reports),
-        "compute_s": round(trial.compute_s, 3),
+        **summary,
+        "compute_s": round(summary["compute_s"], 3),
         "node_id": trial.node_id,
         "error": trial.error.strip().splitlines()[-1] if trial.error else None,
     }

@@ -42,7 +42,14 @@ class StudyStore:
 
     @property
     def ray_dir(self) -> Path:
+        """Ray's experiment folder of the study (of its first step, for a two-step strategy)."""
         return self.root / "ray"
+
+    def experiment_dirs(self) -> list[Path]:
+        """Every Ray experiment folder of the study: ``ray``, then a later step's ``ray-<phase>``
+        (seeds-then-pbt runs its PBT step as an experiment of its own); those that exist."""
+        later = sorted(p for p in self.root.glob(f"{self.ray_dir.name}-*") if p.is_dir())
+        return [p for p in (self.ray_dir, *later) if p.is_dir()]
 
     def exists(self) -> bool:
         return (self.root / "study.json").is_file()
@@ -100,16 +107,10 @@ class StudyStore:
         trials = self.read_trials()
         rows, reports = [], []
         for t in trials:
-            best = t.best_report(study.metric, study.mode)
             rows.append({
                 "trial_id": t.trial_id, "state": t.state,
                 **{f"config.{k}": v for k, v in t.config.items()},
-                "score": t.score(study.metric, study.mode, study.score),
-                "best": best.get(study.metric) if best else None,
-                "best_epoch": best.get("epoch") if best else None,
-                "last": (t.values(study.metric) or [None])[-1],
-                "last_epoch": t.last_epoch, "evaluations": len(t.reports),
-                "compute_s": t.compute_s, "node_id": t.node_id,
+                **t.summary(study.metric, study.mode, study.score), "node_id": t.node_id,
             })
             reports.extend({"trial_id": t.trial_id, **r} for r in t.reports)
         pd.DataFrame(rows).to_csv(self.root / "trials.csv.tmp", index=False)

@@ -48,9 +48,10 @@ def synthetic_pbt_trainable(config: dict[str, Any]) -> None:
                              "weight_decay": config["weight_decay"]}}
     total = int(config["num_train_epochs"])
     if extra and epoch >= total and extra["restored_from"] != trial_id:
-        # cloned a trial that had already finished: report its state (as the real trainable)
-        tune.report({"accuracy": w, "epoch": float(epoch), "step": epoch, "trained_all": True,
-                     "elapsed_s": 0.0, **extra})
+        # cloned a trial that had already finished: report its state, which becomes this
+        # trial's checkpoint (as the real trainable does)
+        _report(trial_id, config, w, {"accuracy": w, "epoch": float(epoch), "step": epoch,
+                                      "trained_all": True, "elapsed_s": 0.0, **extra})
         return
     while epoch < total:
         w = epoch_step(w, config)
@@ -60,11 +61,18 @@ def synthetic_pbt_trainable(config: dict[str, Any]) -> None:
                   "learning_rate": config["learning_rate"],
                   "weight_decay": config["weight_decay"], **extra}
         extra = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / STATE_FILE).write_text(json.dumps({"w": w}))
-            write_meta(Path(tmp), trial_id=trial_id, epoch=float(epoch), global_step=epoch,
-                       config=dict(config), record=record)
-            tune.report(record, checkpoint=tune.Checkpoint.from_directory(tmp))
+        _report(trial_id, config, w, record)
+
+
+def _report(trial_id: str, config: dict[str, Any], w: float, record: dict[str, Any]) -> None:
+    """``tune.report`` with a checkpoint of ``w`` (and its ``hftune.json``)."""
+    from ray import tune
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / STATE_FILE).write_text(json.dumps({"w": w}))
+        write_meta(Path(tmp), trial_id=trial_id, epoch=float(record["epoch"]),
+                   global_step=int(record["step"]), config=dict(config), record=record)
+        tune.report(record, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def run_synthetic_pbt(strategy: Any, store: StudyStore, *, keep: int = 1,
@@ -81,7 +89,7 @@ def run_synthetic_pbt(strategy: Any, store: StudyStore, *, keep: int = 1,
 
     plan = strategy.plan(None, max_concurrent=max_concurrent)
     recorder = StudyRecorder(store, list(strategy.space))
-    budget = CheckpointBudget(keep, plan.scheduler)
+    budget = CheckpointBudget(keep, plan.scheduler, metric=strategy.metric, mode=strategy.mode)
     tuner = tune.Tuner(
         tune.with_resources(synthetic_pbt_trainable, {"cpu": 1}),
         param_space=plan.param_space,

@@ -41,7 +41,8 @@ class ReportCallback(TrainerCallback):
                  extra: Callable[[], dict[str, Any]] | None = None,
                  checkpoints: CheckpointPolicy = "none", metric: str | None = None,
                  mode: str = "max",
-                 on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None) -> None:
+                 on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None,
+                 best: float | None = None) -> None:
         self._report = report
         self._started = time.perf_counter() if started is None else started
         self._extra = extra
@@ -51,7 +52,9 @@ class ReportCallback(TrainerCallback):
         self.on_checkpoint = on_checkpoint
         self.optimizer: Any = None
         self.reports = 0
-        self.best: float | None = None
+        # the best value so far: with the "best" policy only an improvement on it saves (a
+        # resumed trial passes its checkpoint's value, which was its best when it stopped)
+        self.best: float | None = best
         self._pending: dict[str, Any] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,

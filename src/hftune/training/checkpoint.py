@@ -113,6 +113,13 @@ def local_checkpoint_path(checkpoint: Any) -> Path:
     return Path(checkpoint.to_directory())
 
 
+def optimizer_steps_per_epoch(train_rows: int, batch_size: int, grad_accumulation: int = 1) -> int:
+    """Optimizer steps in one epoch, counted as ``Trainer`` counts them: every batch of the
+    epoch, the last one possibly short, and a last accumulation group possibly short."""
+    batches = math.ceil(train_rows / batch_size)
+    return max(math.ceil(batches / grad_accumulation), 1)
+
+
 def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: int,
                     grad_accumulation: int = 1) -> RestoredState:
     """Copy a checkpoint to ``local`` and re-express its step counter for ``batch_size``."""
@@ -121,7 +128,7 @@ def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: i
         shutil.rmtree(local)
     shutil.copytree(folder, local)
     meta = read_meta(local)
-    steps_per_epoch = max(math.ceil(train_rows / batch_size) // grad_accumulation, 1)
+    steps_per_epoch = optimizer_steps_per_epoch(train_rows, batch_size, grad_accumulation)
     state_path = local / TRAINER_STATE
     state = json.loads(state_path.read_text(encoding="utf-8"))
     state["global_step"] = int(round(meta.epoch * steps_per_epoch))

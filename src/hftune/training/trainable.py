@@ -131,10 +131,16 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         if restored.meta.epoch >= args.num_train_epochs:  # nothing left to train for this config
             if restored.meta.trial_id == trial_id and restored.meta.config == dict(config):
                 return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
-            # a clone of a trial that had finished: its metrics, no training, no optimizer
+            # a clone of a trial that had finished: its metrics, no training, no optimizer;
+            # the cloned weights become this trial's checkpoint, so that what the study reports
+            # for this trial and what export (or a later exploit of it) takes are the same
             metrics = {k: v for k, v in restored.meta.record.items()
-                       if k not in ("applied", "learning_rate", "weight_decay")}
-            report({**metrics, **first, "trained_all": True, "trained": False}, None)
+                       if k not in ("applied", "learning_rate", "weight_decay", "eval_s")}
+            record = {**metrics, **first, "trained_all": True, "trained": False,
+                      "elapsed_s": time.perf_counter() - started}  # not the source's seconds
+            write_meta(restored.folder, trial_id=trial_id, epoch=restored.meta.epoch,
+                       global_step=restored.meta.global_step, config=dict(config), record=record)
+            report(record, restored.folder)
             return {"reports": 1, "seconds": time.perf_counter() - started}
     apply = ApplyConfigOnRestore() if restored is not None else None
 
@@ -153,6 +159,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     callback = ReportCallback(
         report, started=started, extra=extra, checkpoints=setup.checkpoints,
         metric=setup.metric, mode=setup.mode,
+        best=restored.meta.value(setup.metric) if restored and setup.metric else None,
         on_checkpoint=lambda folder, rec: write_meta(
             folder, trial_id=trial_id, epoch=rec["epoch"], global_step=rec["step"],
             config=dict(config), record=rec))
