@@ -33,3 +33,22 @@ def test_schedule_follows_the_lineage_back() -> None:
 
 def test_no_exploit_is_one_segment() -> None:
     assert pbt_schedule([trial("C", {"lr": 7})], [], "C") == [Segment(0.0, None, {"lr": 7}, "C")]
+
+
+def test_replay_refuses_a_study_that_evaluated_every_n_steps(tmp_path) -> None:
+    """Segments end at epoch boundaries; a study whose exploits fell between them is refused
+    with the reason, before any data or model is loaded."""
+    import pytest
+
+    from hftune.errors import StudyFolderError
+    from hftune.study.replay import replay_study
+    from hftune.study.store import StudyStore
+    from hftune.testing.fixtures import build_pbt_study
+
+    root = build_pbt_study(tmp_path / "pbt")
+    StudyStore(root).write_config({
+        "name": "pbt-rte", "model": "no-such-model", "task": {"name": "rte"},
+        "search_space": {"learning_rate": {"loguniform": [1e-5, 5e-5]}},
+        "strategy": {"name": "pbt"}, "evaluation": {"every": "steps", "eval_steps": 20}})
+    with pytest.raises(StudyFolderError, match="every 20 steps; replay works for studies with"):
+        replay_study(root)

@@ -153,6 +153,11 @@ def test_restore_past_the_configs_epochs_trains_no_more(setup: TrialSetup, tmp_p
     donor = read_meta(kept[1])
     assert meta is not None and meta["trial_id"] == "b" and meta["config"] == b_config
     assert meta["record"]["accuracy"] == rec["accuracy"] == donor.record["accuracy"]
+    # max_steps, when set, is where training ends: epoch 1 of a at batch 32 is step 2
+    events.clear()
+    run_trial({"max_steps": 2, "per_device_train_batch_size": 32}, full, record,
+              str(tmp_path / "c"), trial_id="c", restore_from=kept[0])
+    assert len(events) == 1 and not events[0][0]["trained"] and events[0][0]["epoch"] == 1.0
 
 
 @pytest.mark.parametrize(("rows", "batch", "accumulation", "steps"), [

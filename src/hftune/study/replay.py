@@ -58,8 +58,12 @@ def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
 
 
 def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
-    """Replay the best trial's (or ``trial_id``'s) schedule; writes and returns ``replay.json``."""
-    from hftune.study.reopen import prepare_again
+    """Replay the best trial's (or ``trial_id``'s) schedule; writes and returns ``replay.json``.
+
+    Only for studies that evaluate every epoch (segments end at epoch boundaries); raises
+    :class:`StudyFolderError` for others.
+    """
+    from hftune.study.reopen import prepare_again, study_config
     from hftune.study.runner import trial_setup
     from hftune.training.trainable import run_trial
 
@@ -69,6 +73,12 @@ def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
     if target is None:
         raise StudyFolderError(f"{root}: the study has no best trial to replay")
     segments = pbt_schedule(store.read_trials(), store.read_lineage(), target)
+    evaluation = study_config(store, study).evaluation
+    if evaluation.every != "epoch":
+        raise StudyFolderError(
+            f"{root}: replay follows the schedule from epoch to epoch, and this study evaluated "
+            f"(and exploited) every {evaluation.eval_steps} steps; replay works for studies "
+            f"with evaluation.every: epoch")
     prepared = prepare_again(store, study)
     setup = trial_setup(prepared)
     setup.checkpoints = "every"

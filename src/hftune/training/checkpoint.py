@@ -16,7 +16,8 @@ weights, optimizer moments, step and epoch counters and RNG states, and then *it
 * a new batch size changes the DataLoader; the step counter is re-expressed in steps of the new
   batch size (``epochs_done × steps_per_epoch(new batch)``), so the remaining epochs are counted
   correctly;
-* a trial whose checkpoint has already reached the config's ``num_train_epochs`` trains no more.
+* a trial whose checkpoint has already reached the config's ``num_train_epochs`` (or its
+  ``max_steps``, when the config sets one) trains no more.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class RestoredState:
 
     meta: CheckpointMeta
     fallback: bool = False
+    global_step: int = 0  # the checkpoint's step in optimizer steps of the restoring config
 
     @property
     def folder(self) -> Path:
@@ -134,7 +136,7 @@ def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: i
     state["global_step"] = int(round(meta.epoch * steps_per_epoch))
     state["epoch"] = meta.epoch
     state_path.write_text(json.dumps(state), encoding="utf-8")
-    return RestoredState(meta, fallback)
+    return RestoredState(meta, fallback, state["global_step"])
 
 
 class ApplyConfigOnRestore(TrainerCallback):

@@ -128,7 +128,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     if restored is not None:
         first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
                      restore_fallback=restored.fallback)
-        if restored.meta.epoch >= args.num_train_epochs:  # nothing left to train for this config
+        if _trained_out(restored, args):  # nothing left to train for this config
             if restored.meta.trial_id == trial_id and restored.meta.config == dict(config):
                 return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
             # a clone of a trial that had finished: its metrics, no training, no optimizer;
@@ -175,6 +175,14 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     trainer.remove_callback(_printer_callback())
     trainer.train(resume_from_checkpoint=str(restored.folder) if restored else None)
     return {"reports": callback.reports, "seconds": time.perf_counter() - started}
+
+
+def _trained_out(restored: Any, args: Any) -> bool:
+    """Whether a restored checkpoint has reached the end of training for ``args`` (the
+    ``Trainer`` stops at ``max_steps`` when it is set, else after ``num_train_epochs``)."""
+    if args.max_steps > 0:
+        return restored.global_step >= args.max_steps
+    return restored.meta.epoch >= args.num_train_epochs
 
 
 _trials_in_process = 0
