@@ -8,8 +8,8 @@ K=2). :class:`CheckpointBudget` keeps, per trial, its ``keep`` newest checkpoint
 by the study's metric (what ``hftune export`` and the held-out evaluation take: the weights of
 the value the study reports for the trial), *plus* every checkpoint still referenced — by a trial
 that will restore from it, or by the scheduler as a trial's exploit source — and deletes the
-rest. Ray keeps all checkpoints itself
-(``num_to_keep=None``); this callback is the only thing that deletes them.
+rest. Ray keeps all checkpoints itself (``num_to_keep=None``); this callback is the only thing
+that deletes them.
 """
 
 from __future__ import annotations

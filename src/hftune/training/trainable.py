@@ -139,7 +139,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
             record = {**metrics, **first, "trained_all": True, "trained": False,
                       "elapsed_s": time.perf_counter() - started}  # not the source's seconds
             write_meta(restored.folder, trial_id=trial_id, epoch=restored.meta.epoch,
-                       global_step=restored.meta.global_step, config=dict(config), record=record)
+                       global_step=restored.global_step, config=dict(config), record=record)
             report(record, restored.folder)
             return {"reports": 1, "seconds": time.perf_counter() - started}
     apply = ApplyConfigOnRestore() if restored is not None else None
