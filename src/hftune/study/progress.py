@@ -30,6 +30,8 @@ class LiveProgress:
     def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.__exit__(*exc)
+            if not self.console.is_terminal:  # Rich ends a terminal's table with a newline only
+                self.console.line()
 
     def update(self, records: dict[str, TrialRecord]) -> None:
         """Redraw; the table appears with the first trial event (not during preparation)."""
