@@ -157,3 +157,11 @@ def test_data_dir_override(tmp_path: Path) -> None:
 def test_set_into_a_tracking_list_keeps_its_entries() -> None:
     data = apply_overrides({"tracking": ["mlflow", "wandb"]}, ["tracking.wandb.project=x"])
     assert data["tracking"] == {"mlflow": None, "wandb": {"project": "x"}}
+
+
+def test_a_relative_data_dir_is_stored_absolute(tmp_path: Path, monkeypatch) -> None:
+    """study.yaml keeps where the data was, whatever folder resume/evaluate run from."""
+    monkeypatch.chdir(tmp_path)
+    cfg = study(task={"name": "rte", "data_dir": "data/rte"})
+    assert cfg.task.data_dir == tmp_path / "data" / "rte"
+    assert cfg.model_dump(mode="json")["task"]["data_dir"] == str(tmp_path / "data" / "rte")

@@ -48,6 +48,25 @@ def test_cpus_are_shared_among_packed_trials() -> None:
     assert cpus_per_packed_trial(16, 2, 0.3333) == 2.0   # 6 slots
     assert cpus_per_packed_trial(2, 1, 0.125) == 1.0     # never below one CPU
     assert cpus_per_packed_trial(8, 0, 0.0) == 1.0
+    assert cpus_per_packed_trial(16, 4, 2.0) == 8.0      # two GPUs per trial: 2 slots
+
+
+@pytest.mark.parametrize(("resources", "cpus", "gpus", "expected"), [
+    ({}, 16, 1, (16.0, 1.0)),                           # one trial per GPU, all the CPUs
+    ({}, 2, 0, (1.0, 0.0)),                             # CPU trials: one core each
+    ({"gpus_per_trial": 0.5}, 16, 1, (8.0, 0.5)),       # two packed trials fit the CPUs
+    ({"gpus_per_trial": 0.25}, 16, 2, (2.0, 0.25)),
+    ({"gpus_per_trial": 2}, 16, 4, (8.0, 2.0)),
+    ({"gpus_per_trial": 0.5, "cpus_per_trial": 3}, 16, 1, (3.0, 0.5)),  # set: kept
+])
+def test_default_resources_let_packed_trials_fill_the_gpus(resources: dict, cpus: int,
+                                                            gpus: int, expected: tuple) -> None:
+    from hftune.config.loading import validate_study
+    from hftune.study.prepare import default_resources
+
+    cfg = validate_study({"name": "x", "model": "m", "task": "rte", "resources": resources})
+    res = default_resources(cfg, total_cpus=cpus, total_gpus=gpus)
+    assert (res.cpus_per_trial, res.gpus_per_trial) == expected
 
 
 @pytest.mark.parametrize(("training", "space", "expected"), [

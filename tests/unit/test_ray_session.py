@@ -50,3 +50,17 @@ def test_local_ray_gets_every_cpu(monkeypatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     ray_session.connect_ray(None)
     assert started == [6]
+
+
+def test_trials_on_a_cluster_are_sized_to_its_largest_node() -> None:
+    """--address: a driver without GPUs, or with more CPUs than any node, must not decide the
+    per-trial defaults; the largest alive node (GPUs first) does."""
+    from hftune.study.ray_session import largest_node
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 64.0}},                  # the driver's node
+             {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}},
+             {"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}},
+             {"Alive": False, "Resources": {"CPU": 96.0, "GPU": 8.0}}]    # gone
+    assert largest_node(nodes) == (16.0, 2)
+    assert largest_node(nodes[:1]) == (64.0, 0)
+    assert largest_node([]) == (1.0, 0)

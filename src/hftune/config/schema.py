@@ -39,6 +39,13 @@ class TaskConfig(_Section):
     max_train_samples: int | None = Field(default=None, gt=0)
     max_eval_samples: int | None = Field(default=None, gt=0)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Relative to where hftune runs; stored absolute, so that ``resume``, ``evaluate``
+        and ``rerun`` from another folder read the same files."""
+        return None if value is None else value.expanduser().absolute()
+
 
 class StrategyConfig(BaseModel):
     """``name`` picks the strategy; its own options are validated by that strategy."""

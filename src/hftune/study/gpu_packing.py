@@ -51,10 +51,11 @@ def pack_fraction(trial_bytes: int, gpu_bytes: int, *, headroom: float = HEADROO
 
 
 def cpus_per_packed_trial(total_cpus: float, total_gpus: int, gpus_per_trial: float) -> float:
-    """The CPUs each trial gets when every GPU runs ``1/gpus_per_trial`` trials (at least 1)."""
+    """The CPUs each trial gets when ``total_gpus / gpus_per_trial`` trials run at once (a
+    fraction packs several trials per GPU; 2 gives one trial two GPUs); at least 1."""
     if total_gpus <= 0 or gpus_per_trial <= 0:
         return 1.0
-    slots = total_gpus * round(1 / gpus_per_trial)
+    slots = max(1, int(total_gpus / gpus_per_trial + 1e-6))  # 1 / 0.3333 → 3 slots per GPU
     return max(1.0, float(int(total_cpus // slots)))
 
 

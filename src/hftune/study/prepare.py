@@ -62,7 +62,14 @@ def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
 
 def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
                       total_gpus: int | None = None) -> Resources:
-    """Use the whole machine: one GPU per trial when there are GPUs, else one CPU per trial."""
+    """Use the whole machine: one GPU per trial when there are GPUs, else one CPU per trial.
+
+    Unless the config sets ``cpus_per_trial``, trials on GPUs share the CPUs evenly among the
+    trials that run at once (``gpus_per_trial: 0.5`` on 1 GPU and 16 CPUs: two trials of 8
+    CPUs), so that the CPUs never keep a packed GPU from filling.
+    """
+    from hftune.study.gpu_packing import cpus_per_packed_trial, resolve_auto
+
     if total_cpus is None:
         total_cpus = float(os.cpu_count() or 1)
     if total_gpus is None:
@@ -71,15 +78,10 @@ def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
     if gpus is None:
         gpus = 1.0 if total_gpus else 0.0
     elif gpus == "auto":  # measured: as many trials per GPU as fit in its memory
-        from hftune.study.gpu_packing import cpus_per_packed_trial, resolve_auto
-
         gpus = resolve_auto(cfg, total_gpus)
-        if cfg.resources.cpus_per_trial is None and gpus:
-            return Resources(cpus_per_packed_trial(total_cpus, total_gpus, gpus), gpus,
-                             cfg.resources.max_concurrent)
     cpus = cfg.resources.cpus_per_trial
     if cpus is None:
-        cpus = max(1.0, float(int(total_cpus // max(total_gpus, 1)))) if gpus else 1.0
+        cpus = cpus_per_packed_trial(total_cpus, total_gpus, gpus) if gpus else 1.0
     return Resources(cpus, gpus, cfg.resources.max_concurrent)
 
 

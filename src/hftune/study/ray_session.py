@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from hftune.errors import HftuneInputError
@@ -81,6 +81,23 @@ def connect_ray(address: str | None) -> None:
         raise HftuneInputError(f"--address: cannot connect to {where} "
                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
                                ) from None
+
+
+def largest_node(nodes: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
+    """``(CPUs, GPUs)`` of the largest alive node in ``ray.nodes()`` (most GPUs, then most
+    CPUs): a trial runs on one node, so per-trial defaults are sized to one."""
+    alive = [dict(n.get("Resources") or {}) for n in nodes if n.get("Alive", True)]
+    if not alive:
+        return 1.0, 0
+    biggest = max(alive, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)))
+    return float(biggest.get("CPU", 1)), int(biggest.get("GPU", 0))
+
+
+def cluster_node_shape() -> tuple[float, int]:
+    """:func:`largest_node` of the cluster this process is connected to."""
+    import ray
+
+    return largest_node(ray.nodes())
 
 
 def start_local_ray(num_cpus: int, env: Mapping[str, str] | None = None) -> None:

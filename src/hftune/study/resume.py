@@ -32,7 +32,7 @@ from typing import Any
 
 from hftune.errors import HftuneInputError, StudyFolderError
 from hftune.study.prepare import PreparedStudy
-from hftune.study.ray_session import check_address, connect_ray
+from hftune.study.ray_session import check_address
 from hftune.study.records import ENDED_STATES, StudyRecord, TrialRecord
 from hftune.study.runner import (
     StudyResult,
@@ -40,6 +40,7 @@ from hftune.study.runner import (
     _run,
     execute,
     finalize,
+    fit_to_cluster,
     next_phase,
     phase_experiment,
     run_next_phase,
@@ -68,8 +69,7 @@ def resume_study(root: Path, *, address: str | None = None,
         raise StudyFolderError(f"{store.root}: the study has finished; nothing to resume "
                                f"('hftune run --overwrite' starts it again)")
     check_address(address)
-    prepared = prepare_again(store, study)
-    connect_ray(address)
+    prepared = fit_to_cluster(prepare_again(store, study), address)
     store.acquire_lock()
     try:
         if not _restorable(store.ray_dir):

@@ -44,8 +44,7 @@ def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool =
     store = StudyStore(cfg.study_dir)
     _check_folder(store, overwrite)
     check_address(address)
-    prepared = prepare_study(cfg)
-    connect_ray(address)
+    prepared = fit_to_cluster(prepare_study(cfg), address)
     store.acquire_lock()
     try:
         if overwrite:
@@ -53,6 +52,21 @@ def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool =
         return _run(prepared, store, on_change)
     finally:
         store.release_lock()
+
+
+def fit_to_cluster(prepared: PreparedStudy, address: str | None) -> PreparedStudy:
+    """Connect to Ray (:func:`connect_ray`); on a cluster (``address``), size the per-trial
+    resources the config leaves open to the cluster's largest node, not to this machine (which
+    may have no GPU, or more CPUs than any node)."""
+    connect_ray(address)
+    if not address:
+        return prepared
+    from hftune.study.prepare import default_resources
+    from hftune.study.ray_session import cluster_node_shape
+
+    cpus, gpus = cluster_node_shape()
+    return dataclasses.replace(
+        prepared, resources=default_resources(prepared.config, total_cpus=cpus, total_gpus=gpus))
 
 
 def _check_folder(store: StudyStore, overwrite: bool) -> None:
