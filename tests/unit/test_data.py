@@ -61,6 +61,23 @@ def test_custom_pair_task_with_string_labels(tmp_path: Path) -> None:
     assert data.splits["dev"]["label"].tolist()[:3] == [2, 1, 0]
 
 
+def test_integer_labels_not_from_zero_are_names_not_ids(tmp_path: Path) -> None:
+    """Stars 1 and 2 (Yelp-polarity style) are two classes, not ids 0..2 with a phantom 0;
+    2.0 read from a float column is the class "2"."""
+    rows = [{"text": f"review {i}", "stars": [1, 2][i % 2]} for i in range(8)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "validation.jsonl", [{"text": "x", "stars": 2.0},
+                                                {"text": "y", "stars": 1}])
+    cfg = TaskConfig(name="stars", text_fields=["text"], label_field="stars")
+    data = load_task_data(resolve_task(cfg), tmp_path)
+    assert data.label_names == ("1", "2")
+    assert data.splits["train"]["label"].tolist()[:2] == [0, 1]
+    assert data.splits["validation"]["label"].tolist() == [1, 0]
+    zero_based = [{"text": "a", "stars": 0}, {"text": "b", "stars": 2}]  # ids: class 1 unseen
+    write_jsonl(tmp_path / "train.jsonl", zero_based)
+    assert load_task_data(resolve_task(cfg), tmp_path).label_names == ("0", "1", "2")
+
+
 def test_custom_task_needs_fields() -> None:
     with pytest.raises(ConfigError, match="custom task must declare task.text_fields"):
         resolve_task(TaskConfig(name="mine"))

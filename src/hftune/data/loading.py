@@ -154,9 +154,15 @@ def _label_col(task: ResolvedTask, frame: pd.DataFrame, source: str) -> str:
 
 
 def _labels_from_data(column: pd.Series) -> tuple[str, ...]:
+    """Class names when the config gives none: integer labels from 0 are class ids (0..max);
+    other integers (e.g. 1 and 2) are names in numeric order, so that no class is invented;
+    anything else, the distinct values sorted."""
     values = column.dropna().unique().tolist()
-    if all(_as_int(v) is not None for v in values):
-        return tuple(str(i) for i in range(max(_as_int(v) for v in values) + 1))
+    ints = [_as_int(v) for v in values]
+    if ints and all(i is not None for i in ints):
+        if min(ints) == 0:  # type: ignore[type-var]
+            return tuple(str(i) for i in range(max(ints) + 1))  # type: ignore[type-var]
+        return tuple(str(i) for i in sorted(set(ints)))  # type: ignore[type-var]
     return tuple(sorted(str(v) for v in values))
 
 
@@ -174,11 +180,17 @@ def _as_int(value: object) -> int | None:
 
 def _map_labels(column: pd.Series, names: tuple[str, ...], where: str) -> list[int]:
     index = {name: i for i, name in enumerate(names)}
+    by_number = {n: i for i, name in enumerate(names) if (n := _as_int(name)) is not None}
     out: list[int] = []
     for value in column.tolist():
         as_int = _as_int(value)
         if str(value) in index:
             out.append(index[str(value)])
+        elif as_int is not None and by_number:  # integer class names: 2.0 is the class "2"
+            if as_int not in by_number:
+                raise DataError(f"{where}: label {value!r} is not one of the task's labels "
+                                f"({', '.join(names)})")
+            out.append(by_number[as_int])
         elif as_int is not None and 0 <= as_int < len(names):
             out.append(as_int)
         else:
