@@ -51,3 +51,15 @@ def test_table_shows_rerun_column_only_with_reruns(tmp_path: Path) -> None:
     col = headers.index("Best config rerun (mean ± std)")
     assert [r[col] for r in rows] == ["0.6900 ± 0.0100 (3 seeds)", "-"]
     assert all(len(r) == len(headers) for r in rows)
+
+
+def test_rerun_seeds_skip_every_seed_the_study_trained_with() -> None:
+    """seeds-then-pbt screened seed+1..seed+4 (one of them won): the reruns take later ones."""
+    from hftune.study.records import TrialRecord
+    from hftune.study.rerun import fresh_seeds
+
+    screened = [TrialRecord(f"s{i}", {"seed": 10 + i}) for i in (1, 2, 3, 4)]
+    pbt = TrialRecord("p", {"seed": 12, "learning_rate": 1e-5},
+                      config_history=[{"epoch": 0.0, "config": {"seed": 13}}])
+    assert fresh_seeds(10, [*screened, pbt], 3) == [15, 16, 17]
+    assert fresh_seeds(10, [TrialRecord("g", {"learning_rate": 1e-5})], 2) == [11, 12]

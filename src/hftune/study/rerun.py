@@ -5,8 +5,9 @@ data and resources (:func:`hftune.study.runner.study_trainable`); no scheduler s
 early and no checkpoint is kept. Each rerun's score is the study's score rule applied to its
 reports, so it is comparable to the study's values.
 
-Seeds are fresh: ``seed + 1 .. seed + n`` (the study's ``seed``), so that the reruns do not
-include the seed whose lucky draw may have won selection.
+Seeds are fresh: the first ``n`` integers after the study's ``seed`` that no trial of the study
+trained with (``seed + 1 .. seed + n`` unless the study searched or screened seeds), so that
+the reruns do not include the seed whose lucky draw may have won selection.
 
 Written to the study folder: ``reruns/trials/<id>.json`` (each rerun's full record),
 ``reruns/ray/`` (Ray's state), ``reruns.csv`` (one row per rerun), ``reruns.json`` (per config:
@@ -21,7 +22,7 @@ import math
 import os
 import shutil
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,22 @@ from hftune.study.store import StudyStore
 
 RERUN_DIR = "reruns"
 RERUN_KEYS = ["config_index", "seed"]
+
+
+def fresh_seeds(base: int, trials: Sequence[TrialRecord], n: int) -> list[int]:
+    """The first ``n`` seeds after ``base`` that none of ``trials`` trained with (a trial's
+    ``seed`` is in its config, where the study searched or screened it, else ``base``)."""
+    used = {base}
+    for trial in trials:
+        for config in (trial.initial_config, trial.config):
+            if config.get("seed") is not None:
+                used.add(int(config["seed"]))
+    out, candidate = [], base + 1
+    while len(out) < n:
+        if candidate not in used:
+            out.append(candidate)
+        candidate += 1
+    return out
 
 
 def rerun_trainable(config: dict[str, Any], setup: Any, configs: list[dict[str, Any]]) -> None:
@@ -101,7 +118,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
                                f"nothing to rerun")
     prepared = prepare_again(store, study)
     configs = [dict(t.config) for t in sources]
-    seed_values = [prepared.config.seed + 1 + i for i in range(seeds)]
+    seed_values = fresh_seeds(prepared.config.seed, store.read_trials(), seeds)
     connect_ray(address)
     store.acquire_lock()
     try:
