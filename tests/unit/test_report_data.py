@@ -184,3 +184,20 @@ def test_member_history_starts_from_the_first_config() -> None:
                                          (60.0, {"learning_rate": 2e-5})]
     data.lineage = [{**event, "old_config": {"learning_rate": 3e-5}}]
     assert member_history(data)["m"][0] == (0.0, {"learning_rate": 3e-5})
+
+
+def test_score_last_takes_value_and_epoch_from_the_last_evaluation(tmp_path: Path) -> None:
+    """With strategy.score: last, the row's best value, its epoch and the held-out value all
+    come from the selected trial's last evaluation, not from its best one."""
+    store = StudyStore(tmp_path / "last")
+    store.write_study(StudyRecord(name="last", status="finished", strategy="grid",
+                                  metric="accuracy", mode="max", score="last",
+                                  best_trial_id="steady"))
+    reports = {"peaked": [(0.9, 0.88), (0.6, 0.61)], "steady": [(0.85, 0.83), (0.8, 0.77)]}
+    for trial_id, values in reports.items():
+        store.write_trial(TrialRecord(trial_id, {}, state="finished", reports=[
+            {"epoch": float(i + 1), "accuracy": acc, "holdout_accuracy": held}
+            for i, (acc, held) in enumerate(values)]))
+    row = summary_row(load_study(store.root))
+    assert (row["best_trial"], row["best"], row["best_epoch"]) == ("steady", 0.8, 2.0)
+    assert row["holdout"] == pytest.approx(0.77)

@@ -26,13 +26,16 @@ def status(
     table = Table(title=f"{data['name']}: {data['status']} ({data['strategy']}, {metric} "
                         f"{data['mode']})")
     keys = sorted({k for row in data["trials"] for k in row["config"]})
-    for col in ("trial", "state", *keys, f"best {metric}", "epoch", "seconds"):
+    last = data.get("score") == "last"  # the study's rule: a trial's best or last evaluation
+    for col in ("trial", "state", *keys, f"{'last' if last else 'best'} {metric}", "epoch",
+                "seconds"):
         table.add_column(col)
     for row in data["trials"]:
         mark = " *" if row["trial_id"] == data["best_trial_id"] else ""
         table.add_row(row["trial_id"] + mark, row["state"],
                       *(_fmt(row["config"].get(k)) for k in keys),
-                      _fmt(row["best"]), _fmt(row["best_epoch"]), f"{row['compute_s']:.1f}")
+                      _fmt(row["score"]), _fmt(row["epochs" if last else "best_epoch"]),
+                      f"{row['compute_s']:.1f}")
     Console().print(table)
     if data.get("disk_bytes"):
         typer.echo(f"disk use: {data['disk_bytes'] / 2**20:.1f} MiB (checkpoints included)")

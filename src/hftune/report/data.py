@@ -161,7 +161,8 @@ def wall_minutes(data: StudyData) -> float | None:
 
 def holdout_value(data: StudyData) -> float | None:
     """The best trial's held-out metric: ``best_holdout`` in ``study.json``, else the best
-    trial's ``holdout_<metric>`` (from its best report, else its latest report that has it)."""
+    trial's ``holdout_<metric>`` (from the report that gives it its score, else its latest
+    report that has it)."""
     value = data.raw.get("best_holdout")
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -169,7 +170,7 @@ def holdout_value(data: StudyData) -> float | None:
     if best is None:
         return None
     key = f"holdout_{data.metric}"
-    report = best.best_report(data.metric, data.mode)
+    report = best.scored_report(data.metric, data.mode, data.study.score)
     if report is not None and report.get(key) is not None:
         return float(report[key])
     for r in reversed(best.reports):
@@ -194,7 +195,8 @@ def summary_row(data: StudyData, price_per_hour: float | None = None) -> dict[st
     """
     counts = state_counts(data)
     best = data.best()
-    best_report = best.best_report(data.metric, data.mode) if best else None
+    # the report that gives the best trial its score (best or last evaluation, per the rule)
+    best_report = best.scored_report(data.metric, data.mode, data.study.score) if best else None
     unit, _ = compute_unit(data)
     minutes = compute_minutes(data)
     status = data.status or data.study.status
