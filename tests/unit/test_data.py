@@ -144,3 +144,42 @@ def test_missing_label_column(tmp_path: Path) -> None:
     cfg = TaskConfig(name="mine", text_fields=["q", "a"], label_field="verdict")
     with pytest.raises(DataError, match="no label column 'verdict'; columns found: q, a, gold"):
         load_task_data(resolve_task(cfg), tmp_path)
+
+
+def test_a_hub_split_that_does_not_exist_is_one_line(monkeypatch) -> None:
+    """validation_split: dev on GLUE/RTE names the splits there are (no KeyError traceback)."""
+    import datasets
+
+    from hftune.data.loading import _load_from_hub
+
+    hub = datasets.DatasetDict({name: datasets.Dataset.from_dict({"label": [0]})
+                                for name in ("train", "validation", "test")})
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: hub)
+    task = resolve_task(TaskConfig(name="rte", validation_split="dev"))
+    with pytest.raises(DataError, match="has no split 'dev'; its splits: train, validation, test"):
+        _load_from_hub(task, ["train", "dev"])
+
+
+def test_unlabelled_rows_say_so(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", [{"sentence": "a", "label": 0},
+                                           {"sentence": "b", "label": 1}])
+    write_jsonl(tmp_path / "validation.jsonl", [{"sentence": "a", "label": -1}])
+    with pytest.raises(DataError, match="-1 marks an unlabelled row"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+
+
+def test_a_row_limit_that_keeps_one_class_is_an_error(tmp_path: Path, tiny_bert: Path) -> None:
+    """max_train_samples keeps the first rows: a file sorted by label would train on one
+    class; the check runs on the rows the trials get."""
+    from hftune.config.loading import validate_study
+    from hftune.study.prepare import prepare_study
+
+    rows = [{"sentence": f"s {i}", "label": int(i >= 6)} for i in range(8)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "validation.jsonl", rows[:4])
+    cfg = validate_study({"name": "x", "model": str(tiny_bert), "max_length": 16,
+                          "task": {"name": "sst2", "data_dir": str(tmp_path),
+                                   "max_train_samples": 4},
+                          "search_space": {"learning_rate": [1e-3]}})
+    with pytest.raises(DataError, match="the first 4 training rows hold a single class"):
+        prepare_study(cfg)

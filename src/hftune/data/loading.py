@@ -109,6 +109,10 @@ def _load_from_hub(task: ResolvedTask, splits: list[str]) -> dict[str, pd.DataFr
             f"task '{task.name}': could not load {HUB_DATASET} from the Hub "
             f"({type(exc).__name__}); offline, point {DATA_DIR_ENV} or task.data_dir at local files"
         ) from None
+    missing = [split for split in splits if split not in ds]
+    if missing:
+        raise DataError(f"task '{task.name}': {HUB_DATASET}/{task.name} has no split "
+                        f"'{missing[0]}'; its splits: {', '.join(ds)}")
     return {split: ds[split].to_pandas() for split in splits}
 
 
@@ -194,8 +198,10 @@ def _map_labels(column: pd.Series, names: tuple[str, ...], where: str) -> list[i
         elif as_int is not None and 0 <= as_int < len(names):
             out.append(as_int)
         else:
+            unlabelled = (" (-1 marks an unlabelled row, as in GLUE's test splits: use a "
+                          "labelled split)") if as_int == -1 else ""
             raise DataError(
                 f"{where}: label {value!r} is not one of the task's labels "
-                f"({', '.join(names)} or their ids 0..{len(names) - 1})"
+                f"({', '.join(names)} or their ids 0..{len(names) - 1}){unlabelled}"
             )
     return out

@@ -17,7 +17,7 @@ from hftune.config.schema import StudyConfig
 from hftune.data.loading import TaskData, load_task_data
 from hftune.data.tasks import ResolvedTask, resolve_task
 from hftune.data.tokenize import TokenizedTask, tokenize_task
-from hftune.errors import ConfigError, ModelError
+from hftune.errors import ConfigError, DataError, ModelError
 from hftune.strategies import Strategy, build_strategy
 from hftune.training.model import model_max_positions, resolve_model_ref
 
@@ -125,6 +125,11 @@ def prepare_study(cfg: StudyConfig) -> PreparedStudy:
     limits = {task.train_split: cfg.task.max_train_samples,
               task.validation_split: cfg.task.max_eval_samples}
     tokenized = tokenize_task(data, tokenizer, cfg.max_length, limits)
+    if cfg.task.max_train_samples is not None and len(
+            set(tokenized.splits[task.train_split]["labels"])) < 2:
+        raise DataError(f"task.max_train_samples: the first {cfg.task.max_train_samples} "
+                        f"training rows hold a single class (is the file sorted by label?); "
+                        f"shuffle the file or raise max_train_samples")
     holdout, holdout_source = split_holdout(tokenized, task, cfg.evaluation.holdout)
     strategy = build_strategy(cfg.strategy, space, metric, mode, cfg.seed)
     return PreparedStudy(cfg, task, data, tokenized, tokenizer, model_path, metric, mode, space,
