@@ -157,7 +157,8 @@ def test_plan_for_the_three_strategies(folders: dict[str, Path]) -> None:
         ("best_so_far", None), ("expected_max", None),
         ("curves", "grid-rte"), ("parallel", "grid-rte"), ("importance", "grid-rte"),
         ("curves", "asha-rte"), ("parallel", "asha-rte"), ("importance", "asha-rte"),
-        ("curves", "pbt-rte"), ("pbt", "pbt-rte"), ("parallel", "pbt-rte")]
+        ("curves", "pbt-rte"), ("pbt", "pbt-rte")]
+    assert any("pbt-rte: PBT members changed configs" in n for n in plan.notes)
 
 
 def test_labels_are_unique_and_bad_folders_refused(folders: dict[str, Path],

@@ -21,7 +21,7 @@ def html_page(folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("html") / "report.html"
     result = write_report([folders[k] for k in ("grid", "asha", "pbt", "running")], out,
                           price_per_hour=0.5)
-    assert result.n_plots == 13
+    assert result.n_plots == 12  # PBT study: no per-config plots
     return out.read_text(encoding="utf-8")
 
 
@@ -38,7 +38,7 @@ def test_html_is_self_contained(html_page: str) -> None:
 
 
 def test_html_plots_and_table_values(html_page: str) -> None:
-    assert len(re.findall(r'class="plotly-graph-div"', html_page)) == 13
+    assert len(re.findall(r'class="plotly-graph-div"', html_page)) == 12
     comparison = html_page.split('<table class="comparison">')[1].split("</table>")[0]
     cells = re.findall(r"<td>(.*?)</td>", comparison)
     assert cells[:11] == ["grid-rte", "grid", "finished", "9 (9 / 0 / 0)", "accuracy (max)",
@@ -62,10 +62,10 @@ def test_cli_writes_html(folders: dict[str, Path], tmp_path: Path) -> None:
                                       str(folders["pbt"]), "-o", str(out),
                                       "--price-per-hour", "1.5", "--title", "RTE strategies"])
     assert result.exit_code == 0, result.output
-    assert "11 plots" in result.output
+    assert "10 plots" in result.output
     page = out.read_text(encoding="utf-8")
     assert "<title>RTE strategies</title>" in page and "Cost at 1.5/h" in page
-    assert len(re.findall(r'class="plotly-graph-div"', page)) == 11
+    assert len(re.findall(r'class="plotly-graph-div"', page)) == 10
 
 
 def test_bad_input_is_one_clear_error(folders: dict[str, Path], tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_markdown_with_png_plots(folders: dict[str, Path], tmp_path: Path) -> No
                                       str(folders["pbt"]), "--format", "md", "-o", str(out)])
     assert result.exit_code == 0, result.output
     pngs = sorted((tmp_path / "report_plots").glob("*.png"))
-    assert len(pngs) == 11
+    assert len(pngs) == 10
     text = out.read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(links) == sorted(f"report_plots/{p.name}" for p in pngs)

@@ -1,7 +1,8 @@
 """Which plots a report has: the same list for the HTML (plotly) and Markdown (PNG) writers.
 
 A plot is left out, not drawn empty, when its study lacks what it needs: learning curves need a
-trial with a report, the PBT plot needs ``lineage.jsonl``, parallel coordinates need two scored
+trial with a report, the PBT plot needs ``lineage.jsonl`` (and then replaces the per-config
+plots: a PBT member's score belongs to no single config), parallel coordinates need two scored
 trials and a hyperparameter, importance needs :data:`~hftune.report.importance.MIN_TRIALS`
 scored trials with a hyperparameter that varied. A left-out plot leaves a note saying why.
 """
@@ -69,6 +70,11 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
             notes.append(f"{s.label}: no trial has reported yet.")
         if s.lineage:
             plots.append(PlotSpec("pbt", f"{s.label}: PBT hyperparameters over time", s))
+            # a member's score comes from a schedule of configs and cloned weights, not from
+            # the config it ends with: plotting scores against configs would mislead
+            notes.append(f"{s.label}: PBT members changed configs during training (see the "
+                         f"PBT plot); no parallel-coordinates or importance plot.")
+            continue
         if len(scored) >= 2 and param_names(s):
             plots.append(PlotSpec("parallel", f"{s.label}: hyperparameters vs {s.metric}", s))
         importances = param_importances(s) if len(scored) >= MIN_TRIALS else None
