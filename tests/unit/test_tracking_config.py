@@ -150,6 +150,22 @@ def test_missing_client_fails_run_before_any_study_folder(tmp_path, monkeypatch)
     assert not out.exists()
 
 
+def test_commands_that_track_nothing_do_not_need_the_clients(tmp_path, monkeypatch,
+                                                              shared_data, tiny_bert) -> None:
+    """evaluate, rerun and replay reopen a study without tracking: a machine without the
+    study's tracking client (or W&B key) can still run them."""
+    from hftune.study.prepare import prepare_study
+
+    monkeypatch.setattr(tracking_mod, "module_available", lambda name: name != "mlflow")
+    cfg = validate_study({"name": "t", "model": str(tiny_bert), "max_length": 16,
+                          "task": {"name": "rte", "data_dir": str(shared_data / "rte"),
+                                   "max_train_samples": 32, "max_eval_samples": 16},
+                          "search_space": {"learning_rate": [1e-3]}, "tracking": ["mlflow"]})
+    with pytest.raises(ConfigError, match=r"pip install 'hftune\[mlflow\]'"):
+        prepare_study(cfg)
+    assert prepare_study(cfg, tracking=False).tokenized.splits["train"].num_rows == 32
+
+
 def test_callbacks_get_the_study_defaults(tmp_path) -> None:
     cfg = study({"mlflow": None, "wandb": {"project": "p"}, "tensorboard": None},
                 output_dir=str(tmp_path / "s"))

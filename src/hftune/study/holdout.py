@@ -102,7 +102,7 @@ def evaluate_holdout(store: StudyStore, prepared: PreparedStudy | None = None,
             raise StudyFolderError(
                 f"{store.root}: the study has no held-out part; it needs evaluation.holdout "
                 f"(a share of the validation data) or task.test_split in its config")
-        prepared = prepare_study(cfg)
+        prepared = prepare_study(cfg, tracking=False)
     if prepared.holdout is None:
         raise StudyFolderError(
             f"{store.root}: the study has no held-out part; it needs evaluation.holdout "

@@ -95,13 +95,18 @@ def cuda_device_count() -> int:
         return 0
 
 
-def prepare_study(cfg: StudyConfig) -> PreparedStudy:
-    """Resolve, load, check and tokenize; raises on any bad input before anything is written."""
+def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
+    """Resolve, load, check and tokenize; raises on any bad input before anything is written.
+
+    ``tracking=False`` skips the check of the config's tracking clients (for commands that
+    reopen a study without tracking anything: evaluate, rerun, replay).
+    """
     from transformers import AutoTokenizer
 
     from hftune.tracking import check_tracking_available
 
-    check_tracking_available(cfg)  # a tracking client not installed: fail before any work
+    if tracking:
+        check_tracking_available(cfg)  # a tracking client not installed: fail before any work
     task = resolve_task(cfg.task)
     metric, mode = resolve_objective(cfg, task)
     if cfg.evaluation.holdout is not None and task.test_split:

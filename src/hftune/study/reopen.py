@@ -39,9 +39,11 @@ def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyCo
     return validate_study(data)
 
 
-def prepare_again(store: StudyStore, study: StudyRecord | None = None) -> PreparedStudy:
-    """:func:`prepare_study` on the study's own config (same rows, same held-out split)."""
-    return prepare_study(study_config(store, study))
+def prepare_again(store: StudyStore, study: StudyRecord | None = None, *,
+                  tracking: bool = True) -> PreparedStudy:
+    """:func:`prepare_study` on the study's own config (same rows, same held-out split);
+    ``tracking=False`` for commands that track nothing."""
+    return prepare_study(study_config(store, study), tracking=tracking)
 
 
 def eval_batch_size(cfg: StudyConfig) -> int:

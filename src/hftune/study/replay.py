@@ -79,7 +79,7 @@ def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
             f"{root}: replay follows the schedule from epoch to epoch, and this study evaluated "
             f"(and exploited) every {evaluation.eval_steps} steps; replay works for studies "
             f"with evaluation.every: epoch")
-    prepared = prepare_again(store, study)
+    prepared = prepare_again(store, study, tracking=False)
     setup = trial_setup(prepared)
     setup.checkpoints = "every"
     reports: list[dict[str, Any]] = []

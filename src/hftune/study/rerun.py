@@ -116,7 +116,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
     if not sources:
         raise StudyFolderError(f"{store.root}: no trial reported {study.metric}; "
                                f"nothing to rerun")
-    prepared = prepare_again(store, study)
+    prepared = prepare_again(store, study, tracking=False)
     configs = [dict(t.config) for t in sources]
     seed_values = fresh_seeds(prepared.config.seed, store.read_trials(), seeds)
     connect_ray(address)
