@@ -87,13 +87,13 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     result = write_report([folders["grid"], folders["asha"], folders["pbt"], running], out,
                           price_per_hour=0.5)
-    assert result.n_plots == 13  # 2 shared + grid 3 + asha 3 + pbt 3 + running 2
+    assert result.n_plots == 12  # 2 shared + grid 3 + asha 3 + pbt 2 (curves, pbt) + running 2
     shot = ARTIFACTS / "report-browser.png"
     shot.unlink(missing_ok=True)
     page = load_in_chromium(out, tmp_path / "profile", screenshot=shot)
     assert page.console_errors == []
-    assert page.plot_divs == 13
-    assert page.rendered_plots == 13
+    assert page.plot_divs == 12
+    assert page.rendered_plots == 12
     assert "asha-rte" in page.dom and "54.0 CPU-core-min" in page.dom
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000
