@@ -64,3 +64,34 @@ def test_trials_on_a_cluster_are_sized_to_its_largest_node() -> None:
     assert largest_node(nodes) == (16.0, 2)
     assert largest_node(nodes[:1]) == (64.0, 0)
     assert largest_node([]) == (1.0, 0)
+
+
+def test_cluster_sizing_keeps_the_measured_auto_fraction(monkeypatch) -> None:
+    """--address: resources are sized to the largest node; a gpus_per_trial: auto fraction
+    measured while preparing is reused, not probed a second time."""
+    from dataclasses import dataclass
+
+    from hftune.config.loading import validate_study
+    from hftune.study import gpu_packing, runner
+    from hftune.study import ray_session as session
+    from hftune.study.prepare import Resources
+
+    @dataclass
+    class Prepared:  # the two fields fit_to_cluster reads of a PreparedStudy
+        config: object
+        resources: Resources
+
+    probes: list[int] = []
+    monkeypatch.setattr(runner, "connect_ray", lambda address: None)
+    monkeypatch.setattr(session, "cluster_node_shape", lambda: (16.0, 2))
+    monkeypatch.setattr(gpu_packing, "resolve_auto", lambda cfg, gpus: probes.append(gpus) or 1.0)
+    base = {"name": "x", "model": "m", "task": "rte"}
+    auto = validate_study({**base, "resources": {"gpus_per_trial": "auto"}})
+    fitted = runner.fit_to_cluster(Prepared(auto, Resources(8.0, 0.25, None)), "head:6379")
+    assert (fitted.resources.cpus_per_trial, fitted.resources.gpus_per_trial) == (2.0, 0.25)
+    assert probes == []
+    plain = validate_study(base)
+    fitted = runner.fit_to_cluster(Prepared(plain, Resources(64.0, 0.0, None)), "head:6379")
+    assert (fitted.resources.cpus_per_trial, fitted.resources.gpus_per_trial) == (8.0, 1.0)
+    local = runner.fit_to_cluster(Prepared(plain, Resources(64.0, 0.0, None)), None)
+    assert local.resources == Resources(64.0, 0.0, None)

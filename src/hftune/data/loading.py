@@ -162,11 +162,11 @@ def _labels_from_data(column: pd.Series) -> tuple[str, ...]:
     other integers (e.g. 1 and 2) are names in numeric order, so that no class is invented;
     anything else, the distinct values sorted."""
     values = column.dropna().unique().tolist()
-    ints = [_as_int(v) for v in values]
-    if ints and all(i is not None for i in ints):
-        if min(ints) == 0:  # type: ignore[type-var]
-            return tuple(str(i) for i in range(max(ints) + 1))  # type: ignore[type-var]
-        return tuple(str(i) for i in sorted(set(ints)))  # type: ignore[type-var]
+    numbers = [n for v in values if (n := _as_int(v)) is not None]
+    if values and len(numbers) == len(values):
+        if min(numbers) == 0:
+            return tuple(str(i) for i in range(max(numbers) + 1))
+        return tuple(str(i) for i in sorted(set(numbers)))
     return tuple(sorted(str(v) for v in values))
 
 

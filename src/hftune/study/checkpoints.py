@@ -3,9 +3,8 @@
 Every checkpoint a trial reported lies under ``<study>/ray/<trial dir>/checkpoint_NNNNNN/`` (a
 later step's trials: under ``<study>/ray-<phase>/``) with an ``hftune.json`` (see
 :mod:`hftune.training.checkpoint`): the trial that wrote it, its epoch and step, the config it
-ran with and the evaluation record it was taken at. The scan trusts that
-file, not the folder it lies in, so a PBT trial's checkpoints are attributed to the trial that
-wrote them.
+ran with and the evaluation record it was taken at. The scan trusts that file, not the folder it
+lies in, so a PBT trial's checkpoints are attributed to the trial that wrote them.
 """
 
 from __future__ import annotations

@@ -64,9 +64,14 @@ def fit_to_cluster(prepared: PreparedStudy, address: str | None) -> PreparedStud
     from hftune.study.prepare import default_resources
     from hftune.study.ray_session import cluster_node_shape
 
+    cfg = prepared.config
+    if cfg.resources.gpus_per_trial == "auto":  # measured in prepare_study: not probed again
+        resources = cfg.resources.model_copy(
+            update={"gpus_per_trial": prepared.resources.gpus_per_trial})
+        cfg = cfg.model_copy(update={"resources": resources})
     cpus, gpus = cluster_node_shape()
     return dataclasses.replace(
-        prepared, resources=default_resources(prepared.config, total_cpus=cpus, total_gpus=gpus))
+        prepared, resources=default_resources(cfg, total_cpus=cpus, total_gpus=gpus))
 
 
 def _check_folder(store: StudyStore, overwrite: bool) -> None:
