@@ -77,3 +77,25 @@ def test_pbt_exploits_and_applies_explored_values(ray_session, tiny_bert, shared
         originals = [r["learning_rate"] for r in by_id[seg["trial_id"]].reports
                      if r["epoch"] == rep["epoch"] and "learning_rate" in r]
         assert any(lr == pytest.approx(rep["learning_rate"]) for lr in originals), (rep, originals)
+
+    # rerun: every trial once more with a fresh seed; a trial that exploited trains its whole
+    # schedule from scratch (the hyperparameters change at the schedule's epochs), not its
+    # final config alone
+    from hftune.study.rerun import rerun_study
+
+    summary = rerun_study(out, top=4, seeds=1)
+    rows = {row["trial_id"]: row for row in summary["configs"]}
+    runs = {int(r.config["config_index"]): r for r in StudyStore(out / "reruns").read_trials()}
+    exploited = lineage[0]["to_trial"]
+    schedule = rows[exploited]["schedule"]
+    assert len(schedule) >= 2 and schedule[-1]["end"] is None
+    rerun = runs[rows[exploited]["rank"] - 1]
+    assert rerun.state == "finished" and not rerun.config_history
+    assert {r["segment"] for r in rerun.reports} == set(range(len(schedule)))
+    for rep in (r for r in rerun.reports if r.get("trained") is not False):
+        seg = schedule[rep["segment"]]
+        assert seg["start"] < rep["epoch"] <= (seg["end"] or 3.0)
+        assert rep["weight_decay"] == pytest.approx(seg["config"]["weight_decay"])
+    never_exploited = [row for tid, row in rows.items()
+                       if not any(e["to_trial"] == tid for e in lineage)]
+    assert all("schedule" not in row for row in never_exploited)

@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
+import yaml
 
 from hftune.cli.main import main
 from hftune.study.records import ENDED_STATES
@@ -153,6 +154,17 @@ def ray_result_lines(out: Path, trial_id: str) -> int:
                for p in (out / "ray").glob(f"*{trial_id}*/result.json"))
 
 
+def ray_trial_cpus(out: Path) -> dict[str, float]:
+    """The CPUs each trial asks for in Ray's newest snapshot of the experiment."""
+    from ray.tune.experiment.trial import Trial
+    from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+    newest = max((out / "ray").glob("experiment_state-*.json"))  # named by the run's start
+    state = _loads_with_cloudpickle(newest.read_text())  # Ray's own snapshot, written here
+    trials = [Trial.from_json_state(trial_json, stub=True) for trial_json, _ in state["trial_data"]]
+    return {t.trial_id: t.placement_group_factory.required_resources["CPU"] for t in trials}
+
+
 # -- the tests --------------------------------------------------------------------------------
 def test_kill9_mid_study_then_resume_finishes_it(ray_session, tiny_bert, shared_data,
                                                  tmp_path, monkeypatch, capsys) -> None:
@@ -189,6 +201,14 @@ def test_kill9_mid_study_then_resume_finishes_it(ray_session, tiny_bert, shared_
     finished_before = {k: r for k, r in before.items() if r["state"] == "finished"}
     partway = {k for k, r in before.items() if r["state"] == "running" and r["reports"]}
 
+    # resumed "on another machine": 2 CPUs per trial where the killed run had 1
+    stored = yaml.safe_load((out / "study.yaml").read_text())
+    stored["resources"]["cpus_per_trial"] = 2
+    (out / "study.yaml").write_text(yaml.safe_dump(stored))
+    # the killed run never added its seconds; the resume charges them up to its last event
+    killed_start = StudyStore(out).read_study().run_started_at
+    assert killed_start is not None
+    last_event = max(r["time"] for rec in before.values() for r in rec["reports"])
     code, stdout, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
     assert code == 0, err
     assert "finished" in stdout
@@ -196,6 +216,12 @@ def test_kill9_mid_study_then_resume_finishes_it(ray_session, tiny_bert, shared_
     after = read_records(out)
     store = StudyStore(out)
     assert store.read_study().status == "finished"
+    assert store.read_study().run_started_at is None
+    assert store.read_study().wall_s >= last_event - killed_start > 0
+    # the restored trials ran with the resumed run's resources, as the new trials did
+    assert store.read_study().resources["cpus_per_trial"] == 2
+    assert store.read_study().resources_before[0]["cpus_per_trial"] == 1
+    assert {ray_trial_cpus(out)[t] for t in partway} == {2.0}
     # every planned config exactly once, every trial ended
     configs = sorted((r["config"]["learning_rate"], r["config"]["num_train_epochs"])
                      for r in after.values())

@@ -50,5 +50,6 @@ def test_replay_refuses_a_study_that_evaluated_every_n_steps(tmp_path) -> None:
         "name": "pbt-rte", "model": "no-such-model", "task": {"name": "rte"},
         "search_space": {"learning_rate": {"loguniform": [1e-5, 5e-5]}},
         "strategy": {"name": "pbt"}, "evaluation": {"every": "steps", "eval_steps": 20}})
-    with pytest.raises(StudyFolderError, match="every 20 steps; replay works for studies with"):
+    with pytest.raises(StudyFolderError,
+                       match="every 20 steps; replay and reruns of a schedule work for"):
         replay_study(root)

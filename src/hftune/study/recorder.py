@@ -7,7 +7,9 @@ Across a resume (or a retry after a failure) a record stays true to what the tri
 that had ended before this recorder started never changes again; when a trial starts over, its
 first report (the one with ``worker_pid``) drops the reports the restart replaces — all of them
 after a start from scratch, those after the checkpoint's epoch after a restore from its own
-checkpoint (a PBT exploit of another trial's checkpoint keeps the history).
+checkpoint (a PBT exploit of another trial's checkpoint keeps the history). The seconds the
+dropped reports' runs cost stay in the record's ``replaced_s`` (compute is counted, not hidden),
+and their highest step in ``replaced_step`` (the tracking targets had logged it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from ray.tune import Callback
 
 from hftune.space import python_value
-from hftune.study.records import ENDED_STATES, TrialRecord
+from hftune.study.records import ENDED_STATES, TrialRecord, reports_compute_s
 from hftune.study.store import StudyStore
 
 # Ray adds these to every result; they are not the trial's own metrics.
@@ -130,13 +132,21 @@ class StudyRecorder(Callback):
 
 
 def _drop_replaced_reports(rec: TrialRecord, first: dict[str, Any]) -> None:
-    """Drop the reports that a restarted run of ``rec`` is about to report again."""
+    """Drop the reports that a restarted run of ``rec`` is about to report again, keeping the
+    seconds they cost (``replaced_s``) and the highest step among them (``replaced_step``)."""
     source = first.get("restored_from")
     if source is None:
-        rec.reports = []
+        kept: list[dict[str, Any]] = []
     elif source == rec.trial_id:
         epoch = float(first.get("restored_epoch") or 0.0)
-        rec.reports = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
+        kept = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
+    else:
+        return
+    if len(kept) == len(rec.reports):
+        return
+    rec.replaced_s += reports_compute_s(rec.reports) - reports_compute_s(kept)
+    rec.replaced_step = rec.last_step
+    rec.reports = kept
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -32,6 +32,11 @@ class TrialRecord:
     # Held-out evaluation of the trial's best checkpoint (top-k trials only, after selection):
     # {"metrics": {...}, "epoch", "step", "checkpoint", "rows", "source"}; see study.holdout.
     holdout: dict[str, Any] | None = None
+    # Reports that a restart replaced (see hftune.study.recorder): their seconds and last step.
+    # Their values are gone from ``reports``; the compute they cost and the steps the tracking
+    # targets already logged are not.
+    replaced_s: float = 0.0
+    replaced_step: int | None = None
 
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.reports
@@ -69,19 +74,22 @@ class TrialRecord:
 
     @property
     def compute_s(self) -> float:
-        """Seconds the trial itself ran, over all its runs.
+        """Seconds the trial itself ran, over all its runs, those a restart replaced included.
 
         A report's ``elapsed_s`` counts from the start of the run that made it, and a trial
         runs again after every PBT exploit and every resume; each run's first report carries
-        ``worker_pid``. So this is the sum, over runs, of each run's last ``elapsed_s``.
+        ``worker_pid``. So this is the sum, over runs, of each run's last ``elapsed_s``, plus
+        ``replaced_s``. A run's seconds after its last report (a kill) are not known.
         """
-        total, run_s = 0.0, 0.0
-        for i, report in enumerate(self.reports):
-            if i > 0 and "worker_pid" in report:  # a new run of this trial starts here
-                total += run_s
-                run_s = 0.0
-            run_s = float(report.get("elapsed_s") or 0.0)
-        return total + run_s
+        return reports_compute_s(self.reports) + self.replaced_s
+
+    @property
+    def last_step(self) -> int | None:
+        """The highest global step this trial ever reported, replaced reports included."""
+        steps = [int(r["step"]) for r in self.reports if isinstance(r.get("step"), int | float)]
+        if self.replaced_step is not None:
+            steps.append(self.replaced_step)
+        return max(steps) if steps else None
 
     def summary(self, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
         """The trial's outcome as flat fields (the tables, ``hftune status`` and the report
@@ -110,6 +118,18 @@ class TrialRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
+def reports_compute_s(reports: list[dict[str, Any]]) -> float:
+    """The seconds of the runs that made ``reports``: each run's last ``elapsed_s``, summed (a
+    run starts at a report with ``worker_pid``)."""
+    total, run_s = 0.0, 0.0
+    for i, report in enumerate(reports):
+        if i > 0 and "worker_pid" in report:  # a new run of this trial starts here
+            total += run_s
+            run_s = 0.0
+        run_s = float(report.get("elapsed_s") or 0.0)
+    return total + run_s
+
+
 def _isnan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -127,11 +147,16 @@ class StudyRecord:
     started_at: float | None = None
     ended_at: float | None = None
     wall_s: float | None = None
+    # When the run in progress started (None once it ended): a run killed before it could add
+    # its seconds to ``wall_s`` leaves it set, and a resume charges that run's seconds.
+    run_started_at: float | None = None
     tokenize_s: float | None = None
     label_names: list[str] = field(default_factory=list)
     data_source: str | None = None
     model: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    # Per-trial resources of earlier runs, when a resume ran with others (another machine).
+    resources_before: list[dict[str, Any]] = field(default_factory=list)
     best_trial_id: str | None = None
     best_value: float | None = None
     best_epoch: float | None = None

@@ -3,9 +3,11 @@
 A PBT trial's final weights were shaped by every trial it cloned: after an exploit at epoch
 ``E`` from trial ``D``, the weights are ``D``'s at ``E``, which were in turn shaped by ``D``'s
 own history. :func:`pbt_schedule` walks the lineage back and returns that history as segments
-(from epoch, config); :func:`replay_study` trains them one after another in this process, each
+(from epoch, config); :func:`train_schedule` trains them one after another in one process, each
 segment continuing from the previous one's checkpoint with the same restore rule as PBT
-(:mod:`hftune.training.checkpoint`), and records every evaluation in ``replay.json``.
+(:mod:`hftune.training.checkpoint`). :func:`replay_study` does that once and records every
+evaluation in ``replay.json``; ``hftune rerun`` does it once per seed
+(:mod:`hftune.study.rerun`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,53 @@ def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
             for i, (start, config, tid) in enumerate(starts)]
 
 
+def check_epoch_schedule(root: Path, evaluation: Any) -> None:
+    """Raise :class:`StudyFolderError` unless the study evaluated every epoch: a schedule's
+    segments end at epoch boundaries."""
+    if evaluation.every != "epoch":
+        raise StudyFolderError(
+            f"{root}: a PBT schedule is followed from epoch to epoch, and this study evaluated "
+            f"(and exploited) every {evaluation.eval_steps} steps; replay and reruns of a "
+            f"schedule work for studies with evaluation.every: epoch")
+
+
+def train_schedule(segments: list[Segment], setup: Any, report: Callable[[dict[str, Any]], None],
+                   scratch: Path, *, trial_id: str = "replay", seed: int | None = None) -> None:
+    """Train ``segments`` one after another in this process, from scratch.
+
+    Each segment continues from the previous one's checkpoint at its end epoch (copied to
+    ``scratch``), with the same restore rule as PBT; ``report(record)`` gets every evaluation,
+    with ``segment`` (its index). ``seed``, when given, is every segment's TrainingArguments
+    seed. Only segments that end before the last save checkpoints (``setup.checkpoints`` is
+    ignored). Raises :class:`StudyFolderError` when a segment ends before its end epoch.
+    """
+    from hftune.training.trainable import run_trial
+
+    previous: Path | None = None
+    for i, seg in enumerate(segments):
+        kept: dict[float, Path] = {}
+
+        def keep(record: dict[str, Any], folder: Path | None, i: int = i, seg: Segment = seg,
+                 kept: dict[float, Path] = kept) -> None:
+            report({**record, "segment": i})
+            epoch = float(record["epoch"])
+            if folder is not None and seg.end is not None and abs(epoch - seg.end) < 1e-9:
+                dest = scratch / f"segment-{i}-epoch-{epoch:g}"
+                shutil.copytree(folder, dest)
+                kept[seg.end] = dest
+
+        config = dict(seg.config) if seed is None else {**seg.config, "seed": seed}
+        segment_setup = replace(setup, checkpoints="every" if seg.end is not None else "none")
+        run_trial(config, segment_setup, keep, str(scratch / f"run-{i}"), trial_id=trial_id,
+                  restore_from=previous, stop_at_epoch=seg.end)
+        if seg.end is not None:
+            if seg.end not in kept:
+                raise StudyFolderError(
+                    f"segment {i} of the schedule did not reach epoch {seg.end:g}; its config "
+                    f"trains {seg.config.get('num_train_epochs')} epochs")
+            previous = kept[seg.end]
+
+
 def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
     """Replay the best trial's (or ``trial_id``'s) schedule; writes and returns ``replay.json``.
 
@@ -65,7 +115,6 @@ def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
     """
     from hftune.study.reopen import prepare_again, study_config
     from hftune.study.runner import trial_setup
-    from hftune.training.trainable import run_trial
 
     store = StudyStore(root)
     study = store.read_study()
@@ -73,38 +122,12 @@ def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
     if target is None:
         raise StudyFolderError(f"{root}: the study has no best trial to replay")
     segments = pbt_schedule(store.read_trials(), store.read_lineage(), target)
-    evaluation = study_config(store, study).evaluation
-    if evaluation.every != "epoch":
-        raise StudyFolderError(
-            f"{root}: replay follows the schedule from epoch to epoch, and this study evaluated "
-            f"(and exploited) every {evaluation.eval_steps} steps; replay works for studies "
-            f"with evaluation.every: epoch")
+    check_epoch_schedule(root, study_config(store, study).evaluation)
     prepared = prepare_again(store, study, tracking=False)
-    setup = trial_setup(prepared)
-    setup.checkpoints = "every"
     reports: list[dict[str, Any]] = []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="hftune-replay-") as scratch:
-        previous: Path | None = None
-        for i, seg in enumerate(segments):
-            kept: dict[float, Path] = {}
-
-            def report(record: dict[str, Any], folder: Path | None, i: int = i,
-                       kept: dict[float, Path] = kept) -> None:
-                reports.append({**record, "segment": i})
-                if folder is not None:
-                    dest = Path(scratch) / f"segment-{i}-epoch-{record['epoch']:g}"
-                    shutil.copytree(folder, dest)
-                    kept[float(record["epoch"])] = dest
-
-            run_trial(seg.config, setup, report, str(Path(scratch) / f"run-{i}"),
-                      trial_id="replay", restore_from=previous, stop_at_epoch=seg.end)
-            if seg.end is not None:
-                if seg.end not in kept:
-                    raise StudyFolderError(
-                        f"replay: segment {i} did not reach epoch {seg.end:g}; its config "
-                        f"trains {seg.config.get('num_train_epochs')} epochs")
-                previous = kept[seg.end]
+        train_schedule(segments, trial_setup(prepared), reports.append, Path(scratch))
     result = {"trial_id": target, "started_at": started, "seconds": time.time() - started,
               "schedule": [asdict(s) for s in segments],
               "reports": [{k: v for k, v in r.items() if k != "trial_config"} for r in reports],

@@ -1,9 +1,15 @@
 """``hftune rerun``: retrain the study's top configs with several seeds, to measure seed noise.
 
-A new Ray Tune run over the fixed grid (top configs × seeds) through the study's own trainable,
-data and resources (:func:`hftune.study.runner.study_trainable`); no scheduler stops a rerun
-early and no checkpoint is kept. Each rerun's score is the study's score rule applied to its
-reports, so it is comparable to the study's values.
+A new Ray Tune run over the fixed grid (top configs × seeds) through the study's own data and
+resources (:func:`hftune.study.runner.study_trainable`); no scheduler stops a rerun early and
+no checkpoint is kept. Each rerun's score is the study's score rule applied to its reports, so
+it is comparable to the study's values.
+
+A PBT trial's weights came from a schedule, not from its final config: after each exploit it
+continued another trial's weights with new hyperparameters. A rerun of such a trial trains that
+schedule from scratch (:func:`hftune.study.replay.pbt_schedule`, the same segments ``hftune
+replay`` follows), so that its seed noise is the noise of what the study found; a trial that
+never changed config is one segment, its config.
 
 Seeds are fresh: the first ``n`` integers after the study's ``seed`` that no trial of the study
 trained with (``seed + 1 .. seed + n`` unless the study searched or screened seeds), so that
@@ -22,8 +28,9 @@ import math
 import os
 import shutil
 import statistics
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,7 @@ import pandas as pd
 from hftune.errors import StudyFolderError
 from hftune.study.holdout import select_top_k
 from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.replay import Segment, check_epoch_schedule, pbt_schedule, train_schedule
 from hftune.study.store import StudyStore
 
 RERUN_DIR = "reruns"
@@ -54,20 +62,31 @@ def fresh_seeds(base: int, trials: Sequence[TrialRecord], n: int) -> list[int]:
     return out
 
 
-def rerun_trainable(config: dict[str, Any], setup: Any, configs: list[dict[str, Any]]) -> None:
-    """The study's trainable on ``configs[config_index]`` with TrainingArguments ``seed``."""
-    from hftune.training.trainable import ray_trainable
+def rerun_trainable(config: dict[str, Any], setup: Any, schedules: list[list[Segment]]) -> None:
+    """Ray Tune trainable: ``schedules[config_index]`` from scratch with TrainingArguments
+    ``seed`` (a one-segment schedule is one config trained as the study trained it)."""
+    from ray import tune
 
-    hparams = {**configs[int(config["config_index"])], "seed": int(config["seed"])}
-    ray_trainable(hparams, setup)
+    index, seed = int(config["config_index"]), int(config["seed"])
+    ran_as = {"config_index": index, "seed": seed}
+
+    def report(record: dict[str, Any]) -> None:
+        # the rerun's own config, so that a later segment's restore reads as a resume
+        tune.report({**record, "trial_config": ran_as})
+
+    with tempfile.TemporaryDirectory(prefix="hftune-rerun-") as scratch:
+        train_schedule(schedules[index], setup, report, Path(scratch),
+                       trial_id=tune.get_context().get_trial_id(), seed=seed)
 
 
 def summarize_reruns(runs: list[TrialRecord], configs: list[dict[str, Any]],
                      sources: list[TrialRecord], metric: str, mode: str,
-                     rule: str = "best") -> dict[str, Any]:
+                     rule: str = "best",
+                     schedules: list[list[Segment]] | None = None) -> dict[str, Any]:
     """Per config: the seeds, each rerun's score, mean, std (sample, ``n - 1``; ``None`` for
     ``n < 2``) and n; plus ``seed_std``, the pooled std (root of the mean variance over configs
-    with ``n >= 2``). Reruns without a score (errored early) are left out of n."""
+    with ``n >= 2``). Reruns without a score (errored early) are left out of n. A config whose
+    rerun followed a schedule of several segments (PBT) also gets ``schedule``."""
     rows = []
     variances = []
     for index, config in enumerate(configs):
@@ -83,10 +102,13 @@ def summarize_reruns(runs: list[TrialRecord], configs: list[dict[str, Any]],
         if std is not None:
             variances.append(std ** 2)
         source = sources[index]
-        rows.append({"rank": index + 1, "trial_id": source.trial_id, "config": config,
-                     "study_score": source.score(metric, mode, rule), "seeds": seeds,
-                     "values": values, "n": len(values),
-                     "mean": statistics.fmean(values) if values else None, "std": std})
+        row = {"rank": index + 1, "trial_id": source.trial_id, "config": config,
+               "study_score": source.score(metric, mode, rule), "seeds": seeds,
+               "values": values, "n": len(values),
+               "mean": statistics.fmean(values) if values else None, "std": std}
+        if schedules is not None and len(schedules[index]) > 1:
+            row["schedule"] = [asdict(seg) for seg in schedules[index]]
+        rows.append(row)
     seed_std = math.sqrt(statistics.fmean(variances)) if variances else None
     return {"metric": metric, "mode": mode, "score": rule, "configs": rows, "seed_std": seed_std}
 
@@ -118,6 +140,10 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
                                f"nothing to rerun")
     prepared = prepare_again(store, study, tracking=False)
     configs = [dict(t.config) for t in sources]
+    trials, lineage = store.read_trials(), store.read_lineage()
+    schedules = [pbt_schedule(trials, lineage, t.trial_id) for t in sources]
+    if any(len(schedule) > 1 for schedule in schedules):
+        check_epoch_schedule(store.root, prepared.config.evaluation)
     seed_values = fresh_seeds(prepared.config.seed, store.read_trials(), seeds)
     connect_ray(address)
     store.acquire_lock()
@@ -127,7 +153,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
         setup = replace(trial_setup(prepared), checkpoints="none")
         res = prepared.resources
         tuner = tune.Tuner(
-            study_trainable(prepared, rerun_trainable, setup=setup, configs=configs),
+            study_trainable(prepared, rerun_trainable, setup=setup, schedules=schedules),
             param_space={"config_index": tune.grid_search(list(range(len(configs)))),
                          "seed": tune.grid_search(seed_values)},
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=res.max_concurrent,
@@ -140,7 +166,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
         tuner.fit()
         runs = runs_store.read_trials()
         summary = summarize_reruns(runs, configs, sources, study.metric, study.mode,
-                                   study.score)
+                                   study.score, schedules)
         summary["seed_values"] = seed_values
         _write(store, study, summary, runs)
     finally:

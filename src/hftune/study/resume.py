@@ -13,6 +13,9 @@ Ray Tune's ``Tuner.restore`` continues the experiment in ``DIR/ray``:
   best evaluation and trains the epochs after it again; with PBT/PB2 it saves at every
   evaluation and continues from the last one; with ``save_best: false`` it starts over;
 * trials the strategy had not started yet run as planned; errored trials stay errored;
+* every trial, restored or new, runs with this run's per-trial resources (a resume on another
+  machine: Ray derives a restored trial's request again from the restoring trainable), and
+  ``study.json`` ``resources`` says what they are (the earlier ones in ``resources_before``);
 * a two-step study (``seeds-then-pbt``) continues the step it stopped in: step 1 and then step 2
   planned from step 1's records, or step 2 alone (its own experiment, ``DIR/ray-pbt``) when
   step 1 had finished; a step 2 that saved nothing starts again.
@@ -76,6 +79,7 @@ def resume_study(root: Path, *, address: str | None = None,
             # Stopped before Ray saved anything: no trial can continue, so start it again.
             _clear_run(store)
             return _run(prepared, store, on_change)
+        charge_killed_run(store, study)
         study.status = "running"
         study.message = None
         store.write_study(study)
@@ -99,6 +103,25 @@ def resume_study(root: Path, *, address: str | None = None,
         store.release_lock()
 
 
+def charge_killed_run(store: StudyStore, study: StudyRecord) -> None:
+    """Add to ``study.wall_s`` the seconds of a run that was killed before it could (``kill
+    -9``, a crash of the machine): from its start to the last event its records hold.
+
+    A run that ended normally, even by Ctrl-C, added its own seconds and cleared
+    ``run_started_at``. The time between the killed run's last recorded event and the kill is
+    not known, so this is a lower bound.
+    """
+    start = study.run_started_at
+    if start is None:
+        return
+    last = start
+    for trial in store.read_trials():
+        times = [trial.started_at, trial.ended_at, *(r.get("time") for r in trial.reports)]
+        last = max([last, *(float(t) for t in times if isinstance(t, int | float))])
+    study.wall_s = (study.wall_s or 0.0) + (last - start)
+    study.run_started_at = None
+
+
 def _restorable(experiment: Path) -> bool:
     from ray import tune
 
@@ -117,7 +140,19 @@ def _restore(prepared: PreparedStudy, store: StudyStore, study: StudyRecord,
                                resume_unfinished=True, resume_errored=False,
                                restart_errored=False)
     _use_callbacks(tuner, parts)
+    _record_resources(study, prepared)
     return execute(tuner, prepared, store, study)
+
+
+def _record_resources(study: StudyRecord, prepared: PreparedStudy) -> None:
+    """Keep ``study.resources`` the per-trial resources of the latest run; a resume with
+    other resources (another machine) keeps the earlier ones in ``resources_before``."""
+    res = prepared.resources
+    now = {"cpus_per_trial": res.cpus_per_trial, "gpus_per_trial": res.gpus_per_trial,
+           "max_concurrent": res.max_concurrent}
+    if study.resources and study.resources != now:
+        study.resources_before = [*study.resources_before, study.resources]
+    study.resources = now
 
 
 def _clear_phase(store: StudyStore, prepared: PreparedStudy) -> None:

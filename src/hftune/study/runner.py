@@ -265,8 +265,10 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
         reuse_actors=True)
     from hftune.tracking import build_tracking_callbacks
 
+    logged = {t.trial_id: t.last_step for t in recorder.records.values()
+              if t.last_step is not None}
     tracking = build_tracking_callbacks(cfg, store.root, recorder.search_keys,
-                                        metrics=prepared.task.metrics)
+                                        metrics=prepared.task.metrics, logged_steps=logged)
     run_config = tune.RunConfig(
         name=run_name or store.ray_dir.name, storage_path=str(store.root.resolve()),
         callbacks=[recorder, *budget, *tracking], verbose=0,
@@ -287,10 +289,13 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
     SIGINT itself, saves the experiment and returns normally with trials not ended; that is
     detected here, and both cases raise :class:`KeyboardInterrupt` after the study is marked
     and the way to resume is printed. ``failed``: anything else raised. ``wall_s`` adds this
-    run's seconds to those of earlier runs (a resume).
+    run's seconds to those of earlier runs (a resume); ``run_started_at`` is set while it runs
+    (see :func:`hftune.study.resume.charge_killed_run`).
     """
     started = time.perf_counter()
     before = study.wall_s or 0.0
+    study.run_started_at = time.time()
+    store.write_study(study)
     try:
         try:
             grid = tuner.fit()
@@ -311,6 +316,7 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
         raise
     finally:
         study.wall_s = before + time.perf_counter() - started
+        study.run_started_at = None
         study.ended_at = time.time()
         finalize(store, study)
     if study.status == "finished" and not _has_next_phase(prepared):

@@ -86,29 +86,34 @@ def check_tracking_available(cfg: StudyConfig) -> None:
 
 
 def build_tracking_callbacks(cfg: StudyConfig, study_dir: Path, search_keys: Iterable[str],
-                             metrics: Iterable[str] = ()) -> list[TrackingCallback]:
+                             metrics: Iterable[str] = (),
+                             logged_steps: dict[str, int] | None = None
+                             ) -> list[TrackingCallback]:
     """One Ray Tune callback per enabled target, in the order mlflow, wandb, tensorboard.
 
     ``search_keys``: the hyperparameters to log (the trial config's search-space keys).
     ``metrics``: the task's metric names; they are logged with ``loss``, ``epoch``, ``step``,
     ``learning_rate`` and the other keys of :data:`BASE_METRICS`, and nothing else.
+    ``logged_steps``: on a resume, each trial's highest step already logged (its record's
+    ``last_step``), so that epochs a restarted trial trains again are not logged twice.
     Nothing is imported or connected here: each callback starts at its first trial result.
     """
     keys, names = list(search_keys), frozenset(metrics)
+    common = {"logged_steps": logged_steps}
     callbacks: list[TrackingCallback] = []
     tracking = cfg.tracking
     if tracking.mlflow is not None:
         from hftune.tracking._mlflow import MlflowTracking
 
-        callbacks.append(MlflowTracking(cfg.name, study_dir, keys, names,
+        callbacks.append(MlflowTracking(cfg.name, study_dir, keys, names, **common,
                                         **tracking.mlflow.model_dump()))
     if tracking.wandb is not None:
         from hftune.tracking._wandb import WandbTracking
 
-        callbacks.append(WandbTracking(cfg.name, study_dir, keys, names,
+        callbacks.append(WandbTracking(cfg.name, study_dir, keys, names, **common,
                                        **tracking.wandb.model_dump()))
     if tracking.tensorboard is not None:
         from hftune.tracking._tensorboard import TensorboardTracking
 
-        callbacks.append(TensorboardTracking(cfg.name, study_dir, keys, names))
+        callbacks.append(TensorboardTracking(cfg.name, study_dir, keys, names, **common))
     return callbacks

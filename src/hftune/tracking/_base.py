@@ -18,9 +18,18 @@ event loop at the first result, which waits for it.
 
 A run is opened at a trial's first result (a trial that never reports gets no run) and closed
 when the trial completes (``finished``), errors (``failed``) or is still open when the
-experiment ends (``killed``, e.g. after Ctrl-C). A tracking failure never fails the study: the
-first one prints one line to stderr and turns that target off; the study folder still holds
-every result.
+experiment ends (``killed``, e.g. after Ctrl-C).
+
+Each (trial, step) is logged once: a trial that starts over from scratch or from its own
+checkpoint (a resume, a retry after a failure) trains again epochs whose values were already
+logged; those are not logged again, so a run's curve has no second point at the same step. The
+study folder keeps the values of the run that continued (:mod:`hftune.study.recorder`); the
+tracked values of those epochs are the first run's. A PBT exploit continues from another
+trial's checkpoint and is logged in full. ``logged_steps`` (trial id → highest step logged,
+from the study's records) carries this across a resume.
+
+A tracking failure never fails the study: the first one prints one line to stderr and turns
+that target off; the study folder still holds every result.
 """
 
 from __future__ import annotations
@@ -75,11 +84,14 @@ class TrackingCallback(Callback):
     _transient: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, study_name: str, study_dir: Path, search_keys: list[str],
-                 metrics: frozenset[str]) -> None:
+                 metrics: frozenset[str], logged_steps: dict[str, int] | None = None) -> None:
         self.study_name = study_name
         self.study_dir = Path(study_dir).resolve()
         self.search_keys = list(search_keys)
         self.metric_keys = frozenset(metrics) | BASE_METRICS
+        # trial id → highest step logged; → steps a restarted run trains again (not logged)
+        self._logged_step: dict[str, int] = dict(logged_steps or {})
+        self._replay_until: dict[str, int] = {}
         self._runs: dict[str, Any] = {}
         self._started = False
         self._starter: threading.Thread | None = None
@@ -155,14 +167,22 @@ class TrackingCallback(Callback):
 
     def _on_result(self, trial: Any, result: dict[str, Any]) -> None:
         self._ensure_started()
-        run = self._runs.get(trial.trial_id)
+        trial_id = trial.trial_id
+        run = self._runs.get(trial_id)
         if run is None:
             config = trial.config or {}
             params = {k: python_value(config[k]) for k in self.search_keys if k in config}
-            run = self._runs[trial.trial_id] = self._open(trial.trial_id, params)
+            run = self._runs[trial_id] = self._open(trial_id, params)
+        if "worker_pid" in result:  # the first report of a (re)started run
+            replays = result.get("restored_from") in (None, trial_id)
+            self._replay_until[trial_id] = self._logged_step.get(trial_id, -1) if replays else -1
+        step = result_step(result)
+        if step <= self._replay_until.get(trial_id, -1):
+            return  # an epoch trained again after a restart: logged by the first run
         metrics = select_metrics(result, self.metric_keys)
         if metrics:
-            self._log(run, metrics, result_step(result))
+            self._log(run, metrics, step)
+            self._logged_step[trial_id] = max(step, self._logged_step.get(trial_id, -1))
 
     def _end(self, trial_id: str, status: str) -> None:
         run = self._runs.pop(trial_id, None)

@@ -41,8 +41,9 @@ class MlflowTracking(TrackingCallback):
 
     def __init__(self, study_name: str, study_dir: Path, search_keys: list[str],
                  metrics: frozenset[str], *, tracking_uri: str | None = None,
-                 experiment_name: str | None = None) -> None:
-        super().__init__(study_name, study_dir, search_keys, metrics)
+                 experiment_name: str | None = None,
+                 logged_steps: dict[str, int] | None = None) -> None:
+        super().__init__(study_name, study_dir, search_keys, metrics, logged_steps)
         self.tracking_uri = tracking_uri or default_tracking_uri(self.study_dir)
         # Artifacts of the default store stay in the study folder (not ./mlruns).
         self.artifact_location = (None if tracking_uri else

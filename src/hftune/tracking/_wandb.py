@@ -35,8 +35,9 @@ class WandbTracking(TrackingCallback):
     def __init__(self, study_name: str, study_dir: Path, search_keys: list[str],
                  metrics: frozenset[str], *, project: str = "hftune",
                  entity: str | None = None, mode: str | None = None,
-                 tags: list[str] | None = None) -> None:
-        super().__init__(study_name, study_dir, search_keys, metrics)
+                 tags: list[str] | None = None,
+                 logged_steps: dict[str, int] | None = None) -> None:
+        super().__init__(study_name, study_dir, search_keys, metrics, logged_steps)
         self.project = project
         self.entity = entity
         self.mode = mode  # None: wandb's own default ($WANDB_MODE, else online)
