@@ -108,3 +108,24 @@ def test_custom_pair_task_with_string_labels(ray_session, tiny_bert, tmp_path) -
     assert result.study.label_names == ["different", "same"]
     assert json.loads((tmp_path / "out" / "study.json").read_text())["label_names"] == [
         "different", "same"]
+
+
+def test_time_budget_ends_the_study_as_finished(ray_session, tiny_bert, shared_data,
+                                                tmp_path) -> None:
+    """Ray stops the trials running when ``budget.time_budget_s`` is reached without its
+    end-of-trial events; the study still ends ``finished``, those trials ``stopped``."""
+    out = tmp_path / "budget"
+    cfg = validate_study(grid_config(
+        out, tiny_bert, shared_data / "rte",
+        search_space={"learning_rate": [3e-4, 1e-3], "num_train_epochs": [200]},
+        resources={"cpus_per_trial": 1}, budget={"time_budget_s": 20},
+        checkpoints={"save_best": False}))
+    result = run_study(cfg)
+    assert result.study.status == "finished"
+    assert result.study.wall_s >= 20
+    assert "time_budget_s (20 s) reached" in result.study.message
+    states = [t.state for t in result.trials]
+    assert "running" not in states and "stopped" in states, states
+    stopped = [t for t in result.trials if t.state == "stopped"]
+    assert all(t.ended_at and not t.reports[-1].get("trained_all") for t in stopped
+               if t.reports)

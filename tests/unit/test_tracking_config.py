@@ -172,16 +172,65 @@ def test_callbacks_get_the_study_defaults(tmp_path) -> None:
     mlf, wb, tb = build_tracking_callbacks(cfg, cfg.study_dir, ["learning_rate"],
                                            metrics=("accuracy",))
     root = (tmp_path / "s").resolve()
-    assert mlf.tracking_uri == f"sqlite:///{root}/mlflow.db"
-    assert mlf.artifact_location == (root / "mlruns").as_uri()
-    assert mlf.experiment_name == "t"
+    assert mlf.tracking_uri is None and mlf.experiment_name == "t"  # the store: at its start
     assert (wb.project, wb.study_name, wb.study_dir) == ("p", "t", root)
     assert tb.log_root == root / "tensorboard"
     assert "accuracy" in tb.metric_keys and "loss" in tb.metric_keys
     other = study({"mlflow": {"tracking_uri": "http://h:5000", "experiment_name": "e"}})
     (remote,) = build_tracking_callbacks(other, tmp_path, [])
-    assert (remote.tracking_uri, remote.artifact_location, remote.experiment_name) == (
-        "http://h:5000", None, "e")
+    assert (remote.tracking_uri, remote.experiment_name) == ("http://h:5000", "e")
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_mlflow_store_is_the_environments_else_the_studys(from_env, tmp_path,
+                                                          monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from hftune.tracking._mlflow import MlflowTracking
+
+    elsewhere = f"sqlite:///{(tmp_path / 'team.db').resolve()}"
+    if from_env:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
+    else:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    study_dir = tmp_path / "study"
+    cb = MlflowTracking("s", study_dir, [], frozenset())
+    assert elsewhere.encode() not in pickle.dumps(cb)  # the environment is read at start
+    cb._start()
+    uri = elsewhere if from_env else f"sqlite:///{study_dir.resolve()}/mlflow.db"
+    experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name("s")
+    assert experiment is not None
+    assert (study_dir / "mlflow.db").exists() is not from_env
+    if not from_env:
+        assert experiment.artifact_location == (study_dir.resolve() / "mlruns").as_uri()
+
+
+@pytest.mark.parametrize("uri, refused", [
+    ("https://alice:S3cret@mlflow.example.com", True),
+    ("postgresql://bob:pw@db:5432/mlflow", True),
+    ("https://alice@mlflow.example.com", False),  # a user name alone is no secret
+    ("http://mlflow:5000", False),
+    ("databricks", False),
+])
+def test_mlflow_uri_with_a_password_is_refused(uri, refused, monkeypatch) -> None:
+    monkeypatch.setattr(tracking_mod, "module_available", lambda name: True)
+    cfg = study({"mlflow": {"tracking_uri": uri}})
+    if refused:
+        with pytest.raises(ConfigError, match="holds a password.*MLFLOW_TRACKING_PASSWORD"):
+            check_tracking_available(cfg)
+    else:
+        check_tracking_available(cfg)
+
+
+def test_tracking_failure_message_hides_credentials(capsys) -> None:
+    class Unreachable(_Recording):
+        def _start(self) -> None:
+            raise ConnectionError("API request to https://alice:S3cret@host/api failed")
+
+    cb = Unreachable()
+    cb.on_trial_result(1, [], _trial(), {"accuracy": 0.5, "step": 1})
+    err = capsys.readouterr().err
+    assert "S3cret" not in err and "https://***@host/api" in err
 
 
 def test_pickled_callbacks_hold_no_secret_and_no_live_handle(tmp_path, monkeypatch) -> None:

@@ -285,7 +285,9 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
     For step 1 of a two-step strategy, ``finished`` means that step finished (the caller runs
     step 2 next, with the study ``running`` again) and the held-out evaluation waits for step 2.
 
-    ``finished``: Ray ran every trial to an end. ``interrupted``: Ctrl-C. Ray catches the first
+    ``finished``: Ray ran every trial to an end, or ``budget.time_budget_s`` ended the run (the
+    trials it stopped are recorded ``stopped``; :func:`stop_running_records`). ``interrupted``:
+    Ctrl-C. Ray catches the first
     SIGINT itself, saves the experiment and returns normally with trials not ended; that is
     detected here, and both cases raise :class:`KeyboardInterrupt` after the study is marked
     and the way to resume is printed. ``failed``: anything else raised. ``wall_s`` adds this
@@ -301,13 +303,19 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
             grid = tuner.fit()
         except KeyboardInterrupt:
             grid = None
+        budget_s = prepared.config.budget.time_budget_s
+        note = None
+        if grid is not None and budget_s and time.perf_counter() - started >= budget_s:
+            stopped = stop_running_records(store)
+            note = (f"budget.time_budget_s ({budget_s:g} s) reached"
+                    + (f": {stopped} running trial(s) stopped" if stopped else ""))
         if grid is None or _not_ended(grid, store):
             study.status = "interrupted"
             study.message = f"interrupted; continue with: hftune resume {store.root}"
             sys.stderr.write(study.message + "\n")
             raise KeyboardInterrupt(study.message)
         study.status = "finished"
-        study.message = None
+        study.message = note
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
@@ -331,6 +339,26 @@ def _holdout(prepared: PreparedStudy, store: StudyStore, study: StudyRecord) -> 
     from hftune.study.holdout import evaluate_holdout
 
     return evaluate_holdout(store, prepared, strict=False)
+
+
+def stop_running_records(store: StudyStore) -> int:
+    """Mark the records still ``running`` as ``stopped``; returns how many.
+
+    For a run that reached ``budget.time_budget_s``: Ray then stops the running trials without
+    its end-of-trial events (and ends those not started), so their records would stay
+    ``running`` and the study would look interrupted. The caller decides it was the budget:
+    ``fit`` returned normally after at least that many seconds (a Ctrl-C before the budget
+    ends returns sooner).
+    """
+    now = time.time()
+    stopped = 0
+    for trial in store.read_trials():
+        if trial.state == "running":
+            trial.state = "stopped"
+            trial.ended_at = now
+            store.write_trial(trial)
+            stopped += 1
+    return stopped
 
 
 def _not_ended(grid: Any, store: StudyStore) -> bool:

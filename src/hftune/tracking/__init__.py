@@ -4,8 +4,9 @@
 :class:`hftune.config.schema.TrackingConfig`) adds, next to the study folder, one run per trial
 with its hyperparameters and per-evaluation metrics, grouped per study:
 
-* ``mlflow``: one experiment named after the study; default store
-  ``sqlite:///<study>/mlflow.db``, artifacts under ``<study>/mlruns``;
+* ``mlflow``: one experiment named after the study; store ``tracking_uri``, else
+  ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<study>/mlflow.db`` (artifacts under
+  ``<study>/mlruns``); a URI with a password is refused (credentials come from the environment);
 * ``wandb``: ``group=<study name>``, ``project`` from the config (default ``hftune``); runs under
   ``<study>/wandb/``; ``WANDB_MODE=offline`` works without an account; the API key only from
   the environment;
@@ -69,16 +70,33 @@ def wandb_has_credentials() -> bool:
         wandb.teardown()
 
 
+def has_password(uri: str) -> bool:
+    """Whether ``uri`` carries a password in its user info (``scheme://user:password@host``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(uri).password is not None
+    except ValueError:
+        return False
+
+
 def check_tracking_available(cfg: StudyConfig) -> None:
     """Raise :class:`ConfigError` (one line) for the first tracking target that cannot work.
 
-    A target whose client is not installed names the extra to install; ``wandb`` in online mode
+    A target whose client is not installed names the extra to install; an MLflow
+    ``tracking_uri`` with a password says where credentials go instead; ``wandb`` in online mode
     without an API key says how to give one (or to run offline).
     """
     for target in cfg.tracking.targets:
         if not module_available(REQUIRED_MODULES[target]):
             raise ConfigError(f"tracking: {target} is not installed; install it with: "
                               f"pip install 'hftune[{target}]'")
+    mlflow = cfg.tracking.mlflow
+    if mlflow is not None and mlflow.tracking_uri and has_password(mlflow.tracking_uri):
+        raise ConfigError(
+            "tracking.mlflow.tracking_uri holds a password, and the study folder keeps its "
+            "config; give it in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, or leave "
+            "tracking_uri unset and give the whole URI in $MLFLOW_TRACKING_URI")
     if cfg.tracking.wandb is not None and wandb_mode(cfg) == "online" and not (
             wandb_has_credentials()):
         raise ConfigError("tracking.wandb: no W&B API key; set WANDB_API_KEY or run 'wandb "

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 import threading
 from pathlib import Path
@@ -60,6 +61,15 @@ def select_metrics(result: dict[str, Any], keys: frozenset[str]) -> dict[str, fl
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[key] = float(value)
     return out
+
+
+_USERINFO = re.compile(r"(\w[\w+.-]*://)[^/\s@]+@")
+
+
+def redact_userinfo(text: str) -> str:
+    """``text`` with the user info of every URL in it (``user:password@``) replaced by
+    ``***@``: a client's error message may quote the URI it was given."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def result_step(result: dict[str, Any]) -> int:
@@ -196,7 +206,7 @@ class TrackingCallback(Callback):
             fn(*args)
         except Exception as exc:  # a tracking service must never fail the study
             self._off = True
-            first = str(exc).splitlines()[0] if str(exc) else ""
+            first = redact_userinfo(str(exc).splitlines()[0]) if str(exc) else ""
             sys.stderr.write(f"hftune: {self.target} tracking stopped ({action}: "
                              f"{type(exc).__name__}: {first}); the study goes on, its folder "
                              f"keeps every result\n")

@@ -6,17 +6,21 @@ Written with ``mlflow.tracking.MlflowClient`` and not with Ray's ``MLflowLoggerC
 objects (a resumed study gets new runs) and leaves the artifact root of a SQLite store at
 ``./mlruns`` in the current directory.
 
-The default store is ``sqlite:///<study folder>/mlflow.db`` with artifacts under
-``<study folder>/mlruns``: ``mlflow ui --backend-store-uri sqlite:///<study folder>/mlflow.db``
-opens it. Each run is named after the trial id and tagged ``hftune.study`` and
-``hftune.trial_id``; a resumed study reopens its trials' runs instead of adding new ones.
-Parameters are logged once, when a run is created (later values of a PBT trial are in its
-record's ``config_history``).
+The store is ``tracking.mlflow.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else
+``sqlite:///<study folder>/mlflow.db`` with artifacts under ``<study folder>/mlruns``:
+``mlflow ui --backend-store-uri sqlite:///<study folder>/mlflow.db`` opens it. The config's
+URI must hold no password (the study folder keeps the config, and Ray pickles the callbacks):
+a server's credentials go in ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``, or
+the whole URI in ``$MLFLOW_TRACKING_URI``. Each run is named after the trial id and tagged
+``hftune.study`` and ``hftune.trial_id``; a resumed study reopens its trials' runs instead of
+adding new ones. Parameters are logged once, when a run is created (later values of a PBT trial
+are in its record's ``config_history``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -44,10 +48,9 @@ class MlflowTracking(TrackingCallback):
                  experiment_name: str | None = None,
                  logged_steps: dict[str, int] | None = None) -> None:
         super().__init__(study_name, study_dir, search_keys, metrics, logged_steps)
-        self.tracking_uri = tracking_uri or default_tracking_uri(self.study_dir)
-        # Artifacts of the default store stay in the study folder (not ./mlruns).
-        self.artifact_location = (None if tracking_uri else
-                                  (self.study_dir / "mlruns").as_uri())
+        # The config's URI (checked to hold no password); else $MLFLOW_TRACKING_URI, read when
+        # the callback starts and never kept in its pickled state; else the study's own store.
+        self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name or study_name
         self._client: Any = None
         self._experiment_id: str | None = None
@@ -58,11 +61,14 @@ class MlflowTracking(TrackingCallback):
         # Creating a SQLite store runs its migrations, which log each step at INFO.
         for name in ("alembic", "mlflow.store.db.utils"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        client = MlflowClient(tracking_uri=self.tracking_uri)
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        client = MlflowClient(tracking_uri=uri or default_tracking_uri(self.study_dir))
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is None:
+            # Artifacts of the default store stay in the study folder (not ./mlruns).
             self._experiment_id = client.create_experiment(
-                self.experiment_name, artifact_location=self.artifact_location)
+                self.experiment_name,
+                artifact_location=None if uri else (self.study_dir / "mlruns").as_uri())
         else:
             self._experiment_id = experiment.experiment_id
         self._client = client
