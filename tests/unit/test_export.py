@@ -44,6 +44,8 @@ def test_scan_attributes_checkpoints_by_their_meta(tmp_path: Path) -> None:
     assert best_checkpoint(found, "a", "loss", "min").epoch == 1.0  # ties: earliest
     assert best_checkpoint(found, "c", "accuracy", "max") is None  # no value of the metric
     assert best_checkpoint(found, "zzz", "accuracy", "max") is None
+    # strategy.score: last — the checkpoint of the trial's last evaluation, not its best
+    assert best_checkpoint(found, "a", "accuracy", "max", "last").epoch == 3.0
     assert scan_checkpoints(tmp_path / "missing") == []
 
 
@@ -132,6 +134,46 @@ def test_export_refuses_what_it_cannot_do(study_dir: Path, tmp_path: Path) -> No
         export_best(study_dir, tmp_path / "n", trial_id="nope")
     with pytest.raises(StudyFolderError, match="not a study folder"):
         export_best(tmp_path / "nothing", tmp_path / "x")
+
+
+@pytest.mark.parametrize("where", ["study", "parent", "checkpoints"])
+def test_export_never_overwrites_the_study(study_dir: Path, where: str) -> None:
+    from hftune.study.export import export_best
+
+    out = {"study": study_dir, "parent": study_dir.parent,
+           "checkpoints": study_dir / "ray" / "t_b" / "out"}[where]
+    with pytest.raises(StudyFolderError, match="holds the study itself|study's checkpoints"):
+        export_best(study_dir, out, overwrite=True)
+    assert (study_dir / "study.json").is_file()
+    assert (study_dir / "ray/t_b/checkpoint_000000/model.safetensors").is_file()
+
+
+def test_failed_export_leaves_the_earlier_one(study_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from hftune.study import export
+
+    out = tmp_path / "exported"
+    export.export_best(study_dir, out)
+    before = sorted(p.name for p in out.iterdir())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "model_card", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.export_best(study_dir, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".exported")] == []
+
+
+def test_model_card_leaves_credentials_out(study_dir: Path) -> None:
+    from hftune.study.export import choose_export, model_card
+
+    store = StudyStore(study_dir)
+    study, trial, ck = choose_export(store)
+    config = {"training": {"weight_decay": 0.01, "hub_token": "hf_SECRETabc123"}}
+    card = model_card(study, trial, ck, config, n_trials=2)
+    assert "hf_SECRETabc123" not in card and "`weight_decay` (fixed)" in card
 
 
 def test_summarize_reruns_mean_std_and_pooled_std() -> None:

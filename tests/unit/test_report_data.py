@@ -16,6 +16,7 @@ from hftune.report.data import (
     member_history,
     read_lineage,
     summary_row,
+    trials_frame,
 )
 from hftune.report.importance import param_importances
 from hftune.report.plan import plan_report
@@ -202,3 +203,14 @@ def test_score_last_takes_value_and_epoch_from_the_last_evaluation(tmp_path: Pat
     row = summary_row(load_study(store.root))
     assert (row["best_trial"], row["best"], row["best_epoch"]) == ("steady", 0.8, 2.0)
     assert row["holdout"] == pytest.approx(0.77)
+    # the trial table: each score with the epoch it was reached at
+    frame = trials_frame(load_study(store.root)).set_index("trial_id")
+    assert (frame.loc["peaked", "score"], frame.loc["peaked", "score_epoch"]) == (0.6, 2.0)
+    # best so far: only each trial's last evaluation counts, so it ends at the best score
+    data = load_study(store.root)
+    data.study.started_at = STARTED
+    for trial_ in data.trials:
+        for i, report_ in enumerate(trial_.reports):
+            report_["time"] = STARTED + 60.0 * (i + 1) + (5 if trial_.trial_id == "steady" else 0)
+    curve = best_so_far(data)
+    assert list(curve["best"]) == [0.6, 0.8] and curve["best"].iloc[-1] == row["best"]

@@ -194,6 +194,25 @@ def test_best_policy_saves_only_improvements_on_the_restored_best() -> None:
     assert [r["accuracy"] for r, f in sent] == [0.7]  # reported now; the savers from on_save
 
 
+def test_last_policy_saves_every_scored_evaluation() -> None:
+    """strategy.score: last with save_best: the trial's checkpoint is its last evaluation's, so
+    export and the held-out value use the weights its score came from."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from hftune.training.callback import ReportCallback
+
+    args = TrainingArguments(output_dir="unused", report_to=[], use_cpu=True)
+    callback = ReportCallback(lambda r, f: None, checkpoints="last", metric="accuracy",
+                              mode="max")
+    saved = []
+    for step, metrics in ((4, {"eval_accuracy": 0.8}), (8, {"eval_accuracy": 0.6}),
+                          (12, {"eval_loss": 0.3})):
+        control = callback.on_evaluate(args, TrainerState(epoch=step / 4, global_step=step),
+                                       TrainerControl(), metrics=metrics)
+        saved.append(bool(control.should_save))
+    assert saved == [True, True, False]  # a worse one too; none without the metric
+
+
 def test_missing_checkpoint_falls_back_to_the_newest_sibling(tmp_path: Path) -> None:
     from hftune.training.checkpoint import find_checkpoint
 
@@ -236,3 +255,26 @@ def test_evaluation_every_n_steps(setup: TrialSetup, tmp_path: Path) -> None:
     assert [e["step"] for e in events] == [3, 6, 8]
     assert events[0]["epoch"] == pytest.approx(0.75)
     assert [e["trained_all"] for e in events] == [False, False, True]
+
+
+@pytest.mark.parametrize("clones, save_best, score, policy, ray_keeps_by_score", [
+    (True, True, "best", "every", None),
+    (False, True, "best", "best", True),
+    (False, True, "last", "last", False),
+    (False, False, "last", "none", True),
+])
+def test_checkpoint_policy_follows_the_score_rule(clones, save_best, score, policy,
+                                                  ray_keeps_by_score) -> None:
+    from types import SimpleNamespace
+
+    from hftune.study.runner import checkpoint_policy, ray_checkpoint_config
+
+    prepared = SimpleNamespace(
+        strategy=SimpleNamespace(needs_checkpoints=clones), metric="accuracy", mode="max",
+        config=SimpleNamespace(checkpoints=SimpleNamespace(save_best=save_best),
+                               strategy=SimpleNamespace(score=score)))
+    assert checkpoint_policy(prepared) == policy
+    kept = ray_checkpoint_config(prepared)
+    if ray_keeps_by_score is not None:
+        assert kept.num_to_keep == 1
+        assert (kept.checkpoint_score_attribute == "accuracy") is ray_keeps_by_score

@@ -34,7 +34,7 @@ def status(
         mark = " *" if row["trial_id"] == data["best_trial_id"] else ""
         table.add_row(row["trial_id"] + mark, row["state"],
                       *(_fmt(row["config"].get(k)) for k in keys),
-                      _fmt(row["score"]), _fmt(row["epochs" if last else "best_epoch"]),
+                      _fmt(row["score"]), _fmt(row["score_epoch"]),
                       f"{row['compute_s']:.1f}")
     Console().print(table)
     if data.get("disk_bytes"):

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from hftune.report.effective_config import scored_config
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 from hftune.study.store import StudyStore
 
@@ -130,6 +131,20 @@ def read_lineage(path: Path) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: float(e.get("time") or 0.0))
 
 
+def objective_groups(
+        studies: list[StudyData]) -> list[tuple[str, str, list[tuple[int, StudyData]]]]:
+    """The studies grouped by objective: ``[(metric, mode, [(position, study), ...]), ...]``.
+
+    Groups and the studies in them keep the order of ``studies``; ``position`` is the study's
+    index in ``studies`` (plots colour a study by it). Values of different objectives never
+    share an axis or a comparison.
+    """
+    groups: dict[tuple[str, str], list[tuple[int, StudyData]]] = {}
+    for i, s in enumerate(studies):
+        groups.setdefault((s.metric, s.mode), []).append((i, s))
+    return [(metric, mode, members) for (metric, mode), members in groups.items()]
+
+
 # -- summary --------------------------------------------------------------------------------
 def compute_unit(data: StudyData) -> tuple[str, float]:
     """``("GPU", gpus_per_trial)`` when trials hold GPUs, else ``("CPU-core", cpus_per_trial)``."""
@@ -226,23 +241,33 @@ def summary_frame(studies: list[StudyData], price_per_hour: float | None = None)
 
 # -- per-trial tables -----------------------------------------------------------------------
 def param_names(data: StudyData) -> list[str]:
-    """Every hyperparameter any trial's config names, in first-seen order."""
+    """Every hyperparameter any trial's config (or earlier PBT config) names, first-seen order."""
     names: list[str] = []
     for t in data.trials:
         names.extend(k for k in t.config if k not in names)
+        for entry in t.config_history or []:
+            config = entry.get("config") if isinstance(entry, dict) else None
+            names.extend(k for k in (config or {}) if k not in names)
     return names
 
 
 def trials_frame(data: StudyData) -> pd.DataFrame:
-    """One row per trial: id, state, each hyperparameter, score, best epoch, epochs, seconds."""
+    """One row per trial: id, state, each hyperparameter, score, best epoch, epochs, seconds.
+
+    The hyperparameters are those in effect at the evaluation that gives the trial its score
+    (:func:`~hftune.report.effective_config.scored_config`): for a PBT member scored before its
+    last exploit, not the config it ended with.
+    """
     unit, per_trial = compute_unit(data)
+    names = param_names(data)
     rows = []
     for t in data.trials:
         summary = t.summary(data.metric, data.mode, data.study.score)
+        config = scored_config(t, data.metric, data.mode, data.study.score)
         rows.append({
             "trial_id": t.trial_id, "state": t.state,
-            **{k: t.config.get(k) for k in param_names(data)},
-            **{k: summary[k] for k in ("score", "best_epoch", "epochs", "evaluations",
+            **{k: config.get(k) for k in names},
+            **{k: summary[k] for k in ("score", "score_epoch", "epochs", "evaluations",
                                        "compute_s")},
             f"{unit}_min": t.compute_s * per_trial / 60.0,
         })
@@ -251,7 +276,8 @@ def trials_frame(data: StudyData) -> pd.DataFrame:
 
 def report_time(data: StudyData, trial: TrialRecord, report: dict[str, Any]) -> float | None:
     """Seconds from the study's start to this report: its ``time`` field, else the trial's
-    start plus its ``elapsed_s``; ``None`` when neither is known."""
+    start plus its ``elapsed_s``; ``None`` when neither is known. Calendar seconds: a pause
+    between runs of the study (interrupt → resume) counts (see :func:`paused_minutes`)."""
     start = data.started_at
     if start is None:
         return None
@@ -279,12 +305,39 @@ def reports_frame(data: StudyData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+TIME_AXIS = "minutes since the study started (calendar time: pauses between runs included)"
+"""The title of every axis of :func:`report_time` minutes (see :func:`paused_minutes`)."""
+
+
+def paused_minutes(data: StudyData) -> float | None:
+    """Minutes the study spent stopped between runs (an interrupt, then ``hftune resume``).
+
+    The time axes (:func:`report_time`) count calendar time from the study's start, while
+    ``wall_s`` (the "Wall min" column) adds up only the runs' own seconds; the difference is
+    this pause. Known only for a study that ended (``ended_at`` and ``wall_s`` set, no run in
+    progress); ``None`` otherwise. ``study.json`` records no per-run intervals, so the pause
+    cannot be placed on the axis, only measured.
+    """
+    study = data.study
+    if (study.ended_at is None or study.wall_s is None or study.started_at is None
+            or study.run_started_at is not None):
+        return None
+    span = float(study.ended_at) - float(study.started_at)
+    return max(0.0, span - float(study.wall_s)) / 60.0
+
+
 def best_so_far(data: StudyData) -> pd.DataFrame:
     """The best metric value seen so far against minutes since the study started.
 
-    Columns ``minutes`` and ``best``, one row per timed evaluation, sorted by time.
+    Columns ``minutes`` and ``best``, one row per timed evaluation, sorted by time. Minutes
+    are calendar time (:func:`report_time`): a pause between an interrupt and a resume is in
+    them, unlike in :func:`wall_minutes` (see :func:`paused_minutes`). With ``score: last`` a
+    trial's score is its last evaluation, so only that evaluation of each trial counts (the
+    curve then ends at the study's best score, as the tables do).
     """
     frame = reports_frame(data).dropna(subset=["t_s"]).sort_values("t_s", kind="stable")
+    if data.study.score == "last":
+        frame = frame.groupby("trial_id", sort=False).tail(1).sort_values("t_s", kind="stable")
     if frame.empty:
         return pd.DataFrame({"minutes": [], "best": []})
     values = frame["value"].cummax() if data.mode == "max" else frame["value"].cummin()

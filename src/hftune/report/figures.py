@@ -8,15 +8,18 @@ errored dotted red, running dash-dot grey; the best trial is drawn thicker. Ever
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from hftune.report.data import (
+    TIME_AXIS,
     StudyData,
     best_so_far,
     member_history,
+    objective_groups,
     param_names,
     reports_frame,
 )
@@ -58,41 +61,70 @@ def figure_for(spec: PlotSpec, studies: list[StudyData]) -> go.Figure:
     return fig
 
 
-def _metric_label(studies: list[StudyData]) -> str:
-    metrics = sorted({s.metric for s in studies})
-    return metrics[0] if len(metrics) == 1 else "metric"
+def _per_objective(studies: list[StudyData], x_title: str, y_title: str,
+                   traces: Callable[[int, StudyData], list[go.Scatter]]) -> go.Figure:
+    """One comparison figure whose studies are grouped by objective (metric, mode).
+
+    ``traces(position, study)`` gives a study's traces; ``y_title`` has a ``{metric}`` field.
+    Studies of one objective share one axis (a plain figure); several objectives get one
+    subplot each, titled ``metric (mode)``, so that e.g. an accuracy (max) and a loss (min)
+    are never drawn on one axis.
+    """
+    groups = objective_groups(studies)
+    if len(groups) <= 1:
+        fig = go.Figure()
+        for i, s in enumerate(studies):
+            for trace in traces(i, s):
+                fig.add_trace(trace)
+        metric = groups[0][0] if groups else "metric"
+        fig.update_layout(**LAYOUT, xaxis_title=x_title,
+                          yaxis_title=y_title.format(metric=metric))
+        return fig
+    fig = make_subplots(rows=len(groups), cols=1,
+                        subplot_titles=[f"{metric} ({mode})" for metric, mode, _ in groups],
+                        vertical_spacing=min(0.12, 0.3 / len(groups)))
+    for r, (metric, _, members) in enumerate(groups, start=1):
+        for i, s in members:
+            for trace in traces(i, s):
+                fig.add_trace(trace, row=r, col=1)
+        fig.update_yaxes(title_text=y_title.format(metric=metric), row=r, col=1)
+    fig.update_xaxes(title_text=x_title, row=len(groups), col=1)
+    fig.update_layout(**{**LAYOUT, "height": max(420, 320 * len(groups)),
+                         "margin": {**LAYOUT["margin"], "t": 90}})
+    return fig
 
 
 def best_so_far_figure(studies: list[StudyData]) -> go.Figure:
-    """Best metric seen so far (step line) against minutes since each study started."""
-    fig = go.Figure()
-    for i, s in enumerate(studies):
+    """Best metric seen so far (step line) against minutes since each study started.
+
+    Minutes are calendar time (:data:`~hftune.report.data.TIME_AXIS`); studies of different
+    objectives are drawn in subplots of their own (see :func:`_per_objective`).
+    """
+    def traces(i: int, s: StudyData) -> list[go.Scatter]:
         frame = best_so_far(s)
         if frame.empty:
-            continue
-        fig.add_trace(go.Scatter(
+            return []
+        return [go.Scatter(
             x=frame["minutes"], y=frame["best"], mode="lines+markers", line_shape="hv",
             name=s.label, line={"color": PALETTE[i % len(PALETTE)]}, marker={"size": 4},
-            hovertemplate="%{x:.1f} min: %{y:.4f}<extra>" + s.label + "</extra>"))
-    fig.update_layout(**LAYOUT, xaxis_title="wall-clock minutes since the study started",
-                      yaxis_title=f"best {_metric_label(studies)} so far")
-    return fig
+            hovertemplate="%{x:.1f} min: %{y:.4f}<extra>" + s.label + "</extra>")]
+
+    return _per_objective(studies, TIME_AXIS, "best {metric} so far", traces)
 
 
 def expected_max_figure(studies: list[StudyData]) -> go.Figure:
-    """Expected best validation score of n trials, n = 1..N, one curve per study."""
-    fig = go.Figure()
-    for i, s in enumerate(studies):
+    """Expected best validation score of n trials, n = 1..N, one curve per study (studies of
+    different objectives in subplots of their own, see :func:`_per_objective`)."""
+    def traces(i: int, s: StudyData) -> list[go.Scatter]:
         curve = expected_max([score for _, score in s.scored_trials()], s.mode)
         if not curve:
-            continue
-        fig.add_trace(go.Scatter(
+            return []
+        return [go.Scatter(
             x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers", name=s.label,
             line={"color": PALETTE[i % len(PALETTE)]},
-            hovertemplate="n=%{x}: %{y:.4f}<extra>" + s.label + "</extra>"))
-    fig.update_layout(**LAYOUT, xaxis_title="trials (n)",
-                      yaxis_title=f"expected best {_metric_label(studies)} of n trials")
-    return fig
+            hovertemplate="n=%{x}: %{y:.4f}<extra>" + s.label + "</extra>")]
+
+    return _per_objective(studies, "trials (n)", "expected best {metric} of n trials", traces)
 
 
 def _config_text(config: dict[str, Any]) -> str:
@@ -190,8 +222,7 @@ def pbt_figure(data: StudyData) -> go.Figure:
     fig.update_layout(**{**LAYOUT, "height": max(420, 230 * len(rows)),
                          "margin": {**LAYOUT["margin"], "t": 90}})
     fig.update_yaxes(exponentformat="e")
-    fig.update_xaxes(title_text="wall-clock minutes since the study started",
-                     row=max(1, len(rows)), col=1)
+    fig.update_xaxes(title_text=TIME_AXIS, row=max(1, len(rows)), col=1)
     return fig
 
 

@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 
 from hftune.report.data import StudyData
-from hftune.report.plan import ReportPlan, plan_report
+from hftune.report.plan import PlotSpec, ReportPlan, plan_report
 from hftune.report.tables import comparison_table, trial_table
 
 CSS = """
@@ -35,6 +35,12 @@ def table_html(headers: list[str], rows: list[list[str]], css_class: str = "") -
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def plot_div_id(index: int, spec: PlotSpec) -> str:
+    """The DOM id of the plot at ``index`` in the plan: unique within the page, because the
+    index is in it (slugs are not unique: labels ``rte.grid`` and ``rte grid`` share one)."""
+    return f"plot-{index:02d}-{spec.slug}"
+
+
 def render_html(studies: list[StudyData], *, price_per_hour: float | None = None,
                 title: str = "hftune report",
                 plan: ReportPlan | None = None) -> tuple[str, int]:
@@ -52,7 +58,7 @@ def render_html(studies: list[StudyData], *, price_per_hour: float | None = None
     for i, spec in enumerate(plan.plots):
         fig = figure_for(spec, studies)
         figures[i] = fig.to_html(full_html=False, include_plotlyjs=False,
-                                 div_id=f"plot-{spec.slug}", config={"responsive": True})
+                                 div_id=plot_div_id(i, spec), config={"responsive": True})
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p class=\"notes\">Generated {dt.datetime.now().isoformat(timespec='seconds')} "
              f"from {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}: "

@@ -4,7 +4,9 @@ A plot is left out, not drawn empty, when its study lacks what it needs: learnin
 trial with a report, the PBT plot needs ``lineage.jsonl`` (and then replaces the per-config
 plots: a PBT member's score belongs to no single config), parallel coordinates need two scored
 trials and a hyperparameter, importance needs :data:`~hftune.report.importance.MIN_TRIALS`
-scored trials with a hyperparameter that varied. A left-out plot leaves a note saying why.
+scored trials with a hyperparameter that varied. A left-out plot leaves a note saying why. A
+study that stood still between runs (interrupted, then resumed) gets a note too: the time axes
+are calendar time, so the pause is on them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hftune.report.data import StudyData, best_so_far, param_names
+from hftune.report.data import StudyData, best_so_far, param_names, paused_minutes
 from hftune.report.importance import MIN_TRIALS, param_importances
 from hftune.report.seed_noise import seed_noise_notes
 
 KINDS = ("best_so_far", "expected_max", "curves", "pbt", "parallel", "importance")
+PAUSE_NOTE_MIN = 1.0
+"""A pause between runs this long (minutes) or longer gets a note (see
+:func:`~hftune.report.data.paused_minutes`)."""
 
 
 @dataclass
@@ -34,7 +39,11 @@ class PlotSpec:
 
     @property
     def slug(self) -> str:
-        """A file-name-safe id, unique within one report's plan."""
+        """A file-name-safe name: the kind and the study label, punctuation made ``-``.
+
+        Not unique on its own (labels ``rte.grid`` and ``rte grid`` give the same slug): the
+        writers put the plot's position in the plan in front of it (DOM ids, PNG names).
+        """
         name = self.study.label if self.study else "all"
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
         return f"{self.kind}-{safe}"
@@ -55,7 +64,7 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
     if any(s.scored_trials() for s in studies):
         if any(not best_so_far(s).empty for s in studies):
             plots.append(PlotSpec("best_so_far",
-                                  "Best validation metric so far vs wall-clock time"))
+                                  "Best validation metric so far vs time since the start"))
         else:
             notes.append("No report carries a time: no best-so-far plot.")
         plots.append(PlotSpec("expected_max",
@@ -63,6 +72,10 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
     else:
         notes.append("No trial has reported the metric yet: no comparison plots.")
     for s in studies:
+        pause = paused_minutes(s)
+        if pause is not None and pause >= PAUSE_NOTE_MIN:
+            notes.append(f"{s.label}: {pause:.1f} min passed between runs (interrupted, then "
+                         f"resumed); the time axes count them, Wall min does not.")
         scored = s.scored_trials()
         if any(t.reports for t in s.trials):
             plots.append(PlotSpec("curves", f"{s.label}: learning curves", s))
@@ -73,7 +86,9 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
             # a member's score comes from a schedule of configs and cloned weights, not from
             # the config it ends with: plotting scores against configs would mislead
             notes.append(f"{s.label}: PBT members changed configs during training (see the "
-                         f"PBT plot); no parallel-coordinates or importance plot.")
+                         f"PBT plot); no parallel-coordinates or importance plot. Its trial "
+                         f"table shows each member's config in effect at the evaluation that "
+                         f"gives its score.")
             continue
         if len(scored) >= 2 and param_names(s):
             plots.append(PlotSpec("parallel", f"{s.label}: hyperparameters vs {s.metric}", s))

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from hftune.report.data import (
+    TIME_AXIS,
     StudyData,
     best_so_far,
     member_history,
+    objective_groups,
     param_names,
     reports_frame,
 )
@@ -43,22 +45,9 @@ def write_png(spec: PlotSpec, studies: list[StudyData], path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
     try:
-        if spec.kind == "best_so_far":
-            for i, s in enumerate(studies):
-                frame = best_so_far(s)
-                if not frame.empty:
-                    ax.step(frame["minutes"], frame["best"], where="post", label=s.label,
-                            color=PALETTE[i % len(PALETTE)])
-            ax.set(xlabel="wall-clock minutes since the study started", ylabel="best so far")
-            _legend(ax)
-        elif spec.kind == "expected_max":
-            for i, s in enumerate(studies):
-                curve = expected_max([v for _, v in s.scored_trials()], s.mode)
-                if curve:
-                    ax.plot(range(1, len(curve) + 1), curve, marker="o", label=s.label,
-                            color=PALETTE[i % len(PALETTE)])
-            ax.set(xlabel="trials (n)", ylabel="expected best of n trials")
-            _legend(ax)
+        if spec.kind in ("best_so_far", "expected_max"):
+            plt.close(fig)
+            fig = comparison_figure(spec.kind, studies, PALETTE)
         elif spec.kind == "curves" and spec.study is not None:
             _curves(ax, spec.study, STATE_STYLE)
         elif spec.kind == "pbt" and spec.study is not None:
@@ -82,6 +71,41 @@ def write_png(spec: PlotSpec, studies: list[StudyData], path: Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def comparison_figure(kind: str, studies: list[StudyData], palette: tuple[str, ...]) -> Any:
+    """The matplotlib figure of a comparison plot (``best_so_far`` or ``expected_max``).
+
+    One axes per objective (metric, mode), in the order of
+    :func:`~hftune.report.data.objective_groups`, each labelled with its metric: studies of
+    different objectives never share an axis. A study keeps its colour (its position).
+    """
+    import matplotlib.pyplot as plt
+
+    groups = objective_groups(studies)
+    n = max(1, len(groups))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 4.5 if n == 1 else 3.2 * n), dpi=100,
+                             squeeze=False)
+    for (metric, mode, members), row in zip(groups, axes, strict=False):
+        ax = row[0]
+        for i, s in members:
+            color = palette[i % len(palette)]
+            if kind == "best_so_far":
+                frame = best_so_far(s)
+                if not frame.empty:
+                    ax.step(frame["minutes"], frame["best"], where="post", label=s.label,
+                            color=color)
+            else:
+                curve = expected_max([v for _, v in s.scored_trials()], s.mode)
+                if curve:
+                    ax.plot(range(1, len(curve) + 1), curve, marker="o", label=s.label,
+                            color=color)
+        what = (f"best {metric} so far" if kind == "best_so_far"
+                else f"expected best {metric} of n trials")
+        ax.set_ylabel(what if len(groups) == 1 else f"{what} ({mode})")
+        _legend(ax)
+    axes[-1][0].set_xlabel(TIME_AXIS if kind == "best_so_far" else "trials (n)")
+    return fig
 
 
 def _legend(ax: Any, **kwargs: Any) -> None:
@@ -145,7 +169,7 @@ def _pbt(data: StudyData, palette: tuple[str, ...]) -> Any:
         axes[r][0].set_ylabel(key, fontsize=8)
     if has_lr:
         axes[-1][0].set_ylabel("learning_rate\n(reported)", fontsize=8)
-    axes[-1][0].set_xlabel("wall-clock minutes since the study started")
+    axes[-1][0].set_xlabel(TIME_AXIS)
     _legend(axes[0][0], fontsize=7, loc="upper right")
     return fig
 

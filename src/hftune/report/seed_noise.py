@@ -41,26 +41,38 @@ def mean_std_cell(data: StudyData) -> str:
 def seed_noise_notes(studies: list[StudyData]) -> list[str]:
     """Sentences comparing the studies' best validation values with the measured seed std.
 
-    The noise level is the largest pooled seed std among the studies that have reruns (the
-    cautious choice). For each pair of studies with the same metric, the note says whether
-    their best values differ by less than that std (the difference is within seed noise) or
-    by more. Empty when no study has reruns.
+    Seed noise is measured per objective, ``(metric, mode)``: the noise level of an objective
+    is the largest pooled seed std among the studies of that objective that have reruns (the
+    cautious choice), and a std of one metric says nothing about another. For each pair of
+    studies with the same objective whose noise was measured, a note says whether their best
+    values differ by less than that std (within seed noise) or by more; pairs of an objective
+    without reruns get no verdict. Empty when no study has reruns.
     """
     noise = [(s, v) for s in studies if (v := seed_std(s)) is not None]
     if not noise:
         return []
-    level = max(v for _, v in noise)
-    measured_by = ", ".join(s.label for s, _ in noise)
-    notes = [f"Seed noise: the std of the validation {studies[0].metric} over reruns with "
-             f"different seeds is {level:.4f} (pooled over the rerun configs of "
-             f"{measured_by})."]
+    objectives = list(dict.fromkeys(_objective(s) for s in studies))
+    names = [metric for metric, _ in objectives]
+    levels: dict[tuple[str, str], float] = {}
+    notes = []
+    for objective in objectives:
+        measured = [(s, v) for s, v in noise if _objective(s) == objective]
+        if not measured:
+            continue
+        levels[objective] = max(v for _, v in measured)
+        metric, mode = objective
+        label = metric if names.count(metric) == 1 else f"{metric} ({mode})"
+        notes.append(f"Seed noise: the std of the validation {label} over reruns with "
+                     f"different seeds is {levels[objective]:.4f} (pooled over the rerun "
+                     f"configs of {', '.join(s.label for s, _ in measured)}).")
     for s in studies:
         row = rerun_of_best(s)
         if row is not None and row.get("study_score") is not None:
             notes.append(f"{s.label}: its best config scored {float(row['study_score']):.4f} "
                          f"in the study and {mean_std_cell(s)} when rerun.")
     for a, b in itertools.combinations(studies, 2):
-        if a.metric != b.metric:
+        level = levels.get(_objective(a))
+        if _objective(a) != _objective(b) or level is None:
             continue
         best_a = _best(a)
         best_b = _best(b)
@@ -72,6 +84,10 @@ def seed_noise_notes(studies: list[StudyData]) -> list[str]:
         notes.append(f"{a.label} vs {b.label}: best {a.metric} {best_a:.4f} vs {best_b:.4f}, "
                      f"a difference of {gap:.4f}, {verdict}.")
     return notes
+
+
+def _objective(data: StudyData) -> tuple[str, str]:
+    return data.metric, data.mode
 
 
 def _best(data: StudyData) -> float | None:

@@ -66,8 +66,9 @@ def comparison_table(studies: list[StudyData],
 
 
 def trial_table(data: StudyData) -> tuple[list[str], list[list[str]]]:
-    """One row per trial of ``data``: id (``*`` on the best), state, hyperparameters, score,
-    best epoch, last epoch, evaluations and compute minutes."""
+    """One row per trial of ``data``: id (``*`` on the best), state, hyperparameters (those in
+    effect at the evaluation that gives the score, see :func:`~hftune.report.data.trials_frame`),
+    score and the epoch it was reached at, last epoch, evaluations and compute minutes."""
     frame = trials_frame(data)
     if frame.empty:
         return ["trial"], []
@@ -75,14 +76,14 @@ def trial_table(data: StudyData) -> tuple[list[str], list[list[str]]]:
     best_id = best.trial_id if best else None
     unit_col = [c for c in frame.columns if c.endswith("_min")][0]
     params = [c for c in frame.columns if c not in (
-        "trial_id", "state", "score", "best_epoch", "epochs", "evaluations", "compute_s",
+        "trial_id", "state", "score", "score_epoch", "epochs", "evaluations", "compute_s",
         unit_col)]
-    headers = ["trial", "state", *params, f"{data.metric} ({data.study.score})", "best epoch",
+    headers = ["trial", "state", *params, f"{data.metric} ({data.study.score})", "at epoch",
                "epochs", "evaluations", unit_col.replace("_min", "-min")]
     rows = []
     for rec in frame.to_dict("records"):
         mark = " *" if rec["trial_id"] == best_id else ""
         rows.append([rec["trial_id"] + mark, rec["state"], *(fmt(rec[p]) for p in params),
-                     fixed(rec["score"], 4), fmt(rec["best_epoch"], 3), fmt(rec["epochs"], 3),
+                     fixed(rec["score"], 4), fmt(rec["score_epoch"], 3), fmt(rec["epochs"], 3),
                      str(rec["evaluations"]), fixed(rec[unit_col], 2)])
     return headers, rows

@@ -32,28 +32,33 @@ def scan_checkpoints(*ray_dirs: Path) -> list[CheckpointMeta]:
 
 
 def best_checkpoint(checkpoints: Sequence[CheckpointMeta], trial_id: str, metric: str,
-                    mode: str) -> CheckpointMeta | None:
-    """The trial's checkpoint with the best recorded ``metric`` (earliest step on ties).
+                    mode: str, rule: str = "best") -> CheckpointMeta | None:
+    """The trial's checkpoint that its score rule picks: with ``rule="best"`` the one with the
+    best recorded ``metric`` (earliest step on ties), with ``"last"`` its latest one.
 
-    With the ``best`` policy a trial keeps one checkpoint, its best evaluation; with ``every``
-    (PBT) it keeps several and this picks the best of those still on disk. ``None`` when the
-    trial kept no checkpoint with a value of the metric.
+    With the ``best`` policy a trial keeps one checkpoint, its best evaluation (``last``: its
+    last one); with ``every`` (PBT) it keeps several and this picks among those still on disk.
+    ``None`` when the trial kept no checkpoint with a value of the metric.
     """
     own = [c for c in checkpoints if c.trial_id == trial_id and c.value(metric) is not None]
     if not own:
         return None
     own.sort(key=lambda c: c.global_step)
+    if rule == "last":
+        return own[-1]
     pick = max if mode == "max" else min
     return pick(own, key=lambda c: c.value(metric))  # type: ignore[arg-type, return-value]
 
 
 def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequence[str],
-                   batch_size: int = 64, use_cpu: bool = False) -> dict[str, float]:
+                   batch_size: int = 64, use_cpu: bool = False,
+                   trust_remote_code: bool = False) -> dict[str, float]:
     """Evaluate a sequence classifier (a model or a folder) the way trials do.
 
     A plain ``Trainer.evaluate`` with the trials' collator (dynamic padding) and metric code,
     ``batch_size`` rows per batch: with the trials' eval batch size the numbers equal what the
-    trial recorded for the same weights and rows. Returns ``{"loss", *metrics}``.
+    trial recorded for the same weights and rows. ``trust_remote_code``: the study's (a folder
+    of a model with its own code). Returns ``{"loss", *metrics}``.
     """
     from transformers import (
         AutoModelForSequenceClassification,
@@ -66,7 +71,8 @@ def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequenc
     from hftune.training.metrics import make_compute_metrics
 
     if isinstance(model, str | Path):
-        model = AutoModelForSequenceClassification.from_pretrained(str(model))
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(model), trust_remote_code=trust_remote_code)
     with tempfile.TemporaryDirectory(prefix="hftune-eval-") as scratch:
         args = TrainingArguments(output_dir=scratch, per_device_eval_batch_size=batch_size,
                                  report_to=[], disable_tqdm=True, use_cpu=use_cpu,

@@ -11,7 +11,10 @@ loads with ``AutoModelForSequenceClassification.from_pretrained(OUT)``.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,9 @@ from hftune.study.checkpoints import CheckpointMeta, best_checkpoint, scan_check
 from hftune.study.holdout import select_top_k
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
+
+# Settings whose values are credentials: never written into a model card (which gets published).
+_SECRET = re.compile(r"token|secret|password|api_key|credential", re.IGNORECASE)
 
 
 @dataclass
@@ -53,7 +59,7 @@ def choose_export(store: StudyStore, trial_id: str | None = None
     if trial is None:
         raise StudyFolderError(f"{store.root}: no trial '{trial_id}' (see hftune status)")
     ck = best_checkpoint(scan_checkpoints(*store.experiment_dirs()), trial_id, study.metric,
-                         study.mode)
+                         study.mode, study.score)
     if ck is None:
         raise StudyFolderError(
             f"{store.root}: trial {trial_id} kept no checkpoint (the study ran with "
@@ -65,42 +71,67 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
                 overwrite: bool = False) -> ExportResult:
     """Write the best trial's best checkpoint to ``out`` as a loadable model folder.
 
-    ``out`` must not exist or be empty unless ``overwrite``. The model's ``id2label`` and
-    ``label2id`` are set from ``study.json`` ``label_names``; the tokenizer is loaded from the
-    study's ``model``.
+    ``out`` must not exist or be empty unless ``overwrite``, and must not be the study folder,
+    lie inside its checkpoints, or contain the study. The model is written to a new folder next
+    to ``out`` and takes its place only once complete, so a failed export leaves an earlier one
+    as it was. The model's ``id2label`` and ``label2id`` are set from ``study.json``
+    ``label_names``; the tokenizer is loaded from the study's ``model``.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     store = StudyStore(Path(root))
     study, trial, ck = choose_export(store, trial_id)
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise StudyFolderError(f"{out}: the folder is not empty; use --overwrite to replace "
-                                   f"it or choose another -o")
-        shutil.rmtree(out)
+    check_export_folder(store.root, out, overwrite)
     if not study.model:
         raise StudyFolderError(f"{store.root}: study.json names no model to take the "
                                f"tokenizer from")
-    model = AutoModelForSequenceClassification.from_pretrained(str(ck.path))
+    config = store.read_config() if (store.root / "study.yaml").is_file() else {}
+    remote = bool(config.get("trust_remote_code", False))
+    model = AutoModelForSequenceClassification.from_pretrained(str(ck.path),
+                                                               trust_remote_code=remote)
     if study.label_names:
         model.config.id2label = dict(enumerate(study.label_names))
         model.config.label2id = {name: i for i, name in enumerate(study.label_names)}
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    AutoTokenizer.from_pretrained(study.model).save_pretrained(str(out))
-    config = store.read_config() if (store.root / "study.yaml").is_file() else {}
-    (out / "README.md").write_text(model_card(study, trial, ck, config,
-                                              n_trials=len(store.read_trials())),
-                                   encoding="utf-8")
-    provenance = {"study": study.name, "study_dir": str(store.root.resolve()),
-                  "trial_id": trial.trial_id, "checkpoint": str(ck.path.resolve()),
-                  "epoch": ck.epoch, "global_step": ck.global_step, "config": ck.config,
-                  "metric": study.metric, "value": ck.value(study.metric),
-                  "record": ck.record}
-    (out / "hftune_export.json").write_text(json.dumps(provenance, indent=1, default=str),
-                                            encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(str(staging))
+        AutoTokenizer.from_pretrained(study.model, trust_remote_code=remote).save_pretrained(
+            str(staging))
+        (staging / "README.md").write_text(model_card(study, trial, ck, config,
+                                                      n_trials=len(store.read_trials())),
+                                           encoding="utf-8")
+        provenance = {"study": study.name, "study_dir": str(store.root.resolve()),
+                      "trial_id": trial.trial_id, "checkpoint": str(ck.path.resolve()),
+                      "epoch": ck.epoch, "global_step": ck.global_step, "config": ck.config,
+                      "metric": study.metric, "value": ck.value(study.metric),
+                      "record": ck.record}
+        (staging / "hftune_export.json").write_text(
+            json.dumps(provenance, indent=1, default=str), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, trial.trial_id, ck, ck.value(study.metric))
+
+
+def check_export_folder(study_dir: Path, out: Path, overwrite: bool) -> None:
+    """Raise :class:`StudyFolderError` unless ``out`` may receive an export: empty or missing
+    (or ``overwrite``), and neither the study folder, inside its Ray folders (its
+    checkpoints), nor a folder that contains the study (``--overwrite`` would delete it)."""
+    study, target = study_dir.resolve(), out.resolve()
+    if target == study or study.is_relative_to(target):
+        raise StudyFolderError(f"{out}: this folder holds the study itself; export to a new "
+                               f"folder (e.g. {study_dir / 'export'})")
+    if any(target.is_relative_to(d.resolve()) for d in StudyStore(study).experiment_dirs()):
+        raise StudyFolderError(f"{out}: inside the study's checkpoints; export to a new folder")
+    if out.exists() and not out.is_dir():
+        raise StudyFolderError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise StudyFolderError(f"{out}: the folder is not empty; use --overwrite to replace "
+                               f"it or choose another -o")
 
 
 def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
@@ -109,9 +140,9 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
     task = config.get("task") or {}
     task_name = task.get("name") if isinstance(task, dict) else task
     value = ck.value(study.metric)
-    rows = [f"| `{k}` | `{v}` |" for k, v in sorted(ck.config.items())]
+    rows = [f"| `{k}` | `{v}` |" for k, v in sorted(ck.config.items()) if not _SECRET.search(k)]
     rows += [f"| `{k}` (fixed) | `{v}` |" for k, v in sorted((config.get("training") or {}).items())
-             if k not in ck.config]
+             if k not in ck.config and not _SECRET.search(k)]
     seed = ck.config.get("seed", config.get("seed"))
     base = study.model or ""
     front = ["---", "library_name: transformers", "pipeline_tag: text-classification",

@@ -114,12 +114,13 @@ def evaluate_holdout(store: StudyStore, prepared: PreparedStudy | None = None,
     results, missing = [], []
     metrics = tuple(prepared.task.metrics)
     for trial in top:
-        ck = best_checkpoint(checkpoints, trial.trial_id, study.metric, study.mode)
+        ck = best_checkpoint(checkpoints, trial.trial_id, study.metric, study.mode, study.score)
         if ck is None:
             missing.append(trial.trial_id)
             continue
         values = evaluate_model(ck.path, prepared.holdout, tokenizer=prepared.tokenizer,
-                                metrics=metrics, batch_size=eval_batch_size(prepared.config))
+                                metrics=metrics, batch_size=eval_batch_size(prepared.config),
+                                trust_remote_code=prepared.config.trust_remote_code)
         results.append(HoldoutEvaluation(trial.trial_id, ck, values))
     if not results:
         why = (f"{store.root}: none of the top {k} trials kept a checkpoint to evaluate on the "

@@ -93,11 +93,14 @@ class TrialRecord:
 
     def summary(self, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
         """The trial's outcome as flat fields (the tables, ``hftune status`` and the report
-        share them): ``score`` (by ``rule``), ``best`` and ``best_epoch``, ``last``,
-        ``epochs`` reached, ``evaluations``, ``compute_s``."""
+        share them): ``score`` (by ``rule``) and ``score_epoch`` (the epoch it was reached),
+        ``best`` and ``best_epoch``, ``last``, ``epochs`` reached, ``evaluations``,
+        ``compute_s``."""
         best = self.best_report(metric, mode)
+        scored = self.scored_report(metric, mode, rule)
         return {
             "score": self.score(metric, mode, rule),
+            "score_epoch": scored.get("epoch") if scored else None,
             "best": best.get(metric) if best else None,
             "best_epoch": best.get("epoch") if best else None,
             "last": (self.values(metric) or [None])[-1],

@@ -98,10 +98,14 @@ def _clear_study_files(store: StudyStore) -> None:
 
 
 def checkpoint_policy(prepared: PreparedStudy) -> str:
-    """``every`` for strategies that clone trials, ``best`` to keep the best weights, or none."""
+    """``every`` for strategies that clone trials; with ``checkpoints.save_best``, the weights
+    of each trial's scored evaluation: ``best`` (the default score) or ``last``
+    (``strategy.score: last``); else ``none``."""
     if prepared.strategy.needs_checkpoints:
         return "every"
-    return "best" if prepared.config.checkpoints.save_best else "none"
+    if not prepared.config.checkpoints.save_best:
+        return "none"
+    return "last" if prepared.config.strategy.score == "last" else "best"
 
 
 def ray_checkpoint_config(prepared: PreparedStudy) -> Any:
@@ -111,6 +115,8 @@ def ray_checkpoint_config(prepared: PreparedStudy) -> Any:
     policy = checkpoint_policy(prepared)
     if policy == "every":  # hftune.study.budget.CheckpointBudget deletes them
         return tune.CheckpointConfig(num_to_keep=None)
+    if policy == "last":
+        return tune.CheckpointConfig(num_to_keep=1)  # the newest
     return tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=prepared.metric,
                                  checkpoint_score_order=prepared.mode)
 

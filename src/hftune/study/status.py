@@ -10,12 +10,15 @@ from hftune.study.store import StudyStore
 
 
 def trial_row(trial: TrialRecord, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
-    """One trial as a flat row: config, state, score and where it was reached, seconds."""
+    """One trial as a flat row: config (a PBT member's: the one in effect at its scored
+    evaluation), state, score and where it was reached, seconds."""
+    from hftune.report.effective_config import scored_config
+
     summary = trial.summary(metric, mode, rule)
     return {
         "trial_id": trial.trial_id,
         "state": trial.state,
-        "config": trial.config,
+        "config": scored_config(trial, metric, mode, rule),
         **summary,
         "compute_s": round(summary["compute_s"], 3),
         "node_id": trial.node_id,

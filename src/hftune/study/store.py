@@ -103,13 +103,22 @@ class StudyStore:
         self._write_json(self.trials_dir / f"{record.trial_id}.json", record.to_dict())
 
     def write_tables(self, study: StudyRecord) -> None:
-        """Write ``trials.csv`` and ``reports.csv`` from the trial records."""
+        """Write ``trials.csv`` and ``reports.csv`` from the trial records.
+
+        A trial's ``config.*`` columns are the config in effect at the evaluation that gives
+        it its score (for a PBT member scored before its last exploit, not its final config;
+        see :func:`hftune.report.effective_config.scored_config`).
+        """
+        # imported here: that module depends on nothing in hftune.study, so there is no cycle
+        from hftune.report.effective_config import scored_config
+
         trials = self.read_trials()
         rows, reports = [], []
         for t in trials:
+            config = scored_config(t, study.metric, study.mode, study.score)
             rows.append({
                 "trial_id": t.trial_id, "state": t.state,
-                **{f"config.{k}": v for k, v in t.config.items()},
+                **{f"config.{k}": v for k, v in config.items()},
                 **t.summary(study.metric, study.mode, study.score), "node_id": t.node_id,
             })
             reports.extend({"trial_id": t.trial_id, **r} for r in t.reports)

@@ -7,7 +7,9 @@ Trainer has written it (``on_save``); if ``report`` raises :class:`StopTrial`, t
 once.
 
 Checkpoint policies: ``"none"``; ``"best"`` (model weights only, whenever the metric improves:
-what export needs); ``"every"`` (full state at every evaluation: what PBT needs).
+what export needs); ``"last"`` (model weights only, at every evaluation with a value of the
+metric: what export needs when a trial's score is its last evaluation); ``"every"`` (full state
+at every evaluation: what PBT needs).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Literal
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 Report = Callable[[dict[str, Any], "Path | None"], None]
-CheckpointPolicy = Literal["none", "best", "every"]
+CheckpointPolicy = Literal["none", "best", "last", "every"]
 
 
 class StopTrial(Exception):
@@ -102,8 +104,11 @@ class ReportCallback(TrainerCallback):
     def _wants_checkpoint(self, record: dict[str, Any]) -> bool:
         if self.checkpoints == "every":
             return True
-        if self.checkpoints != "best" or self.metric is None or record.get(self.metric) is None:
+        if self.checkpoints not in ("best", "last") or self.metric is None \
+                or record.get(self.metric) is None:
             return False
+        if self.checkpoints == "last":
+            return True
         value = float(record[self.metric])
         improved = self.best is None or (value > self.best if self.mode == "max"
                                          else value < self.best)

@@ -47,7 +47,7 @@ class TrialSetup:
     eval_steps: int | None = None
     metric: str | None = None
     mode: str = "max"
-    checkpoints: str = "none"  # "none" | "best" | "every" (see training.callback)
+    checkpoints: str = "none"  # "none" | "best" | "last" | "every" (see training.callback)
     trust_remote_code: bool = False  # the config's trust_remote_code (model code from the Hub)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -77,8 +77,8 @@ def training_arguments(setup: TrialSetup, hparams: dict[str, Any], output_dir: s
     # batches, which Trainer would drop): hftune.training.batches
     values["remove_unused_columns"] = False
     # Checkpoints are asked for by the report callback (TrainerControl.should_save), never by
-    # a save schedule; "best" keeps only the weights (what export needs).
-    values["save_only_model"] = setup.checkpoints == "best"
+    # a save schedule; "best" and "last" keep only the weights (what export needs).
+    values["save_only_model"] = setup.checkpoints in ("best", "last")
     return TrainingArguments(
         output_dir=output_dir, save_strategy="no", report_to=[], disable_tqdm=True, **values)
 
