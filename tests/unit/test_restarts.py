@@ -153,3 +153,16 @@ def test_a_run_that_ended_is_not_charged_again(tmp_path) -> None:
     charge_killed_run(store, study)
     assert study.wall_s == 50.0
 
+
+
+def test_an_errored_trial_counts_its_seconds_up_to_the_error() -> None:
+    """It held its resources (a GPU) until it failed, reports or not."""
+    silent = TrialRecord(trial_id="s", config={}, state="errored", started_at=100.0,
+                         ended_at=130.0)
+    assert silent.compute_s == pytest.approx(30.0)
+    late = TrialRecord(trial_id="l", config={}, state="errored", started_at=100.0,
+                       ended_at=150.0, reports=[{"time": 120.0, "elapsed_s": 18.0}])
+    assert late.compute_s == pytest.approx(18.0 + 30.0)
+    stopped = TrialRecord(trial_id="t", config={}, state="stopped", started_at=100.0,
+                          ended_at=150.0, reports=[{"time": 120.0, "elapsed_s": 18.0}])
+    assert stopped.compute_s == pytest.approx(18.0)

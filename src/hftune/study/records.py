@@ -79,9 +79,17 @@ class TrialRecord:
         A report's ``elapsed_s`` counts from the start of the run that made it, and a trial
         runs again after every PBT exploit and every resume; each run's first report carries
         ``worker_pid``. So this is the sum, over runs, of each run's last ``elapsed_s``, plus
-        ``replaced_s``. A run's seconds after its last report (a kill) are not known.
+        ``replaced_s``. An errored trial also counts the seconds from its last report (or its
+        start, when it reported nothing) to its error: it held its resources until then. A
+        run's seconds after its last report are otherwise not known (a kill).
         """
-        return reports_compute_s(self.reports) + self.replaced_s
+        total = reports_compute_s(self.reports) + self.replaced_s
+        if self.state == "errored" and self.ended_at is not None:
+            times = [r["time"] for r in self.reports if isinstance(r.get("time"), int | float)]
+            since = times[-1] if times else self.started_at
+            if since is not None:
+                total += max(0.0, float(self.ended_at) - float(since))
+        return total
 
     @property
     def last_step(self) -> int | None:
