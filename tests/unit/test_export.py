@@ -49,6 +49,25 @@ def test_scan_attributes_checkpoints_by_their_meta(tmp_path: Path) -> None:
     assert scan_checkpoints(tmp_path / "missing") == []
 
 
+def test_a_checkpoint_no_recorded_evaluation_made_is_not_exported(tmp_path: Path) -> None:
+    """A run killed after Ray's last snapshot left a better checkpoint at step 30; the resumed
+    run trained that epoch again (its record says 0.7 at step 30 now, and its checkpoint went
+    to a new folder). The leftover's weights belong to no recorded evaluation."""
+    from hftune.study.checkpoints import recorded_checkpoint
+
+    ray = tmp_path / "ray"
+    _meta(ray / "t_a/checkpoint_000001", "a", 2.0, 0.8)
+    _meta(ray / "t_a/checkpoint_000002", "a", 3.0, 0.95)  # the leftover
+    found = scan_checkpoints(ray)
+    record = TrialRecord(trial_id="a", config={}, reports=[
+        {"epoch": 1.0, "step": 10, "accuracy": 0.5}, {"epoch": 2.0, "step": 20, "accuracy": 0.8},
+        {"epoch": 3.0, "step": 35, "accuracy": 0.7}])
+    assert best_checkpoint(found, "a", "accuracy", "max").epoch == 3.0
+    assert recorded_checkpoint(found, record, "accuracy", "max").epoch == 2.0
+    no_steps = TrialRecord(trial_id="a", config={}, reports=[{"epoch": 1.0, "accuracy": 0.5}])
+    assert recorded_checkpoint(found, no_steps, "accuracy", "max").epoch == 3.0
+
+
 def test_a_later_steps_checkpoints_are_found(tmp_path: Path) -> None:
     """seeds-then-pbt runs its PBT step as its own experiment (``ray-pbt``): export and the
     held-out evaluation must find the checkpoints of that step's trials too."""

@@ -50,6 +50,22 @@ def best_checkpoint(checkpoints: Sequence[CheckpointMeta], trial_id: str, metric
     return pick(own, key=lambda c: c.value(metric))  # type: ignore[arg-type, return-value]
 
 
+def recorded_checkpoint(checkpoints: Sequence[CheckpointMeta], trial: Any, metric: str,
+                        mode: str, rule: str = "best") -> CheckpointMeta | None:
+    """:func:`best_checkpoint` among the trial's checkpoints whose step its record reports.
+
+    A run killed after Ray's last snapshot can leave checkpoint folders Ray never learns of;
+    the resumed run trains those epochs again and the record keeps the new reports only. Such a
+    folder's weights belong to no recorded evaluation, so export and the held-out estimate
+    skip it. (Records whose reports carry no step: every checkpoint of the trial counts.)
+    """
+    steps = {int(r["step"]) for r in trial.reports if isinstance(r.get("step"), int | float)}
+    own = [c for c in checkpoints if c.trial_id == trial.trial_id]
+    if steps:
+        own = [c for c in own if c.global_step in steps]
+    return best_checkpoint(own, trial.trial_id, metric, mode, rule)
+
+
 def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequence[str],
                    batch_size: int = 64, use_cpu: bool = False,
                    trust_remote_code: bool = False) -> dict[str, float]:

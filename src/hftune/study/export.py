@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hftune.errors import StudyFolderError
-from hftune.study.checkpoints import CheckpointMeta, best_checkpoint, scan_checkpoints
+from hftune.study.checkpoints import CheckpointMeta, recorded_checkpoint, scan_checkpoints
 from hftune.study.holdout import select_top_k
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
@@ -58,8 +58,8 @@ def choose_export(store: StudyStore, trial_id: str | None = None
     trial = next((t for t in trials if t.trial_id == trial_id), None)
     if trial is None:
         raise StudyFolderError(f"{store.root}: no trial '{trial_id}' (see hftune status)")
-    ck = best_checkpoint(scan_checkpoints(*store.experiment_dirs()), trial_id, study.metric,
-                         study.mode, study.score)
+    ck = recorded_checkpoint(scan_checkpoints(*store.experiment_dirs()), trial, study.metric,
+                             study.mode, study.score)
     if ck is None:
         raise StudyFolderError(
             f"{store.root}: trial {trial_id} kept no checkpoint (the study ran with "

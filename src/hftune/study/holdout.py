@@ -17,8 +17,8 @@ from typing import Any
 from hftune.errors import StudyFolderError
 from hftune.study.checkpoints import (
     CheckpointMeta,
-    best_checkpoint,
     evaluate_model,
+    recorded_checkpoint,
     scan_checkpoints,
 )
 from hftune.study.prepare import PreparedStudy
@@ -114,7 +114,7 @@ def evaluate_holdout(store: StudyStore, prepared: PreparedStudy | None = None,
     results, missing = [], []
     metrics = tuple(prepared.task.metrics)
     for trial in top:
-        ck = best_checkpoint(checkpoints, trial.trial_id, study.metric, study.mode, study.score)
+        ck = recorded_checkpoint(checkpoints, trial, study.metric, study.mode, study.score)
         if ck is None:
             missing.append(trial.trial_id)
             continue
