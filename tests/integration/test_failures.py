@@ -2,7 +2,8 @@
 secrets in the environment never reach the study folder.
 
 One real ``hftune run`` subprocess (its own Ray, so its trials inherit its environment) serves
-both tests: a 2-point grid where ``lr_scheduler_type: not-a-scheduler`` makes one trial raise
+both tests: a 2-point grid where a model setting that config validation cannot judge
+(``model.hidden_dropout_prob: 2.0``, read only when the model is built) makes one trial raise
 in every attempt, with ``budget.max_failures: 1``.
 """
 
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 from test_resume import HftuneProcess, read_records, run_cli, study_yaml
+
+from hftune.study.records import TrialRecord
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +30,7 @@ def failing_study(tiny_bert: Path, shared_data: Path,
     root = tmp_path_factory.mktemp("failures")
     out = root / "fails"
     cfg = study_yaml(root / "study.yaml", out, tiny_bert, shared_data / "rte",
-                     search_space={"lr_scheduler_type": ["linear", "not-a-scheduler"],
+                     search_space={"model.hidden_dropout_prob": [0.1, 2.0],
                                    "learning_rate": [1e-3], "num_train_epochs": [1]},
                      budget={"max_failures": 1})
     run = HftuneProcess(["run", str(cfg), "--quiet"], env=SECRETS)
@@ -44,17 +47,19 @@ def test_raising_trial_is_recorded_retried_and_the_study_goes_on(
     out = failing_study["out"]
     assert failing_study["code"] == 0, failing_study["output"][-3000:]
     assert json.loads((out / "study.json").read_text())["status"] == "finished"
-    records = {r["config"]["lr_scheduler_type"]: r for r in read_records(out).values()}
-    assert set(records) == {"linear", "not-a-scheduler"}
-    good, bad = records["linear"], records["not-a-scheduler"]
+    records = {r["config"]["model.hidden_dropout_prob"]: r for r in read_records(out).values()}
+    assert set(records) == {0.1, 2.0}
+    good, bad = records[0.1], records[2.0]
     assert good["state"] == "finished" and good["reports"]
     assert bad["state"] == "errored" and not bad["reports"]
     # the traceback itself (Ray's error file, no terminal colours), once per attempt: the
     # first one and its one retry (max_failures: 1)
     error = bad["error"]
-    assert 'trainable.py", line' in error and "in training_arguments" in error, error
-    assert "ValueError: not-a-scheduler is not a valid SchedulerType" in error
+    assert 'trainable.py", line' in error and "in build_model" in error, error
+    assert "dropout probability has to be between 0 and 1" in error, error
     assert error.count("Failure # ") == 2, error
+    # it held a CPU until it failed: its compute counts those seconds
+    assert TrialRecord.from_dict(bad).compute_s > 0
     assert "\x1b[" not in error
 
     code, stdout, _ = run_cli(["status", str(out), "--json"], monkeypatch, capsys)
@@ -62,7 +67,7 @@ def test_raising_trial_is_recorded_retried_and_the_study_goes_on(
     data = json.loads(stdout)
     assert data["counts"] == {"finished": 1, "errored": 1}
     row = next(r for r in data["trials"] if r["trial_id"] == bad["trial_id"])
-    assert row["state"] == "errored" and "not-a-scheduler" in row["error"]
+    assert row["state"] == "errored" and "dropout probability" in row["error"]
     code, stdout, _ = run_cli(["status", str(out)], monkeypatch, capsys)
     assert code == 0 and "errored" in stdout
 
