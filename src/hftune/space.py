@@ -55,22 +55,56 @@ class Dimension:
         return False
 
     def contains(self, value: Any) -> bool:
-        """Whether ``value`` lies in this domain (with the right type for integer domains)."""
+        """Whether ``value`` lies in this domain with a fitting type: one of the listed values
+        (``True`` is not ``1``), or a finite number inside the range (an integral one for
+        integer domains). Text, ``None`` and booleans are never inside a range."""
+        value = python_value(value)
         if self.is_categorical:
-            return value in self.values
-        if self.is_integer and not (isinstance(value, int) or float(value).is_integer()):
+            return self._listed(value) is not None
+        if not _is_number(value):
+            return False
+        if self.is_integer and not float(value).is_integer():
             return False
         return self.low - 1e-12 <= float(value) <= self.high + 1e-12
 
+    def _listed(self, value: Any) -> tuple[Any] | None:
+        """The listed value equal to ``value`` (boxed, as it may itself be ``None``)."""
+        for listed in self.values:
+            if listed == value and isinstance(listed, bool) == isinstance(value, bool):
+                return (listed,)
+        return None
+
     def clip(self, value: Any) -> Any:
-        """The nearest value inside the domain, with the domain's type (used after perturbation)."""
+        """The nearest value inside the domain, with the domain's type (used after perturbation).
+
+        A value a list does not hold becomes the list's first value: callers that take values
+        from a user check them with :meth:`contains` first."""
         if self.is_categorical:
-            return value if value in self.values else self.values[0]
+            listed = self._listed(value)
+            return listed[0] if listed is not None else self.values[0]
         clipped = min(max(float(value), self.low), self.high)
         if self.kind == "quniform":
             clipped = round(clipped / self.q) * self.q
             clipped = min(max(clipped, self.low), self.high)
         return int(round(clipped)) if self.is_integer else clipped
+
+    def edge_values(self) -> tuple[Any, ...]:
+        """The values that bound what a trial can get: every listed value, or both ends of a
+        range in the domain's type (checked against ``TrainingArguments`` at validation)."""
+        if self.is_categorical:
+            return self.values
+        return (self.clip(self.low), self.clip(self.high))
+
+    def describe(self) -> str:
+        """The domain as the config writes it, e.g. ``[16, 32]`` or ``uniform: [0.0, 0.3]``."""
+        if self.is_grid:
+            return repr(list(self.values))
+        if self.kind == "choice":
+            return f"choice: {list(self.values)!r}"
+        bounds = [self.low, self.high] if self.q is None else [self.low, self.high, self.q]
+        if self.is_integer:
+            bounds = [int(b) for b in bounds]
+        return f"{self.kind}: {bounds!r}"
 
 
 KINDS = ("grid", "choice", "uniform", "loguniform", "randint", "quniform")

@@ -94,6 +94,32 @@ def test_defaults() -> None:
          "strategy.bounds.learning_rate: lo must be below hi"),
         ({"evaluation": {"eval_steps": 50}}, "evaluation: eval_steps is used only with every"),
         ({"model": ""}, "model: String should have at least 1 character"),
+        # hftune never pushes trials to the Hub (and a token would land in study.yaml)
+        ({"training": {"hub_token": "hf_x"}}, "training.hub_token: hftune does not push"),
+        ({"training": {"push_to_hub": True}}, "training.push_to_hub: hftune does not push"),
+        ({"training": {"hub_model_id": "me/m"}}, "'hftune export STUDY -o DIR'"),
+        ({"search_space": {"hub_private_repo": [True, False]}},
+         "search_space.hub_private_repo: hftune does not push"),
+        # label names are label2id keys: one name per class
+        ({"task": {"name": "rte", "labels": ["a", "a"]}}, "task.labels: label 'a' is listed twice"),
+        ({"task": {"name": "x", "text_fields": ["t"], "labels": [0, "0"]}},
+         "task.labels: label '0' is listed twice"),
+        # PB2's box must lie inside the space (values outside would be clipped back)
+        ({"strategy": {"name": "pb2", "bounds": {"learning_rate": [1e-6, 5e-5]}},
+          "search_space": {"learning_rate": {"uniform": [1e-5, 5e-5]}}},
+         "strategy.bounds.learning_rate: [1e-06, 5e-05] reaches outside search_space."
+         "learning_rate (uniform: [1e-05, 5e-05])"),
+        ({"strategy": {"name": "pb2", "bounds": {"warmup_steps": [0, 600]}},
+          "search_space": {"warmup_steps": {"randint": [0, 500]}}},
+         "give bounds within [0, 500]"),
+        # population, not num_samples, sets how many trials PBT runs
+        ({"strategy": {"name": "pbt", "population": 4}, "budget": {"num_samples": 20}},
+         "budget.num_samples: 'pbt' runs strategy.population trials (4), not 20"),
+        ({"strategy": {"name": "pb2"}, "budget": {"num_samples": 3},
+          "search_space": {"learning_rate": {"uniform": [1e-5, 5e-5]}}},
+         "budget.num_samples: 'pb2' runs strategy.population trials (8), not 3"),
+        ({"strategy": {"name": "seeds-then-pbt"}, "budget": {"num_samples": 16}},
+         "budget.num_samples: 'seeds-then-pbt' runs strategy.seeds screen trials (8)"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(changes, message) -> None:
@@ -165,3 +191,33 @@ def test_a_relative_data_dir_is_stored_absolute(tmp_path: Path, monkeypatch) -> 
     cfg = study(task={"name": "rte", "data_dir": "data/rte"})
     assert cfg.task.data_dir == tmp_path / "data" / "rte"
     assert cfg.model_dump(mode="json")["task"]["data_dir"] == str(tmp_path / "data" / "rte")
+
+
+def test_a_pbt_num_samples_equal_to_the_population_is_accepted() -> None:
+    cfg = study(strategy={"name": "pbt", "population": 4}, budget={"num_samples": 4})
+    assert cfg.budget.num_samples == 4
+
+
+def test_pb2_bounds_inside_the_space_are_accepted() -> None:
+    cfg = study(strategy={"name": "pb2", "bounds": {"learning_rate": [2e-5, 5e-5]}},
+                search_space={"learning_rate": {"uniform": [1e-5, 5e-5]}})
+    assert cfg.strategy.options["bounds"] == {"learning_rate": [2e-5, 5e-5]}
+
+
+def test_the_strategy_config_carries_the_trial_context() -> None:
+    """A strategy built from ``cfg.strategy`` alone sees the fixed training values and the
+    evaluation cadence (seeds-then-pbt's screen length depends on them)."""
+    cfg = study(training={"num_train_epochs": 5},
+                evaluation={"every": "steps", "eval_steps": 20})
+    context = cfg.strategy.trial_context
+    assert context.training == {"num_train_epochs": 5}
+    assert (context.eval_every, context.eval_steps) == ("steps", 20)
+    assert "trial_context" not in cfg.model_dump(mode="json")["strategy"]
+
+
+def test_a_key_both_fixed_and_searched_is_refused() -> None:
+    data = {"name": "x", "model": "m", "task": "rte",
+            "training": {"learning_rate": 2e-5},
+            "search_space": {"learning_rate": [1e-5, 3e-5]}}
+    with pytest.raises(ConfigError, match="search_space.learning_rate: also set in training"):
+        validate_study(data)

@@ -68,6 +68,31 @@ def test_clip_and_contains() -> None:
     assert ints.contains(32) and not ints.contains(32.5)
 
 
+@pytest.mark.parametrize("value", ["abc", None, True, float("nan"), [1e-5]])
+def test_a_range_contains_only_numbers(value) -> None:
+    """Checked user values (seeds-then-pbt's screen_config) are refused, not a ValueError."""
+    assert not parse_dimension("lr", {"uniform": [0.0, 1.0]}).contains(value)
+
+
+def test_a_list_contains_its_values_not_lookalikes() -> None:
+    dim = parse_dimension("fp16", [True, False])
+    assert dim.contains(True) and not dim.contains(1) and not dim.contains(0)
+    bs = parse_dimension("bs", [16, 32])
+    assert bs.contains(np.int64(32)) and not bs.contains(20)
+    assert type(bs.clip(np.int64(32))) is int  # the listed value itself
+    assert bs.clip(20) == 16  # the fallback after a perturbation; user values are checked
+
+
+def test_edge_values_and_describe() -> None:
+    assert parse_dimension("x", {"randint": [1, 8]}).edge_values() == (1, 8)
+    assert parse_dimension("x", {"quniform": [0, 10, 0.5]}).edge_values() == (0.0, 10.0)
+    assert parse_dimension("x", {"choice": ["a", "b"]}).edge_values() == ("a", "b")
+    assert parse_dimension("x", {"randint": [1, 8]}).describe() == "randint: [1, 8]"
+    assert parse_dimension("x", [16, 32]).describe() == "[16, 32]"
+    assert parse_dimension("x", {"loguniform": [1e-5, 1e-3]}).describe() == \
+        "loguniform: [1e-05, 0.001]"
+
+
 def test_split_hyperparameters() -> None:
     training, model = split_hyperparameters({"learning_rate": np.float64(1e-5),
                                              "num_train_epochs": np.int64(3),

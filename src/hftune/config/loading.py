@@ -20,6 +20,7 @@ from hftune.config.schema import StudyConfig
 from hftune.errors import ConfigError
 
 # Arguments hftune sets itself for every trial; a config that sets them would break reporting.
+# (Hub arguments, push_to_hub and hub_*, are refused too: hftune.config.training_args.)
 MANAGED_TRAINING_ARGS = frozenset(
     {"output_dir", "eval_strategy", "evaluation_strategy", "save_strategy", "report_to",
      "load_best_model_at_end", "do_train", "do_eval", "disable_tqdm", "remove_unused_columns",
@@ -131,7 +132,11 @@ def load_config(
 
 
 def validate_study(data: Mapping[str, Any]) -> StudyConfig:
-    """Build a :class:`StudyConfig` from a mapping and check what pydantic cannot."""
+    """Build a :class:`StudyConfig` from a mapping and check what pydantic cannot: field names
+    and values of ``TrainingArguments`` (:mod:`hftune.config.training_args`), the search space,
+    the strategy's options against both, and that the strategy uses ``budget.num_samples``."""
+    from hftune.config.training_args import check_training, hub_error, is_hub_argument
+
     try:
         cfg = StudyConfig.model_validate(dict(data))
     except ValidationError as exc:
@@ -143,17 +148,25 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
                 f"training.{key}: not a TrainingArguments field; check the spelling "
                 f"(transformers.TrainingArguments lists the valid ones)"
             )
+        if is_hub_argument(key):
+            raise hub_error(f"training.{key}")
         if key in MANAGED_TRAINING_ARGS:
             raise ConfigError(f"training.{key}: set by hftune itself; remove it from the config")
         if key in CONFIG_SECTION_OF:
             raise ConfigError(f"training.{key}: set it as {CONFIG_SECTION_OF[key]}")
     space = space_mod.parse_space(cfg.search_space, training_fields=set(fields))
     for key in space:
+        if is_hub_argument(key):
+            raise hub_error(f"search_space.{key}")
         if key in MANAGED_TRAINING_ARGS or key in CONFIG_SECTION_OF:
             raise ConfigError(f"search_space.{key}: set by hftune itself; it cannot be searched")
+        if key in cfg.training:
+            raise ConfigError(f"search_space.{key}: also set in training; the searched value "
+                              f"would win, so set it in one place")
+    check_training(cfg.strategy.trial_context, space.values())
     from hftune.strategies import validate_strategy
 
-    validate_strategy(cfg.strategy, space)
+    validate_strategy(cfg.strategy, space, num_samples=cfg.budget.num_samples)
     return cfg
 
 

@@ -7,6 +7,8 @@ stays a plain description of the file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_serializer,
     model_validator,
@@ -46,6 +49,33 @@ class TaskConfig(_Section):
         and ``rerun`` from another folder read the same files."""
         return None if value is None else value.expanduser().absolute()
 
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, value: list[str | int] | None) -> list[str | int] | None:
+        """Label names become ``label2id`` keys (as text): a name given twice would map two
+        class ids to one name, so each must be distinct (``1`` and ``"1"`` are the same)."""
+        seen: set[str] = set()
+        for label in value or ():
+            if str(label) in seen:
+                raise PydanticCustomError(
+                    "labels", f"label '{label}' is listed twice; give each class one name")
+            seen.add(str(label))
+        return value
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial gets besides its own config, as far as strategies need it: the fixed
+    ``training`` values and when trials evaluate (``evaluation.every``, ``eval_steps``).
+
+    Not a key of the file: :class:`StudyConfig` hands it to its :class:`StrategyConfig`, so that
+    a strategy built from ``cfg.strategy`` alone sees it too.
+    """
+
+    training: Mapping[str, Any] = field(default_factory=dict)
+    eval_every: Literal["epoch", "steps"] = "epoch"
+    eval_steps: int | None = None
+
 
 class StrategyConfig(BaseModel):
     """``name`` picks the strategy; its own options are validated by that strategy."""
@@ -56,11 +86,21 @@ class StrategyConfig(BaseModel):
     metric: str | None = None
     mode: Literal["max", "min"] | None = None
     score: Literal["best", "last"] = "best"
+    _trial_context: TrialContext = PrivateAttr(default_factory=TrialContext)
 
     @property
     def options(self) -> dict[str, Any]:
         """The strategy-specific keys (everything but name, metric, mode, score)."""
         return dict(self.model_extra or {})
+
+    @property
+    def trial_context(self) -> TrialContext:
+        """The study's :class:`TrialContext` (the defaults for a config made on its own)."""
+        return self._trial_context
+
+    def set_trial_context(self, context: TrialContext) -> None:
+        """Called by :class:`StudyConfig` once its sections are validated."""
+        self._trial_context = context
 
 
 class ResourcesConfig(_Section):
@@ -242,6 +282,14 @@ class StudyConfig(_Section):
     def _task_shorthand(cls, value: Any) -> Any:
         """``task: rte`` is short for ``task: {name: rte}``."""
         return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _context_for_the_strategy(self) -> StudyConfig:
+        """The strategy sees the fixed ``training`` values and the evaluation cadence (e.g. how
+        many evaluations a trial makes, what a trial's config is checked against)."""
+        self.strategy.set_trial_context(TrialContext(
+            dict(self.training), self.evaluation.every, self.evaluation.eval_steps))
+        return self
 
     @property
     def study_dir(self) -> Path:

@@ -37,10 +37,12 @@ def _strategy_class(cfg: StrategyConfig) -> type[Strategy]:
     return cls
 
 
-def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension]) -> None:
+def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension], *,
+                      num_samples: int | None = None) -> None:
     """Check the strategy's name, its own options (an option it does not take is an error),
-    that they fit the search space (:meth:`Strategy.check`) and that its optional dependencies
-    are installed."""
+    that they fit the search space and the fixed ``training`` values (:meth:`Strategy.check`),
+    that it uses ``num_samples`` (``budget.num_samples``, :meth:`Strategy.check_num_samples`)
+    and that its optional dependencies are installed."""
     cls = _strategy_class(cfg)
     try:
         options = cls.Options.model_validate(cfg.options)
@@ -56,12 +58,16 @@ def validate_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension]) -> No
                               f"its options: {valid}") from None
         raise ConfigError(f"strategy.{key}: {err['msg']} (got {err.get('input')!r})") from None
     cls.check_available()
-    cls(options, space, cfg.metric or "", cfg.mode or "max", 0, score=cfg.score).check()
+    strategy = cls(options, space, cfg.metric or "", cfg.mode or "max", 0, score=cfg.score,
+                   context=cfg.trial_context)
+    strategy.check()
+    strategy.check_num_samples(num_samples)
 
 
 def build_strategy(cfg: StrategyConfig, space: Mapping[str, Dimension], metric: str, mode: str,
                    seed: int) -> Strategy:
-    """The configured strategy, ready to :meth:`Strategy.plan`."""
+    """The configured strategy, ready to :meth:`Strategy.plan` (with ``cfg``'s trial context:
+    the study's fixed ``training`` values and evaluation cadence)."""
     cls = _strategy_class(cfg)
     return cls(cls.Options.model_validate(cfg.options), space, metric, mode, seed,
-               score=cfg.score)
+               score=cfg.score, context=cfg.trial_context)

@@ -33,6 +33,15 @@ class PBTOptions(BaseModel):
     synch: bool = False
 
 
+def check_population_is_num_samples(name: str, population: int, requested: int | None) -> None:
+    """PBT and PB2 run ``population`` trials; a different ``budget.num_samples`` is refused
+    rather than silently ignored."""
+    if requested is not None and requested != population:
+        raise ConfigError(
+            f"budget.num_samples: '{name}' runs strategy.population trials ({population}), not "
+            f"{requested}; set strategy.population: {requested} and remove budget.num_samples")
+
+
 def clip_config(config: Mapping[str, Any], space: Mapping[str, Dimension]) -> dict[str, Any]:
     """Every value of ``config`` that ``space`` declares, moved into its domain and type."""
     out = dict(config)
@@ -77,6 +86,9 @@ class PBTStrategy(Strategy):
             raise ConfigError(f"strategy.mutations.{unknown[0]}: also declare it in search_space "
                               f"(the initial population is drawn from there)")
         return mutations
+
+    def check_num_samples(self, requested: int | None) -> None:
+        check_population_is_num_samples(self.name, self.options.population, requested)
 
     def num_samples(self, requested: int | None) -> int:
         return self.options.population
@@ -131,7 +143,8 @@ class PB2Strategy(Strategy):
         self.bounds()
 
     def bounds(self) -> dict[str, list[float]]:
-        """The GP-bandit's box: ``bounds`` (numeric dimensions of the search space, lo < hi), by
+        """The GP-bandit's box: ``bounds`` (numeric dimensions of the search space, lo < hi,
+        inside the dimension's range: a value outside would be clipped back into it), by
         default every numeric dimension of the space with its range."""
         if self.options.bounds:
             for key, (lo, hi) in self.options.bounds.items():
@@ -141,11 +154,20 @@ class PB2Strategy(Strategy):
                                       f"search_space (PB2 explores inside the space)")
                 if not lo < hi:
                     raise ConfigError(f"strategy.bounds.{key}: lo must be below hi")
+                assert dim.low is not None and dim.high is not None
+                if lo < dim.low - 1e-12 or hi > dim.high + 1e-12:
+                    raise ConfigError(
+                        f"strategy.bounds.{key}: [{lo}, {hi}] reaches outside search_space.{key} "
+                        f"({dim.describe()}); PB2 explores inside the search space, so give "
+                        f"bounds within [{_number(dim.low)}, {_number(dim.high)}]")
             return {k: [float(lo), float(hi)] for k, (lo, hi) in self.options.bounds.items()}
         out = {n: [d.low, d.high] for n, d in self.space.items() if not d.is_categorical}
         if not out:
             raise ConfigError("strategy.bounds: pb2 needs at least one numeric dimension")
         return out
+
+    def check_num_samples(self, requested: int | None) -> None:
+        check_population_is_num_samples(self.name, self.options.population, requested)
 
     def num_samples(self, requested: int | None) -> int:
         return self.options.population
@@ -159,3 +181,7 @@ class PB2Strategy(Strategy):
                    hyperparam_bounds=self.bounds(),
                    quantile_fraction=self.options.quantile_fraction,
                    custom_explore_fn=_Clip(self.space), synch=self.options.synch)
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x

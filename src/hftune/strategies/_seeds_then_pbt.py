@@ -3,10 +3,20 @@ best seeds — the two-step recipe the reference study recommends.
 
 Step 1 (``screen``) trains ``seeds`` trials that differ only in ``seed`` (classification-head
 initialisation and data order), all at one fixed config, under ASHA; fine-tuning varies by
-several points across seeds, and a bad seed shows early. Step 2 (``pbt``) runs PBT whose
-population starts from the ``top_k`` best seeds (each seed ``population / top_k`` times) with
-the other hyperparameters drawn from the search space. Both steps write to the same study
-folder; each trial record says which step it belongs to (``phase``).
+several points across seeds, and a bad seed shows early. Step 2 (``pbt``) runs exactly
+``population`` PBT members, started from the ``top_k`` best seeds in turn (best first: each seed
+starts ``population // top_k`` members, the best ``population % top_k`` one more), with the
+other hyperparameters drawn from the search space. Both steps write to the same study folder;
+each trial record says which step it belongs to (``phase``).
+
+The screen's config is the centre of the search space (:func:`fixed_value`) unless
+``screen_config`` sets a value; ``screen_config`` is checked with the config (keys are search
+space keys or ``TrainingArguments`` fields, values inside their dimension or accepted by
+``TrainingArguments``). ASHA's ``max_t`` is the number of evaluations a screen trial makes
+(:func:`~hftune.strategies.base.evaluations_per_trial`); where that depends on the number of
+training rows (``evaluation.every: steps`` without ``max_steps``), there is no cap: ASHA's
+rungs (``grace_period × reduction_factor^k`` evaluations) still stop trials, and a trial that
+passes them ends with its training.
 """
 
 from __future__ import annotations
@@ -17,9 +27,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hftune.space import Dimension
+from hftune.config.loading import (
+    CONFIG_SECTION_OF,
+    MANAGED_TRAINING_ARGS,
+    training_argument_fields,
+)
+from hftune.config.training_args import check_value, hub_error, is_hub_argument
+from hftune.errors import ConfigError
+from hftune.space import MODEL_PREFIX, Dimension
 from hftune.strategies._pbt import PBTOptions, PBTStrategy
-from hftune.strategies.base import Strategy
+from hftune.strategies._schedulers import EarlyStopOptions, async_hyperband
+from hftune.strategies.base import UNCAPPED_EVALUATIONS, Strategy, evaluations_per_trial
 
 
 class SeedsThenPBTOptions(BaseModel):
@@ -42,6 +60,9 @@ class SeedsThenPBTOptions(BaseModel):
     def _top_k_fits(self) -> SeedsThenPBTOptions:
         if self.top_k > self.seeds:
             raise ValueError(f"top_k ({self.top_k}) cannot exceed seeds ({self.seeds})")
+        if self.top_k > self.population:
+            raise ValueError(f"top_k ({self.top_k}) cannot exceed population "
+                             f"({self.population}): each of the top_k seeds starts a member")
         return self
 
 
@@ -73,6 +94,8 @@ class SeedsThenPBTStrategy(Strategy):
     phase = "screen"
 
     def screen_config(self) -> dict[str, Any]:
+        """The screen's fixed config: the centre of every dimension, or ``screen_config``'s
+        value (in the dimension's type), plus ``screen_config``'s other fields."""
         fixed = {name: fixed_value(dim) for name, dim in self.space.items()}
         for name, value in (self.options.screen_config or {}).items():
             fixed[name] = self.space[name].clip(value) if name in self.space else value
@@ -86,13 +109,19 @@ class SeedsThenPBTStrategy(Strategy):
 
         return {**self.screen_config(), "seed": tune.grid_search(self.seeds())}
 
-    def scheduler(self) -> Any:
-        from ray.tune.schedulers import ASHAScheduler
+    def screen_evaluations(self) -> int | None:
+        """Evaluations a screen trial makes (its config over the fixed ``training`` values),
+        or ``None`` where that depends on the number of training rows."""
+        return evaluations_per_trial({**self.context.training, **self.screen_config()},
+                                     self.context)
 
-        epochs = int(self.screen_config().get("num_train_epochs", 3))
-        return ASHAScheduler(time_attr="training_iteration", max_t=max(epochs, 1),
-                             grace_period=min(self.options.grace_period, max(epochs, 1)),
-                             reduction_factor=self.options.reduction_factor)
+    def scheduler(self) -> Any:
+        evaluations = self.screen_evaluations()
+        max_t = evaluations if evaluations is not None else UNCAPPED_EVALUATIONS
+        max_t = max(max_t, 1)
+        options = EarlyStopOptions(grace_period=min(self.options.grace_period, max_t),
+                                   reduction_factor=self.options.reduction_factor, max_t=max_t)
+        return async_hyperband(options, self.seed)
 
     def num_samples(self, requested: int | None) -> int:
         return 1
@@ -100,13 +129,49 @@ class SeedsThenPBTStrategy(Strategy):
     def total_trials(self, requested: int | None) -> int:
         return self.options.seeds
 
+    def check_num_samples(self, requested: int | None) -> None:
+        if requested is not None:
+            opts = self.options
+            raise ConfigError(
+                f"budget.num_samples: 'seeds-then-pbt' runs strategy.seeds screen trials "
+                f"({opts.seeds}), then strategy.population PBT members ({opts.population}); "
+                f"set those and remove budget.num_samples")
+
     def next_phase(self, trials: Sequence[Any]) -> Strategy | None:
         """Step 2: PBT from the best screened seeds (None if no screening trial scored)."""
         seeds = top_seeds(trials, self.metric, self.mode, self.options.top_k, self.score)
         return self._pbt_from(seeds) if seeds else None
 
     def check(self) -> None:
-        self._pbt_from([self.seed]).check()  # step 2's mutations, before step 1 runs
+        """``screen_config`` fits the space and ``TrainingArguments``; step 2's mutations fit
+        the space (before step 1 runs)."""
+        for name, value in (self.options.screen_config or {}).items():
+            self._check_screen_value(name, value)
+        self._pbt_from([self.seed]).check()
+
+    def _check_screen_value(self, name: str, value: Any) -> None:
+        where = f"strategy.screen_config.{name}"
+        if name == "seed":
+            raise ConfigError(f"{where}: the screen gives each trial its own seed (study seed + "
+                              f"1 .. strategy.seeds); remove it")
+        if is_hub_argument(name):
+            raise hub_error(where)
+        if name in MANAGED_TRAINING_ARGS or name in CONFIG_SECTION_OF:
+            raise ConfigError(f"{where}: set by hftune itself; remove it")
+        dim = self.space.get(name)
+        if dim is not None:
+            if not dim.contains(value):
+                raise ConfigError(
+                    f"{where}: {value!r} is not in search_space.{name} ({dim.describe()}); "
+                    f"the screen's config must be one the search space allows")
+        elif name.startswith(MODEL_PREFIX):
+            raise ConfigError(f"{where}: not in search_space; declare search_space.{name} "
+                              f"(model-config keys are checked against the model there)")
+        elif name not in training_argument_fields():
+            raise ConfigError(f"{where}: neither a search_space key nor a TrainingArguments "
+                              f"field; check the spelling")
+        else:
+            check_value(where, name, value, self.context)
 
     def _pbt_from(self, seeds: list[int]) -> Strategy:
         opts = self.options
@@ -117,12 +182,19 @@ class SeedsThenPBTStrategy(Strategy):
             perturbation_factors=opts.perturbation_factors, mutations=opts.mutations,
             synch=opts.synch)
         return _PBTFromSeeds(pbt_options, self.space, self.metric, self.mode, self.seed,
-                             score=self.score, seeds=seeds)
+                             score=self.score, context=self.context, seeds=seeds)
+
+
+def member_seeds(seeds: Sequence[int], population: int) -> list[int]:
+    """The starting seed of each of ``population`` members: ``seeds`` (best first) in turn, so
+    that each starts ``population // len(seeds)`` members and the first
+    ``population % len(seeds)`` one more."""
+    return [seeds[i % len(seeds)] for i in range(population)]
 
 
 class _PBTFromSeeds(PBTStrategy):
-    """PBT whose members start from the given seeds (each about ``population / len(seeds)``
-    times); the seed is not mutated."""
+    """PBT whose ``population`` members start from the given seeds (:func:`member_seeds`); the
+    seed is not mutated."""
 
     phase = "pbt"
 
@@ -133,7 +205,11 @@ class _PBTFromSeeds(PBTStrategy):
     def param_space(self) -> dict[str, Any]:
         from ray import tune
 
-        return {**super().param_space(), "seed": tune.grid_search(self.start_seeds)}
+        seeds = member_seeds(self.start_seeds, self.options.population)
+        return {**super().param_space(), "seed": tune.grid_search(seeds)}
 
     def num_samples(self, requested: int | None) -> int:
-        return max(1, math.ceil(self.options.population / len(self.start_seeds)))
+        return 1  # the grid over the members' seeds makes the population
+
+    def total_trials(self, requested: int | None) -> int:
+        return self.options.population

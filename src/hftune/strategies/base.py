@@ -7,6 +7,7 @@ A strategy decides *what to try* (searcher, param space) and *when to stop or cl
 from __future__ import annotations
 
 import itertools
+import math
 from abc import ABC
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from hftune.config.schema import TrialContext
 from hftune.space import Dimension, grid_size, to_ray_domain, to_ray_param_space
 
 
@@ -44,13 +46,16 @@ class Strategy(ABC):
     phase: ClassVar[str | None] = None
 
     def __init__(self, options: BaseModel, space: Mapping[str, Dimension], metric: str,
-                 mode: str, seed: int, *, score: str = "best") -> None:
+                 mode: str, seed: int, *, score: str = "best",
+                 context: TrialContext | None = None) -> None:
         self.options = options
         self.space = dict(space)
         self.metric = metric
         self.mode = mode
         self.seed = seed
         self.score = score
+        # the fixed `training` values and the evaluation cadence (StudyConfig's)
+        self.context = context if context is not None else TrialContext()
         self.max_concurrent: int | None = None
 
     @classmethod
@@ -79,6 +84,12 @@ class Strategy(ABC):
         """A Ray Tune scheduler, or ``None`` for FIFO (every trial runs to the end)."""
         return None
 
+    def check_num_samples(self, requested: int | None) -> None:
+        """Raise :class:`~hftune.errors.ConfigError` when ``budget.num_samples`` is set but
+        this strategy would run another number of trials (it would be silently ignored).
+        Runs at validation, like :meth:`check`."""
+        return None
+
     def num_samples(self, requested: int | None) -> int:
         return requested if requested is not None else self.default_num_samples
 
@@ -92,6 +103,34 @@ class Strategy(ABC):
         self.max_concurrent = max_concurrent
         return TunePlan(self.param_space(), self.searcher(), self.scheduler(),
                         self.num_samples(num_samples))
+
+
+# Evaluations standing for "no cap" where a trial's length is not known from the config alone.
+UNCAPPED_EVALUATIONS = 1_000_000
+
+
+def evaluations_per_trial(values: Mapping[str, Any], context: TrialContext) -> int | None:
+    """How many evaluations (Ray's ``training_iteration``, what ``max_t`` and ``grace_period``
+    count) a trial with these ``TrainingArguments`` values makes, or ``None`` where that depends
+    on the number of training rows, which the config does not know.
+
+    ``values``: the trial's values over the fixed ``training`` ones (a missing
+    ``num_train_epochs`` is transformers' default). With ``evaluation.every: epoch``: one per
+    epoch, a last partial epoch included (``ceil(num_train_epochs)``), unknown when
+    ``max_steps`` is set. With ``every: steps``: ``max_steps // eval_steps`` (transformers
+    evaluates at each multiple of ``eval_steps``), unknown without ``max_steps``.
+    """
+    from hftune.config.training_args import field_default
+
+    max_steps = int(values.get("max_steps", field_default("max_steps")))
+    if context.eval_every == "steps":
+        if max_steps > 0 and context.eval_steps:
+            return max_steps // context.eval_steps
+        return None
+    if max_steps > 0:
+        return None
+    epochs = float(values.get("num_train_epochs", field_default("num_train_epochs")))
+    return max(1, math.ceil(epochs))
 
 
 # Grid axes whose larger values make a trial train longer.

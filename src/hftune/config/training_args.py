@@ -1,0 +1,238 @@
+"""Check ``TrainingArguments`` values when the config is validated, before any trial runs.
+
+The config's ``training`` section and ``search_space`` name ``transformers.TrainingArguments``
+fields; a bad value (``optim: adamw``, ``lr_scheduler_type: cosin``,
+``num_train_epochs: three``) would otherwise make every trial fail at run time. The checks:
+
+* a field whose annotation is only ``int``, ``float`` or ``bool`` (optionally ``None``) takes a
+  value of that type; an integer field takes an integral float only where hftune's trainable
+  turns it into an int (``per_device_train_batch_size: 16.0``). Other annotations are not
+  type-checked: transformers accepts more than they say (``fsdp: true`` on ``str | None``);
+* one ``TrainingArguments`` is built the way a trial builds it
+  (:func:`hftune.training.trainable.training_arguments`: hftune's defaults < ``training`` <
+  the trial's config, and the evaluation cadence) from the fixed ``training`` values, and
+  again for each search-space value tried on its own: each value of a list or choice, the two
+  ends of a range (the other dimensions at their defaults). Whatever transformers raises
+  becomes one :class:`~hftune.errors.ConfigError` naming the key and the value;
+* an integer field cannot be searched over a domain that draws fractions (``uniform``,
+  ``loguniform``, ``quniform`` with a fractional step).
+
+Values that depend on the machine the trials run on (the GPU's architecture, an installed
+DeepSpeed, a process group) are checked by type only (:data:`MACHINE_DEPENDENT`): the config
+may be validated on a machine without the trials' GPUs. The arguments are built on the CPU.
+
+Pushing to the Hugging Face Hub is refused (:func:`is_hub_argument`): every trial would push,
+and ``hub_token`` would be written into ``study.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tempfile
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hftune.config.schema import TrialContext
+from hftune.errors import ConfigError
+from hftune.space import MODEL_PREFIX, Dimension
+
+# Checked by type only: what TrainingArguments makes of them depends on the trials' machine.
+MACHINE_DEPENDENT = frozenset({"use_cpu", "tf32", "ddp_backend", "deepspeed"})
+# Smallest values that can train at all (transformers itself accepts 0 and fails later).
+MINIMUM = {"per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
+           "gradient_accumulation_steps": 1}
+_HUB_PREFIXES = ("hub_", "push_to_hub")
+# Never created: TrainingArguments only records it.
+_OUTPUT_DIR = str(Path(tempfile.gettempdir()) / "hftune-validate-training-arguments")
+
+
+def is_hub_argument(name: str) -> bool:
+    """Whether ``name`` is a Hub-pushing argument (``push_to_hub*``, ``hub_*``)."""
+    return name.startswith(_HUB_PREFIXES)
+
+
+def hub_error(where: str) -> ConfigError:
+    """The error for a Hub argument at ``where`` (e.g. ``training.hub_token``)."""
+    return ConfigError(
+        f"{where}: hftune does not push trials to the Hugging Face Hub; remove it, then push the "
+        f"best model yourself from the folder 'hftune export STUDY -o DIR' writes")
+
+
+@functools.cache
+def _annotations() -> dict[str, Any]:
+    from transformers import TrainingArguments
+
+    try:
+        hints = typing.get_type_hints(TrainingArguments)
+    except Exception:  # an annotation that does not resolve here: use what the dataclass holds
+        hints = {}
+    return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(TrainingArguments)}
+
+
+def field_default(name: str) -> Any:
+    """The default of a ``TrainingArguments`` field (e.g. ``num_train_epochs``: 3.0)."""
+    from transformers import TrainingArguments
+
+    for f in dataclasses.fields(TrainingArguments):
+        if f.name == name:
+            return f.default
+    raise KeyError(name)
+
+
+def scalar_types(name: str) -> tuple[frozenset[type], bool] | None:
+    """``(types, optional)`` when the field's annotation is only ``int``/``float``/``bool``
+    (and ``None``); ``None`` for any other annotation (not type-checked)."""
+    tp = _annotations().get(name)
+    union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+    members = typing.get_args(tp) if union else (tp,)
+    kinds = frozenset(m for m in members if m is not type(None))
+    if not kinds or not kinds <= {int, float, bool}:
+        return None
+    return kinds, type(None) in members
+
+
+def is_integer_field(name: str) -> bool:
+    """Whether the field takes integers only (``per_device_train_batch_size``, ``seed``)."""
+    scalar = scalar_types(name)
+    return scalar is not None and scalar[0] == {int}
+
+
+def _fits(value: Any, kinds: frozenset[type]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int):
+        return bool(kinds & {int, float})
+    return isinstance(value, float) and float in kinds
+
+
+def _describe(kinds: frozenset[type]) -> str:
+    if kinds == {bool}:
+        return "true or false"
+    return "an integer" if kinds == {int} else "a number"
+
+
+def _build(context: TrialContext, hparams: Mapping[str, Any]) -> Any:
+    """``TrainingArguments`` as a trial on the CPU builds them (machine-dependent keys left out)."""
+    from hftune.training.trainable import TrialSetup, training_arguments
+
+    def portable(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k not in MACHINE_DEPENDENT}
+
+    setup = TrialSetup(
+        model_path="", tokenizer=None, label_names=(), train_dataset=None, eval_dataset=None,
+        metrics=(), training=portable(context.training), seed=0, cpus_per_trial=1.0,
+        gpus_per_trial=0.0, eval_every=context.eval_every, eval_steps=context.eval_steps)
+    return training_arguments(setup, portable(hparams), _OUTPUT_DIR)
+
+
+def _refusal(where: str, name: str, value: Any, exc: Exception) -> ConfigError:
+    lines = str(exc).strip().splitlines()
+    reason = lines[0] if lines else type(exc).__name__
+    return ConfigError(f"{where}: TrainingArguments refuses {name}={value!r}: {reason}")
+
+
+def _check_type(where: str, name: str, value: Any) -> bool:
+    """Raise for a value of the wrong type or below :data:`MINIMUM`; True when the value is an
+    integral float for an integer field (fine only where the trainable turns it into an int)."""
+    scalar = scalar_types(name)
+    if scalar is None:
+        return False
+    kinds, optional = scalar
+    if value is None and optional:
+        return False
+    coerced = kinds == {int} and isinstance(value, float) and value.is_integer()
+    if not coerced and not _fits(value, kinds):
+        raise ConfigError(f"{where}: expected {_describe(kinds)} for TrainingArguments.{name}, "
+                          f"got {value!r}")
+    minimum = MINIMUM.get(name)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: {name} must be at least {minimum}, got {value!r}")
+    return coerced
+
+
+def _kept_integer(where: str, name: str, value: Any, args: Any) -> None:
+    if not isinstance(getattr(args, name), int):
+        raise ConfigError(f"{where}: expected an integer for TrainingArguments.{name}, "
+                          f"got {value!r}")
+
+
+def _check_evaluates(where: str, name: str, value: Any, context: TrialContext) -> None:
+    """With ``evaluation.every: steps``, a trial of ``max_steps`` steps must reach
+    ``eval_steps``: one that never evaluates reports no score at all."""
+    if (name == "max_steps" and context.eval_every == "steps" and context.eval_steps
+            and isinstance(value, int) and 0 < value < context.eval_steps):
+        raise ConfigError(
+            f"{where}: {value} steps never reach evaluation.eval_steps ({context.eval_steps}), "
+            f"so the trial would report no score; raise max_steps or lower eval_steps")
+
+
+def check_value(where: str, name: str, value: Any, context: TrialContext) -> None:
+    """Check one ``TrainingArguments`` value, set on top of the fixed ``training`` values.
+
+    ``where`` is the config key reported (``search_space.optim``,
+    ``strategy.screen_config.optim``). Raises :class:`ConfigError`.
+    """
+    coerced = _check_type(where, name, value)
+    _check_evaluates(where, name, value, context)
+    if name in MACHINE_DEPENDENT:
+        return
+    try:
+        args = _build(context, {name: value})
+    except Exception as exc:  # any refusal of transformers' becomes one line
+        raise _refusal(where, name, value, exc) from None
+    if coerced:
+        _kept_integer(where, name, value, args)
+
+
+def check_fixed_training(context: TrialContext) -> None:
+    """Check the config's ``training`` values: each one's type, then all of them together
+    (a refusal names the value that, added to those before it, makes it fail)."""
+    coerced = {name: value for name, value in context.training.items()
+               if _check_type(f"training.{name}", name, value)}
+    for name, value in context.training.items():
+        _check_evaluates(f"training.{name}", name, value, context)
+    try:
+        args = _build(context, {})
+    except Exception as exc:
+        raise _culprit(context, exc) from None
+    for name, value in coerced.items():
+        if name not in MACHINE_DEPENDENT:
+            _kept_integer(f"training.{name}", name, value, args)
+
+
+def _culprit(context: TrialContext, exc: Exception) -> ConfigError:
+    so_far: dict[str, Any] = {}
+    for name, value in context.training.items():
+        so_far[name] = value
+        try:
+            _build(dataclasses.replace(context, training=so_far), {})
+        except Exception as first:
+            return _refusal(f"training.{name}", name, value, first)
+    lines = str(exc).strip().splitlines()
+    return ConfigError(f"training: TrainingArguments refuses these values: "
+                       f"{lines[0] if lines else type(exc).__name__}")
+
+
+def check_dimension(dim: Dimension, context: TrialContext) -> None:
+    """Check a search-space dimension of a ``TrainingArguments`` field: its domain's type, and
+    each value of a list or choice or both ends of a range (``model.*`` keys are skipped)."""
+    if dim.name.startswith(MODEL_PREFIX):
+        return
+    where = f"search_space.{dim.name}"
+    if is_integer_field(dim.name) and not dim.is_categorical and not dim.is_integer:
+        raise ConfigError(
+            f"{where}: TrainingArguments.{dim.name} takes integers, but {dim.kind} draws "
+            f"fractions; use randint, quniform with integer lo, hi and q, or a list of integers")
+    for value in dim.edge_values():
+        check_value(where, dim.name, value, context)
+
+
+def check_training(context: TrialContext, space: Iterable[Dimension]) -> None:
+    """All of the above: the fixed ``training`` values, then every search-space dimension."""
+    check_fixed_training(context)
+    for dim in space:
+        check_dimension(dim, context)
