@@ -80,6 +80,11 @@ def test_defaults() -> None:
         ({"training": {"eval_steps": 50}}, "training.eval_steps: set it as evaluation.eval_steps"),
         ({"search_space": {"eval_steps": [10, 20]}}, "search_space.eval_steps: set by hftune"),
         ({"evaluation": {"every": "steps"}}, "evaluation: every: steps needs eval_steps"),
+        # drop_last would also drop validation rows from every score
+        ({"training": {"dataloader_drop_last": True}},
+         "training.dataloader_drop_last: not supported: Trainer would also drop the last"),
+        ({"search_space": {"dataloader_drop_last": [True, False]}},
+         "search_space.dataloader_drop_last: not supported"),
         # options that must fit the search space are checked with the config, not at run time
         ({"strategy": {"name": "pbt", "mutations": {"weight_decay": [0.0, 0.1]}}},
          "strategy.mutations.weight_decay: also declare it in search_space"),
@@ -112,6 +117,17 @@ def test_defaults() -> None:
         ({"strategy": {"name": "pb2", "bounds": {"warmup_steps": [0, 600]}},
           "search_space": {"warmup_steps": {"randint": [0, 500]}}},
          "give bounds within [0, 500]"),
+        # an exploit loads the donor's optimizer and scheduler state into the member
+        ({"strategy": {"name": "pbt"}, "search_space": {"optim": ["adamw_torch", "sgd"]}},
+         "search_space.optim: PBT members load each other's optimizer state"),
+        ({"strategy": {"name": "seeds-then-pbt"},
+          "search_space": {"optim": ["adamw_torch", "adafactor"]}}, "search_space.optim: PBT"),
+        ({"strategy": {"name": "pbt"}, "training": {"lr_scheduler_type": "reduce_lr_on_plateau"}},
+         "training.lr_scheduler_type: 'reduce_lr_on_plateau' keeps state"),
+        ({"strategy": {"name": "pb2"}, "search_space": {
+            "learning_rate": {"uniform": [1e-5, 5e-5]},
+            "lr_scheduler_type": ["linear", "reduce_lr_on_plateau"]}},
+         "search_space.lr_scheduler_type: 'reduce_lr_on_plateau' keeps state"),
         # population, not num_samples, sets how many trials PBT runs
         ({"strategy": {"name": "pbt", "population": 4}, "budget": {"num_samples": 20}},
          "budget.num_samples: 'pbt' runs strategy.population trials (4), not 20"),
@@ -131,6 +147,15 @@ def test_bad_config_is_one_line_naming_the_key(changes, message) -> None:
         assert message in text
     else:  # strategy accepts extra keys; the strategy then rejects 'moed'
         assert "strategy.moed" in text
+
+
+def test_what_a_pbt_restore_can_honour_is_accepted() -> None:
+    """Step-based schedules may be searched under PBT (a restored member follows its own); a
+    plateau schedule or a searched optimizer is fine where nothing restores (grid)."""
+    study(strategy={"name": "pbt"}, search_space={"lr_scheduler_type": ["linear", "cosine"]},
+          training={"optim": "adamw_torch"})
+    study(strategy={"name": "grid"}, search_space={"optim": ["adamw_torch", "sgd"]},
+          training={"lr_scheduler_type": "reduce_lr_on_plateau"})
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
@@ -165,6 +190,22 @@ def test_set_overrides_nested_and_dotted_keys() -> None:
     assert data["task"] == {"name": "rte", "max_train_samples": 64}
     assert data["search_space"]["model.hidden_dropout_prob"] == [0.1, 0.2]
     assert data["search_space"]["learning_rate"] == [1e-5]
+
+
+def test_set_into_an_empty_section_and_name_keyed_strategy_options() -> None:
+    """An empty YAML section (`training:` reads as null) takes overrides; PBT mutations, PB2
+    bounds and the seeds screen config keep a dotted parameter name as one key."""
+    data = apply_overrides(
+        parse_yaml("name: x\ntraining:\nstrategy:\n  name: pbt\n"),
+        ["training.num_train_epochs=2",
+         "strategy.mutations.model.hidden_dropout_prob=[0.1, 0.2]",
+         "strategy.bounds.learning_rate=[1e-5, 5e-5]",
+         "strategy.screen_config.model.attention_probs_dropout_prob=0.1"],
+    )
+    assert data["training"] == {"num_train_epochs": 2}
+    assert data["strategy"]["mutations"] == {"model.hidden_dropout_prob": [0.1, 0.2]}
+    assert data["strategy"]["bounds"] == {"learning_rate": [1e-5, 5e-5]}
+    assert data["strategy"]["screen_config"] == {"model.attention_probs_dropout_prob": 0.1}
 
 
 @pytest.mark.parametrize("item", ["novalue", "=3", "a..b=1", "x=[1, 2"])

@@ -183,3 +183,74 @@ def test_a_row_limit_that_keeps_one_class_is_an_error(tmp_path: Path, tiny_bert:
                           "search_space": {"learning_rate": [1e-3]}})
     with pytest.raises(DataError, match="the first 4 training rows hold a single class"):
         prepare_study(cfg)
+
+
+@pytest.mark.parametrize(("splits", "keys"), [
+    ({"test_split": "validation"}, ("task.test_split", "task.validation_split")),
+    ({"test_split": "train"}, ("task.test_split", "task.train_split")),
+    ({"validation_split": "train"}, ("task.validation_split", "task.train_split")),
+    ({"train_split": "validation"}, ("task.validation_split", "task.train_split")),
+])
+def test_overlapping_split_names_are_refused(splits: dict, keys: tuple[str, str]) -> None:
+    """The same split under two roles trains on its own selection rows (leakage) or, as test
+    split, is popped from the data the trials evaluate on; one line names both keys (the last:
+    GLUE's default validation split is 'validation')."""
+    with pytest.raises(ConfigError, match=rf"{keys[0]} and {keys[1]} both name the split"):
+        resolve_task(TaskConfig(name="rte", **splits))
+
+
+def test_test_split_equal_to_validation_points_at_holdout(tmp_path: Path) -> None:
+    """Half of the dev set held out (the RTE reference) is evaluation.holdout; the message says
+    so. A ResolvedTask made any other way is checked too."""
+    import dataclasses
+
+    with pytest.raises(ConfigError, match="set evaluation.holdout"):
+        resolve_task(TaskConfig(name="mine", text_fields=["t"], test_split="validation"))
+    task = resolve_task(TaskConfig(name="rte", test_split="test"))
+    with pytest.raises(ConfigError, match="task.test_split and task.validation_split"):
+        dataclasses.replace(task, test_split="validation")
+
+
+def _write_table(path: Path, sep: str, rows: list[tuple[str, str]]) -> None:
+    path.write_text("".join(f"{a}{sep}{b}\n" for a, b in [("sentence", "label"), *rows]))
+
+
+@pytest.mark.parametrize(("suffix", "sep", "blank"), [(".csv", ",", ""), (".tsv", "\t", "  ")])
+def test_an_empty_label_cell_is_missing_not_a_class(tmp_path: Path, suffix: str, sep: str,
+                                                    blank: str) -> None:
+    """A custom task without declared labels would otherwise get '' as a third class."""
+    _write_table(tmp_path / f"train{suffix}", sep,
+                 [("a", "pos"), ("b", "neg"), ("c", blank), ("d", "pos")])
+    _write_table(tmp_path / f"validation{suffix}", sep, [("a", "pos"), ("b", "neg")])
+    cfg = TaskConfig(name="mine", text_fields=["sentence"])
+    with pytest.raises(DataError, match=rf"train\{suffix}: row 3 \(line 4\) has no label"):
+        load_task_data(resolve_task(cfg), tmp_path)
+
+
+def test_missing_labels_in_other_splits_and_json(tmp_path: Path) -> None:
+    """Declared labels, an empty cell in the validation file; a JSON null in a JSONL file."""
+    _write_table(tmp_path / "train.csv", ",", [("a", "0"), ("b", "1")])
+    _write_table(tmp_path / "validation.csv", ",", [("a", "1"), ("b", "")])
+    with pytest.raises(DataError, match=r"validation\.csv: row 2 \(line 3\) has no label"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+    (tmp_path / "validation.csv").unlink()
+    write_jsonl(tmp_path / "validation.jsonl", [{"sentence": "a", "label": None}])
+    with pytest.raises(DataError, match=r"validation\.jsonl: row 1 has no label"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+
+
+def test_a_json_file_in_json_lines_format(tmp_path: Path) -> None:
+    """``Dataset.to_json`` writes JSON Lines to a .json file; a JSON array still reads."""
+    import datasets
+
+    rows = {"sentence": ["a", "b", "c"], "label": [0, 1, 0]}
+    datasets.Dataset.from_dict(rows).to_json(tmp_path / "train.json")
+    (tmp_path / "validation.json").write_text(json.dumps([{"sentence": "x", "label": 1},
+                                                          {"sentence": "y", "label": 0}]))
+    data = load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+    assert data.splits["train"]["label"].tolist() == [0, 1, 0]
+    assert data.splits["validation"]["sentence"].tolist() == ["x", "y"]
+    (tmp_path / "train.json").write_text('{"sentence": "a", "label": 0}\n{oops\n')
+    with pytest.raises(DataError, match=r"train\.json: cannot read the data file \(neither JSON "
+                                        r"nor JSON Lines"):
+        load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)

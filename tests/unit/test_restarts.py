@@ -166,3 +166,19 @@ def test_an_errored_trial_counts_its_seconds_up_to_the_error() -> None:
     stopped = TrialRecord(trial_id="t", config={}, state="stopped", started_at=100.0,
                           ended_at=150.0, reports=[{"time": 120.0, "elapsed_s": 18.0}])
     assert stopped.compute_s == pytest.approx(18.0)
+
+
+def test_an_errored_trial_is_not_charged_the_time_it_was_not_running() -> None:
+    """Killed after a report at 1200 s, resumed a day later, errored 30 s into that run: the
+    day between the kill and the resume is not compute (the run's start is the later bound)."""
+    day = 86_400.0
+    resumed = TrialRecord(trial_id="r", config={}, state="errored", started_at=0.0,
+                          run_started_at=1300.0 + day, ended_at=1330.0 + day,
+                          reports=[{"time": 600.0, "elapsed_s": 600.0, "worker_pid": 1},
+                                   {"time": 1200.0, "elapsed_s": 1200.0}])
+    assert resumed.compute_s == pytest.approx(1200.0 + 30.0)
+    silent = TrialRecord(trial_id="s", config={}, state="errored", started_at=0.0,
+                         run_started_at=day, ended_at=day + 5.0)
+    assert silent.compute_s == pytest.approx(5.0)
+    assert silent.last_activity() == day + 5.0
+

@@ -291,3 +291,34 @@ def test_grid_runs_long_trials_first() -> None:
     assert len(set(points)) == 12 and all(points.count(p) == 2 for p in points)
     assert len({c["weight_decay"] for c in order}) == 24
     assert all(0.0 <= c["weight_decay"] <= 0.3 for c in order)
+
+
+def test_grid_repeats_of_an_all_grid_space_train_with_their_own_seeds() -> None:
+    """num_samples > 1 over grid axes only would run identical copies: repeat i of each point
+    gets seed base + i (base: training.seed, else the study seed); a searched seed is kept."""
+    from ray.tune.experiment import Experiment
+
+    from hftune.config.schema import TrialContext
+
+    def configs(space_spec: dict[str, Any], training: dict[str, Any]) -> list[dict[str, Any]]:
+        space = parse_space(space_spec, training_fields=FIELDS | {"seed"})
+        strategy = build_strategy(StrategyConfig(name="grid"), space, "accuracy", "max", 7)
+        strategy.context = TrialContext(training=training)
+        plan = strategy.plan(3)
+        plan.searcher.add_configurations([Experiment("seeds", run=lambda config: None,
+                                                     config=plan.param_space,
+                                                     num_samples=plan.num_samples)])
+        out = []
+        while (trial := plan.searcher.next_trial()) is not None:
+            out.append(trial.config)
+        return out
+
+    grid = {"learning_rate": [2e-5, 5e-5]}
+    assert [(c["learning_rate"], c["seed"]) for c in configs(grid, {})] == [
+        (2e-5, 7), (2e-5, 8), (2e-5, 9), (5e-5, 7), (5e-5, 8), (5e-5, 9)]
+    assert [c["seed"] for c in configs(grid, {"seed": 40})] == [40, 41, 42] * 2
+    # a searched seed axis, or a sampled axis that already makes repeats differ: untouched
+    searched = configs({**grid, "seed": [1, 2]}, {})
+    assert sorted(c["seed"] for c in searched) == [1] * 6 + [2] * 6
+    sampled = configs({**grid, "weight_decay": {"uniform": [0.0, 0.3]}}, {})
+    assert all("seed" not in c for c in sampled)

@@ -47,7 +47,7 @@ def max_t(strategy: Any) -> int:
     ({"training": {"max_steps": 100}, "evaluation": {"every": "steps", "eval_steps": 10}}, 10),
     ({"training": {"num_train_epochs": 2},
       "search_space": {**SPACE, "max_steps": [30, 95]},
-      "evaluation": {"every": "steps", "eval_steps": 10}}, 9),  # 95 // 10
+      "evaluation": {"every": "steps", "eval_steps": 10}}, 10),  # at 10, ..., 90 and 95
 ])
 def test_max_t_counts_the_screen_trials_evaluations(changes: dict[str, Any],
                                                      evaluations: int) -> None:

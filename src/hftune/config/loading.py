@@ -28,6 +28,11 @@ MANAGED_TRAINING_ARGS = frozenset(
 )
 # TrainingArguments fields that hftune sets from another section of the config.
 CONFIG_SECTION_OF = {"eval_steps": "evaluation.eval_steps (with evaluation.every: steps)"}
+# TrainingArguments fields hftune cannot honour, with the reason the error gives.
+UNSUPPORTED_TRAINING_ARGS = {
+    "dataloader_drop_last": "Trainer would also drop the last validation batch, so a score "
+                            "would not be measured on the whole validation set",
+}
 
 
 class _Loader(yaml.SafeLoader):
@@ -91,20 +96,26 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
+# Mappings keyed by TrainingArguments / search-space names, which may contain dots
+# (model.hidden_dropout_prob): the rest of an override key after one of these paths is one key.
+_NAME_KEYED_PATHS = (
+    ("search_space",),
+    ("training",),
+    ("strategy", "mutations"),
+    ("strategy", "bounds"),
+    ("strategy", "screen_config"),
+)
+
+
 def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
-    # search_space and training keys may contain dots (model.hidden_dropout_prob): the first
-    # path part that names one of them takes the rest of the key whole.
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
-        if part in ("search_space", "training"):
-            node = node.setdefault(part, {})
-            node[".".join(parts[i + 1 :])] = value
-            return
         child = node.get(part)
-        if child is None or not isinstance(child, dict):
+        if not isinstance(child, dict):
             # Shorthands are expanded: `task: rte` → {name: rte}; `tracking: [mlflow]` →
-            # {mlflow: null}; any other scalar is replaced.
+            # {mlflow: null}; an empty section (`training:`, read as null) or any other
+            # scalar becomes a mapping.
             if part == "task" and isinstance(child, str):
                 child = {"name": child}
             elif part == "tracking" and isinstance(child, (list, str)):
@@ -113,6 +124,9 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
                 child = {}
             node[part] = child
         node = child
+        if tuple(parts[: i + 1]) in _NAME_KEYED_PATHS:
+            node[".".join(parts[i + 1 :])] = value
+            return
     node[parts[-1]] = value
 
 
@@ -154,12 +168,17 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
             raise ConfigError(f"training.{key}: set by hftune itself; remove it from the config")
         if key in CONFIG_SECTION_OF:
             raise ConfigError(f"training.{key}: set it as {CONFIG_SECTION_OF[key]}")
+        if key in UNSUPPORTED_TRAINING_ARGS and cfg.training[key] not in (False, None):
+            raise ConfigError(f"training.{key}: not supported: {UNSUPPORTED_TRAINING_ARGS[key]}")
     space = space_mod.parse_space(cfg.search_space, training_fields=set(fields))
     for key in space:
         if is_hub_argument(key):
             raise hub_error(f"search_space.{key}")
         if key in MANAGED_TRAINING_ARGS or key in CONFIG_SECTION_OF:
             raise ConfigError(f"search_space.{key}: set by hftune itself; it cannot be searched")
+        if key in UNSUPPORTED_TRAINING_ARGS:
+            raise ConfigError(
+                f"search_space.{key}: not supported: {UNSUPPORTED_TRAINING_ARGS[key]}")
         if key in cfg.training:
             raise ConfigError(f"search_space.{key}: also set in training; the searched value "
                               f"would win, so set it in one place")

@@ -6,9 +6,12 @@ Where the data comes from, first match wins:
 2. ``$HFTUNE_DATA_DIR/<task name>/``: a root with one folder per task (``rte/``, ``sst2/``, ...);
 3. the Hub: ``datasets.load_dataset("nyu-mll/glue", <task>)`` (GLUE tasks only).
 
-A split file is ``<split>.jsonl``, ``.json``, ``.csv`` or ``.tsv``. TSV is read with quoting off
-(as GLUE's own files need). Label values may be integers or strings; strings are mapped to ids
-in the order of the task's label names (or sorted, for a custom task without ``labels``).
+A split file is ``<split>.jsonl``, ``.json``, ``.csv`` or ``.tsv``. A ``.json`` file is one JSON
+document (an array of records, or columns) or JSON Lines (as ``datasets.Dataset.to_json``
+writes). TSV is read with quoting off (as GLUE's own files need). Label values may be integers
+or strings; strings are mapped to ids in the order of the task's label names (or sorted, for a
+custom task without ``labels``). A row without a label (an empty or blank cell, or JSON
+``null``) is a :class:`DataError` naming the file and the row, never a class of its own.
 """
 
 from __future__ import annotations
@@ -54,19 +57,26 @@ def find_data_dir(task: ResolvedTask, data_dir: Path | None) -> Path | None:
 
 
 def load_task_data(task: ResolvedTask, data_dir: Path | None = None) -> TaskData:
-    """Read train and validation (and test, when declared) and normalise them."""
+    """Read train and validation (and test, when declared) and normalise them.
+
+    The three split names are distinct (a :class:`ResolvedTask` checks that when it is made:
+    :func:`hftune.data.tasks.check_split_names`), so no rows are read twice under two roles.
+    """
     folder = find_data_dir(task, data_dir)
     wanted = [task.train_split, task.validation_split] + (
         [task.test_split] if task.test_split else [])
     if folder is not None:
-        frames = {split: read_split_file(_split_file(folder, split)) for split in wanted}
+        files = {split: _split_file(folder, split) for split in wanted}
+        frames = {split: read_split_file(path) for split, path in files.items()}
         source = str(folder.resolve())
+        origins = {split: str(path) for split, path in files.items()}
     elif task.is_glue:
         frames = _load_from_hub(task, wanted)
         source = f"hub:{HUB_DATASET}/{task.name}"
+        origins = {split: f"{source} [{split}]" for split in wanted}
     else:
         raise DataError(f"task '{task.name}': a custom task needs task.data_dir (or --data-dir)")
-    return normalise(task, frames, source)
+    return normalise(task, frames, source, origins)
 
 
 def _split_file(folder: Path, split: str) -> Path:
@@ -85,7 +95,7 @@ def read_split_file(path: Path) -> pd.DataFrame:
         if path.suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         elif path.suffix == ".json":
-            frame = pd.read_json(path, dtype=False)
+            frame = _read_json_or_lines(path)
         elif path.suffix == ".tsv":
             frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str,
                                 keep_default_na=False)
@@ -97,6 +107,19 @@ def read_split_file(path: Path) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{path}: the file has no rows")
     return frame
+
+
+def _read_json_or_lines(path: Path) -> pd.DataFrame:
+    """A ``.json`` file as one JSON document, else as JSON Lines; if neither parses, a
+    ``ValueError`` that says both were tried (with the JSON parser's reason)."""
+    try:
+        return pd.read_json(path, dtype=False)
+    except ValueError as as_json:
+        try:
+            return pd.read_json(path, lines=True, dtype=False)
+        except ValueError:
+            reason = str(as_json).splitlines()[0] if str(as_json) else "invalid JSON"
+            raise ValueError(f"neither JSON nor JSON Lines: {reason}") from None
 
 
 def _load_from_hub(task: ResolvedTask, splits: list[str]) -> dict[str, pd.DataFrame]:
@@ -116,8 +139,15 @@ def _load_from_hub(task: ResolvedTask, splits: list[str]) -> dict[str, pd.DataFr
     return {split: ds[split].to_pandas() for split in splits}
 
 
-def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str) -> TaskData:
-    """Pick the text columns, check and map labels, and drop everything else."""
+def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str,
+              origins: dict[str, str] | None = None) -> TaskData:
+    """Pick the text columns, check and map labels, and drop everything else.
+
+    ``origins`` names where each split was read (its file), for errors about one row; a row
+    whose label is missing (empty or blank text, ``None``, NaN) is a :class:`DataError` that
+    names that file and the row, checked before any class names are taken from the data.
+    """
+    origins = origins or {}
     first = frames[task.train_split]
     fields = next((f for f in task.field_aliases if all(c in first.columns for c in f)), None)
     if fields is None:
@@ -126,8 +156,7 @@ def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str) 
             f"{source}: split '{task.train_split}' lacks the text columns {want}; "
             f"columns found: {', '.join(map(str, first.columns))} (set task.text_fields)"
         )
-    label_names = task.label_names or _labels_from_data(first[_label_col(task, first, source)])
-    out: dict[str, pd.DataFrame] = {}
+    _label_col(task, first, source)
     for split, frame in frames.items():
         missing = [c for c in (*fields, task.label_field) if c not in frame.columns]
         if missing:
@@ -135,6 +164,11 @@ def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str) 
                 f"{source}: split '{split}' lacks the column(s) {', '.join(missing)}; "
                 f"columns found: {', '.join(map(str, frame.columns))}"
             )
+        _check_labels_present(frame[task.label_field], task.label_field,
+                              origins.get(split, f"{source} [{split}]"))
+    label_names = task.label_names or _labels_from_data(first[task.label_field])
+    out: dict[str, pd.DataFrame] = {}
+    for split, frame in frames.items():
         labels = _map_labels(frame[task.label_field], label_names, f"{source} [{split}]")
         clean = pd.DataFrame({f: frame[f].astype(str) for f in fields})
         clean["label"] = labels
@@ -155,6 +189,28 @@ def _label_col(task: ResolvedTask, frame: pd.DataFrame, source: str) -> str:
             f"{', '.join(map(str, frame.columns))} (set task.label_field)"
         )
     return task.label_field
+
+
+def _is_missing(value: object) -> bool:
+    """A label cell with nothing in it: ``None``, NaN, or text that is empty or blank."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _check_labels_present(column: pd.Series, label_field: str, origin: str) -> None:
+    """Raise a :class:`DataError` at the first row of ``column`` without a label.
+
+    Rows are counted from 1 over the data rows (records, for JSON); for a CSV/TSV file the
+    line is given too, the header being line 1 (exact unless the file has blank lines or
+    quoted line breaks).
+    """
+    for i, value in enumerate(column.tolist()):
+        if _is_missing(value):
+            where = f"row {i + 1}" + (
+                f" (line {i + 2})" if origin.endswith((".csv", ".tsv")) else "")
+            raise DataError(f"{origin}: {where} has no label (column '{label_field}' is "
+                            f"empty); give every row a label or remove the row")
 
 
 def _labels_from_data(column: pd.Series) -> tuple[str, ...]:

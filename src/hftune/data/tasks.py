@@ -63,13 +63,44 @@ class ResolvedTask:
     is_glue: bool
     extra: dict[str, object] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_split_names(self)
+
     @property
     def primary_metric(self) -> str:
         return self.metrics[0]
 
 
+def check_split_names(task: ResolvedTask) -> None:
+    """Refuse a task whose train, validation and test splits are not three different names.
+
+    One split under two roles either leaks (trials are selected, or the winner is scored, on
+    rows it trained on) or crashes every trial (taking the test split out of the data takes the
+    validation split with it). Raises a :class:`ConfigError` naming both keys. Holding out part
+    of the validation rows (e.g. half of RTE's dev set, as the reference does) is
+    ``evaluation.holdout``, not ``task.test_split``. Called by every :class:`ResolvedTask`.
+    """
+    keys = [("task.train_split", task.train_split),
+            ("task.validation_split", task.validation_split)]
+    if task.test_split is not None:
+        keys.append(("task.test_split", task.test_split))
+    for i, (key, split) in enumerate(keys):
+        for other, other_split in keys[:i]:
+            if split == other_split:
+                hint = ("; to hold out part of the validation rows, leave task.test_split unset "
+                        "and set evaluation.holdout (e.g. 0.5)"
+                        if key == "task.test_split" and other == "task.validation_split"
+                        else "; each must name a different split")
+                raise ConfigError(f"{key} and {other} both name the split '{split}'{hint}")
+
+
 def resolve_task(cfg: TaskConfig) -> ResolvedTask:
-    """Resolve a config's task against the registry (or as a custom task)."""
+    """Resolve a config's task against the registry (or as a custom task).
+
+    Raises :class:`ConfigError` for an unknown task without text fields, and for split names
+    that overlap (:func:`check_split_names`), e.g. ``test_split`` equal to the validation split
+    or to the GLUE default ``validation``.
+    """
     spec = GLUE_TASKS.get(cfg.name)
     if spec is None and not cfg.text_fields:
         raise ConfigError(

@@ -51,6 +51,35 @@ def clip_config(config: Mapping[str, Any], space: Mapping[str, Dimension]) -> di
     return out
 
 
+# TrainingArguments that pick the optimizer: an exploit loads the donor's optimizer state, which
+# fits the donor's optimizer only.
+OPTIMIZER_ARGS = ("optim", "optim_args", "optim_target_modules")
+# LR schedules that are not a function of the step: a restore cannot carry them over (their state
+# does not load into another schedule) nor continue them (a restore sets the configured lr).
+UNRESTORABLE_SCHEDULES = ("reduce_lr_on_plateau", "greedy")
+
+
+def check_restorable(space: Mapping[str, Dimension], training: Mapping[str, Any]) -> None:
+    """Refuse what an exploit's restore cannot honour: a searched optimizer (members would load
+    each other's optimizer state) and a schedule that is not step-based, fixed or searched.
+    Step-based schedules (linear, cosine, constant, ...) may be searched: a restored member
+    follows its own."""
+    for key in OPTIMIZER_ARGS:
+        if key in space:
+            raise ConfigError(
+                f"search_space.{key}: PBT members load each other's optimizer state, which fits "
+                f"one optimizer only; set training.{key} instead")
+    searched = space["lr_scheduler_type"].values if "lr_scheduler_type" in space else ()
+    for where, values in (("training", (training.get("lr_scheduler_type"),)),
+                          ("search_space", searched)):
+        for value in values:
+            if str(getattr(value, "value", value)) in UNRESTORABLE_SCHEDULES:
+                raise ConfigError(
+                    f"{where}.lr_scheduler_type: {value!r} keeps state that is not a position on "
+                    f"a step-based schedule, which a PBT restore cannot carry over; use a "
+                    f"step-based schedule (linear, cosine, constant, ...)")
+
+
 class _Clip:
     """Ray's ``custom_explore_fn``: clip after Ray's perturbation (picklable, no lambdas)."""
 
@@ -72,6 +101,7 @@ class PBTStrategy(Strategy):
     needs_checkpoints = True
 
     def check(self) -> None:
+        check_restorable(self.space, self.context.training)
         self.mutation_space()
 
     def mutation_space(self) -> dict[str, Dimension]:
@@ -140,6 +170,7 @@ class PB2Strategy(Strategy):
                               ) from None
 
     def check(self) -> None:
+        check_restorable(self.space, self.context.training)
         self.bounds()
 
     def bounds(self) -> dict[str, list[float]]:

@@ -117,15 +117,16 @@ def evaluations_per_trial(values: Mapping[str, Any], context: TrialContext) -> i
     ``values``: the trial's values over the fixed ``training`` ones (a missing
     ``num_train_epochs`` is transformers' default). With ``evaluation.every: epoch``: one per
     epoch, a last partial epoch included (``ceil(num_train_epochs)``), unknown when
-    ``max_steps`` is set. With ``every: steps``: ``max_steps // eval_steps`` (transformers
-    evaluates at each multiple of ``eval_steps``), unknown without ``max_steps``.
+    ``max_steps`` is set. With ``every: steps``: ``ceil(max_steps / eval_steps)`` (transformers
+    evaluates at each multiple of ``eval_steps`` and at the last step), unknown without
+    ``max_steps``.
     """
     from hftune.config.training_args import field_default
 
     max_steps = int(values.get("max_steps", field_default("max_steps")))
     if context.eval_every == "steps":
         if max_steps > 0 and context.eval_steps:
-            return max_steps // context.eval_steps
+            return math.ceil(max_steps / context.eval_steps)
         return None
     if max_steps > 0:
         return None
@@ -158,7 +159,12 @@ def grid_points_long_first(space: Mapping[str, Dimension]) -> list[dict[str, Any
 
 class GridStrategy(Strategy):
     """Every point of the grid axes (lists), longest trials first; sampled domains are drawn
-    once per grid point (``num_samples`` times)."""
+    once per grid point (``num_samples`` times).
+
+    A space of grid axes only, run ``num_samples`` > 1 times, would repeat identical trials:
+    there repeat ``i`` of a point trains with seed ``base + i`` (``base``: ``training.seed``,
+    else the study seed), so the repeats measure seed noise. A searched ``seed`` axis is kept.
+    """
 
     name = "grid"
 
@@ -176,10 +182,24 @@ class GridStrategy(Strategy):
 
         self.max_concurrent = max_concurrent
         samples = self.num_samples(num_samples)
-        points = [p for p in grid_points_long_first(self.space) for _ in range(samples)]
+        points = [{**p, **self._repeat_seed(i)} for p in grid_points_long_first(self.space)
+                  for i in range(samples)]
         searcher = BasicVariantGenerator(points_to_evaluate=points, random_state=self.seed,
                                          max_concurrent=max_concurrent or 0)
-        return TunePlan(self.param_space(), searcher, self.scheduler(), len(points))
+        param_space = self.param_space()
+        seeds = sorted({p["seed"] for p in points if "seed" in p})
+        if seeds:  # Ray fills a point's keys into the param space's: the repeats' seeds
+            from ray import tune
+
+            param_space["seed"] = tune.choice(seeds)
+        return TunePlan(param_space, searcher, self.scheduler(), len(points))
+
+
+    def _repeat_seed(self, repeat: int) -> dict[str, int]:
+        """``{"seed": base + repeat}`` where repeats of a point would be identical, else {}."""
+        if "seed" in self.space or not all(d.is_grid for d in self.space.values()):
+            return {}
+        return {"seed": int(self.context.training.get("seed", self.seed)) + repeat}
 
 
 class RandomStrategy(Strategy):

@@ -19,7 +19,16 @@ from hftune.data.tasks import ResolvedTask, resolve_task
 from hftune.data.tokenize import TokenizedTask, tokenize_task
 from hftune.errors import ConfigError, DataError, ModelError
 from hftune.strategies import Strategy, build_strategy
-from hftune.training.model import model_max_positions, resolve_model_ref
+from hftune.training.model import resolve_model_ref
+
+# Models whose position ids start after the padding id (``padding_idx + 1``, as RoBERTa's):
+# of their ``max_position_embeddings`` (514 for roberta-base), ``pad_token_id + 1`` are never
+# used by a token, so the longest input is 512.
+PADDING_OFFSET_MODEL_TYPES = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert",
+                                        "longformer", "data2vec-text", "roberta-prelayernorm",
+                                        "xmod", "ibert", "mpnet"})
+# Tokenizers saved without a limit report ``model_max_length`` as a huge placeholder (1e30).
+SANE_TOKENIZER_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,11 @@ def cuda_device_count() -> int:
 def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
     """Resolve, load, check and tokenize; raises on any bad input before anything is written.
 
+    Checked here, each as a one-line :class:`HftuneInputError`: the task (split names that
+    overlap: :func:`hftune.data.tasks.check_split_names`), the objective, the model's config and
+    tokenizer (a pad token: :func:`check_pad_token`), ``max_length`` against the model's limit
+    (:func:`max_input_length`), the search space's ``model.*`` keys, and the data.
+
     ``tracking=False`` skips the check of the config's tracking clients (for commands that
     reopen a study without tracking anything: evaluate, rerun, replay).
     """
@@ -113,20 +127,22 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
         raise ConfigError("evaluation.holdout: the held-out part is either a share of the "
                           "validation data or task.test_split; set only one of them")
     model_path = resolve_model_ref(cfg.model)
-    max_positions = model_max_positions(model_path, cfg.trust_remote_code)
-    if max_positions is not None and cfg.max_length > max_positions:
-        raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of "
-                          f"{max_positions} positions; set max_length <= {max_positions}")
-    space = space_mod.parse_space(cfg.search_space,
-                                  training_fields=set(training_argument_fields()))
-    _check_model_keys(model_path, space, cfg.trust_remote_code)
-    data = load_task_data(task, cfg.task.data_dir)
+    model_config = _model_config(model_path, cfg.trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path,
                                                   trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelError(f"model: no tokenizer for '{cfg.model}' ({str(exc).splitlines()[0]})"
                          ) from None
+    check_pad_token(tokenizer, cfg.model)
+    limit, why = max_input_length(model_config, tokenizer)
+    if limit is not None and cfg.max_length > limit:
+        raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of {limit} "
+                          f"tokens ({why}); set max_length <= {limit}")
+    space = space_mod.parse_space(cfg.search_space,
+                                  training_fields=set(training_argument_fields()))
+    _check_model_keys(model_config, space)
+    data = load_task_data(task, cfg.task.data_dir)
     limits = {task.train_split: cfg.task.max_train_samples,
               task.validation_split: cfg.task.max_eval_samples}
     tokenized = tokenize_task(data, tokenizer, cfg.max_length, limits)
@@ -146,7 +162,8 @@ def split_holdout(tokenized: TokenizedTask, task: ResolvedTask,
     """Take the held-out rows out of ``tokenized`` so that trials never see them.
 
     With ``task.test_split``: that (labelled) split is removed from ``tokenized.splits`` and
-    returned. With ``fraction``: the validation split (already cut to ``max_eval_samples``) is
+    returned (it is never the train or validation split: a :class:`ResolvedTask` refuses
+    that). With ``fraction``: the validation split (already cut to ``max_eval_samples``) is
     replaced by its first ``n - round(n * fraction)`` rows (the selection part) and the last
     ``round(n * fraction)`` rows are returned (deterministic, no shuffling). Otherwise nothing
     changes and ``(None, None)`` is returned. The second value names the held-out rows.
@@ -166,14 +183,60 @@ def split_holdout(tokenized: TokenizedTask, task: ResolvedTask,
     return full.select(range(keep, rows)), f"{task.validation_split}[{keep}:{rows}]"
 
 
-def _check_model_keys(model_path: str, space: dict[str, space_mod.Dimension],
-                      trust_remote_code: bool = False) -> None:
-    keys = [k[len(space_mod.MODEL_PREFIX):] for k in space if k.startswith(space_mod.MODEL_PREFIX)]
-    if not keys:
-        return
+def _model_config(model_path: str, trust_remote_code: bool = False) -> Any:
+    """The model's ``transformers`` config; one that cannot be read is a :class:`ModelError`."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+    try:
+        return AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"model: cannot load '{model_path}' ({reason})") from None
+
+
+def max_input_length(model_config: Any, tokenizer: Any) -> tuple[int | None, str]:
+    """The longest ``max_length`` the model takes, and why; ``(None, "")`` when nothing says.
+
+    The smaller of two limits: the position embeddings (``max_position_embeddings``) less the
+    padding offset of RoBERTa-style models (:data:`PADDING_OFFSET_MODEL_TYPES`: position ids
+    start at ``pad_token_id + 1``, so 514 embeddings take 512 tokens), and the tokenizer's
+    ``model_max_length`` when it is a real value (under :data:`SANE_TOKENIZER_LIMIT`; a
+    tokenizer saved without one reports 1e30). The tokenizer's limit also catches an offset
+    model of a type not listed here: its tokenizer says 512 where the config says 514.
+    """
+    limits: list[tuple[int, str]] = []
+    positions = getattr(model_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        offset = 0
+        if getattr(model_config, "model_type", None) in PADDING_OFFSET_MODEL_TYPES:
+            pad = getattr(model_config, "pad_token_id", None)
+            offset = (pad if isinstance(pad, int) and pad >= 0 else 1) + 1
+        why = f"{positions} position embeddings"
+        if offset:
+            why += f", of which {offset} are reserved by the padding offset"
+        limits.append((positions - offset, why))
+    tokenizer_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_max, int) and 0 < tokenizer_max < SANE_TOKENIZER_LIMIT:
+        limits.append((tokenizer_max, f"the tokenizer's model_max_length is {tokenizer_max}"))
+    if not limits:
+        return None, ""
+    return min(limits, key=lambda item: item[0])
+
+
+def check_pad_token(tokenizer: Any, model_ref: str) -> None:
+    """Refuse a tokenizer without a pad token (GPT-2 style): trials pad every batch to its
+    longest row, which cannot be done without one; the :class:`ModelError` says how to fix it."""
+    if getattr(tokenizer, "pad_token", None) is None:
+        raise ModelError(f"model: the tokenizer of '{model_ref}' has no pad token (GPT-2 style), "
+                         f"so batches cannot be padded; save a copy of the model with one "
+                         f"(tokenizer.pad_token = tokenizer.eos_token and "
+                         f"model.config.pad_token_id = tokenizer.eos_token_id, then "
+                         f"save_pretrained both) and set model: to that folder")
+
+
+def _check_model_keys(model_config: Any, space: dict[str, space_mod.Dimension]) -> None:
+    """Every ``model.*`` key of the search space is a key of the model config."""
+    keys = [k[len(space_mod.MODEL_PREFIX):] for k in space if k.startswith(space_mod.MODEL_PREFIX)]
     for key in keys:
-        if not hasattr(config, key):
+        if not hasattr(model_config, key):
             raise ConfigError(f"search_space.model.{key}: the model config has no key '{key}'")

@@ -71,7 +71,8 @@ class StudyRecorder(Callback):
             return
         rec = self._record(trial)
         rec.state = "running"
-        rec.started_at = rec.started_at or time.time()
+        rec.run_started_at = time.time()
+        rec.started_at = rec.started_at or rec.run_started_at
         self._save(rec)
 
     def on_trial_restore(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -37,6 +37,8 @@ class TrialRecord:
     # targets already logged are not.
     replaced_s: float = 0.0
     replaced_step: int | None = None
+    # When Ray last started (or restarted) the trial: the start of its latest run.
+    run_started_at: float | None = None
 
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.reports
@@ -79,17 +81,28 @@ class TrialRecord:
         A report's ``elapsed_s`` counts from the start of the run that made it, and a trial
         runs again after every PBT exploit and every resume; each run's first report carries
         ``worker_pid``. So this is the sum, over runs, of each run's last ``elapsed_s``, plus
-        ``replaced_s``. An errored trial also counts the seconds from its last report (or its
-        start, when it reported nothing) to its error: it held its resources until then. A
-        run's seconds after its last report are otherwise not known (a kill).
+        ``replaced_s``. An errored trial also counts the seconds from its last report, or from
+        the start of its latest run when that is later (a resume, a PBT restart), to its error:
+        it held its resources until then. A run's seconds after its last report are otherwise
+        not known (a kill).
         """
         total = reports_compute_s(self.reports) + self.replaced_s
         if self.state == "errored" and self.ended_at is not None:
             times = [r["time"] for r in self.reports if isinstance(r.get("time"), int | float)]
-            since = times[-1] if times else self.started_at
+            starts = [self.run_started_at if self.run_started_at is not None
+                      else self.started_at]
+            since = max((float(t) for t in [*times[-1:], *starts] if t is not None),
+                        default=None)
             if since is not None:
-                total += max(0.0, float(self.ended_at) - float(since))
+                total += max(0.0, float(self.ended_at) - since)
         return total
+
+    def last_activity(self) -> float | None:
+        """The time of the trial's latest recorded event: a (re)start, a report or its end."""
+        times = [self.started_at, self.run_started_at, self.ended_at,
+                 *(r.get("time") for r in self.reports)]
+        known = [float(t) for t in times if isinstance(t, int | float)]
+        return max(known) if known else None
 
     @property
     def last_step(self) -> int | None:

@@ -114,10 +114,8 @@ def charge_killed_run(store: StudyStore, study: StudyRecord) -> None:
     start = study.run_started_at
     if start is None:
         return
-    last = start
-    for trial in store.read_trials():
-        times = [trial.started_at, trial.ended_at, *(r.get("time") for r in trial.reports)]
-        last = max([last, *(float(t) for t in times if isinstance(t, int | float))])
+    last = max([start, *(t for t in map(TrialRecord.last_activity, store.read_trials())
+                         if t is not None)])
     study.wall_s = (study.wall_s or 0.0) + (last - start)
     study.run_started_at = None
 

@@ -36,6 +36,8 @@ class StudyResult:
     study: StudyRecord
     trials: list[TrialRecord]
     root: Path
+    # seconds of budget.time_budget_s the run left (None: no budget); a next step gets these
+    budget_left_s: float | None = None
 
 
 def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool = False,
@@ -205,21 +207,29 @@ def run_next_phase(prepared: PreparedStudy, store: StudyStore,
                    on_change: Callable[[dict[str, TrialRecord]], None] | None,
                    result: StudyResult) -> StudyResult:
     """After step 1 finished, run step 2 (if any) in the same study folder, as its own Ray
-    experiment; returns ``result`` unchanged when there is no step 2 to run."""
+    experiment; returns ``result`` unchanged when there is no step 2 to run. With
+    ``budget.time_budget_s``, step 2 gets what step 1 left of it (``budget_left_s``), and
+    does not run when step 1 used it all."""
     from ray import tune
 
     if result.study.status != "finished" or not _has_next_phase(prepared):
         return result
-    phase2 = next_phase(prepared, store)
-    if phase2 is None:  # no step-1 trial scored: the study ends with step 1
+    left = result.budget_left_s
+    phase2 = next_phase(prepared, store) if left is None or left > 0 else None
+    if phase2 is None:  # no step-1 trial scored, or no time left: the study ends with step 1
+        if left is not None and left <= 0:
+            result.study.message = (f"{result.study.message or 'budget.time_budget_s reached'}"
+                                    f" in step 1; step 2 not run")
+            finalize(store, result.study)
         return StudyResult(_holdout(prepared, store, result.study), store.read_trials(),
                            store.root)
     result.study.status = "running"  # until step 2 ends too
     store.write_study(result.study)
-    parts = tune_parts(phase2, store, on_change, run_name=phase_experiment(store, phase2).name)
+    parts = tune_parts(phase2, store, on_change, run_name=phase_experiment(store, phase2).name,
+                       time_budget_s=left)
     tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
                        tune_config=parts.tune_config, run_config=parts.run_config)
-    return execute(tuner, phase2, store, result.study)
+    return execute(tuner, phase2, store, result.study, budget_s=left)
 
 
 @dataclass
@@ -234,12 +244,13 @@ class TuneParts:
 
 def tune_parts(prepared: PreparedStudy, store: StudyStore,
                on_change: Callable[[dict[str, TrialRecord]], None] | None = None,
-               run_name: str | None = None) -> TuneParts:
+               run_name: str | None = None, time_budget_s: float | None = None) -> TuneParts:
     """The trainable (study setup, per-trial resources), Ray's configs and hftune's callbacks.
 
     Trials whose record in ``store`` has already ended (a resume) are passed to the trainable as
     ``setup.extra["ended_trials"]``: Ray's last snapshot of the experiment may be older than the
-    records, and such a trial must not train again (it returns at once).
+    records, and such a trial must not train again (it returns at once). ``time_budget_s``
+    replaces ``budget.time_budget_s`` (what a study's step 2 has left of it).
     """
     from ray import tune
     from ray.tune.search import Searcher
@@ -267,7 +278,7 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
         # strategy passed it to that generator itself (Strategy.plan).
         max_concurrent_trials=res.max_concurrent if isinstance(plan.searcher, Searcher)
         else None,
-        time_budget_s=cfg.budget.time_budget_s,
+        time_budget_s=cfg.budget.time_budget_s if time_budget_s is None else time_budget_s,
         reuse_actors=True)
     from hftune.tracking import build_tracking_callbacks
 
@@ -285,8 +296,11 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
 
 
 def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
-            study: StudyRecord) -> StudyResult:
+            study: StudyRecord, budget_s: float | None = None) -> StudyResult:
     """Run ``tuner`` to its end and keep ``study.json`` true to how it ended.
+
+    ``budget_s``: the seconds ``tuner`` was given (its ``TuneConfig.time_budget_s``; default
+    ``budget.time_budget_s``). The result's ``budget_left_s`` is what this run left of it.
 
     For step 1 of a two-step strategy, ``finished`` means that step finished (the caller runs
     step 2 next, with the study ``running`` again) and the held-out evaluation waits for step 2.
@@ -302,20 +316,20 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
     """
     started = time.perf_counter()
     before = study.wall_s or 0.0
-    study.run_started_at = time.time()
+    run_start = study.run_started_at = time.time()
     store.write_study(study)
+    budget_s = prepared.config.budget.time_budget_s if budget_s is None else budget_s
     try:
         try:
             grid = tuner.fit()
         except KeyboardInterrupt:
             grid = None
-        budget_s = prepared.config.budget.time_budget_s
         note = None
         if grid is not None and budget_s and time.perf_counter() - started >= budget_s:
-            stopped = stop_running_records(store)
+            stopped = stop_running_records(store, since=run_start)
             note = (f"budget.time_budget_s ({budget_s:g} s) reached"
                     + (f": {stopped} running trial(s) stopped" if stopped else ""))
-        if grid is None or _not_ended(grid, store):
+        if grid is None or _not_ended(grid, store, since=run_start):
             study.status = "interrupted"
             study.message = f"interrupted; continue with: hftune resume {store.root}"
             sys.stderr.write(study.message + "\n")
@@ -335,7 +349,8 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
         finalize(store, study)
     if study.status == "finished" and not _has_next_phase(prepared):
         study = _holdout(prepared, store, study)
-    return StudyResult(study, store.read_trials(), store.root)
+    left = None if not budget_s else budget_s - (time.perf_counter() - started)
+    return StudyResult(study, store.read_trials(), store.root, budget_left_s=left)
 
 
 def _holdout(prepared: PreparedStudy, store: StudyStore, study: StudyRecord) -> StudyRecord:
@@ -347,8 +362,20 @@ def _holdout(prepared: PreparedStudy, store: StudyStore, study: StudyRecord) -> 
     return evaluate_holdout(store, prepared, strict=False)
 
 
-def stop_running_records(store: StudyStore) -> int:
-    """Mark the records still ``running`` as ``stopped``; returns how many.
+def _of_this_run(trial: TrialRecord, since: float | None) -> bool:
+    """Whether ``trial`` has an event at or after ``since`` (the start of this Ray run).
+
+    A resumed run continues the trials of Ray's last snapshot; a record made after that
+    snapshot (its trial was planned again under another id) has no event in the new run and
+    is left to :func:`hftune.study.resume.set_aside_lost_records`.
+    """
+    last = trial.last_activity()
+    return since is None or (last is not None and last >= since)
+
+
+def stop_running_records(store: StudyStore, since: float | None = None) -> int:
+    """Mark the records of this run (events since ``since``) still ``running`` as
+    ``stopped``; returns how many.
 
     For a run that reached ``budget.time_budget_s``: Ray then stops the running trials without
     its end-of-trial events (and ends those not started), so their records would stay
@@ -359,7 +386,7 @@ def stop_running_records(store: StudyStore) -> int:
     now = time.time()
     stopped = 0
     for trial in store.read_trials():
-        if trial.state == "running":
+        if trial.state == "running" and _of_this_run(trial, since):
             trial.state = "stopped"
             trial.ended_at = now
             store.write_trial(trial)
@@ -367,17 +394,19 @@ def stop_running_records(store: StudyStore) -> int:
     return stopped
 
 
-def _not_ended(grid: Any, store: StudyStore) -> bool:
+def _not_ended(grid: Any, store: StudyStore, since: float | None = None) -> bool:
     """Whether ``fit`` returned with trials not ended (Ray caught a SIGINT).
 
     Ray stops the trials' actors after a SIGINT, so its result grid may call them terminated;
-    the records, which only Ray's end-of-trial events end, are the reliable witness.
+    the records of this run (events since ``since``), which only Ray's end-of-trial events
+    end, are the reliable witness.
     """
     from hftune.study.records import ENDED_STATES
 
     if len(grid) > grid.num_terminated + grid.num_errors:
         return True
-    return any(t.state not in ENDED_STATES for t in store.read_trials())
+    return any(t.state not in ENDED_STATES and _of_this_run(t, since)
+               for t in store.read_trials())
 
 
 def finalize(store: StudyStore, study: StudyRecord) -> StudyRecord:

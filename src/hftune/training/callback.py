@@ -7,13 +7,15 @@ Trainer has written it (``on_save``); if ``report`` raises :class:`StopTrial`, t
 once.
 
 Checkpoint policies: ``"none"``; ``"best"`` (model weights only, whenever the metric improves:
-what export needs); ``"last"`` (model weights only, at every evaluation with a value of the
-metric: what export needs when a trial's score is its last evaluation); ``"every"`` (full state
-at every evaluation: what PBT needs).
+what export needs; a NaN value is never an improvement, and any finite value improves on none
+so far); ``"last"`` (model weights only, at every evaluation with a value of the metric, NaN
+excepted: what export needs when a trial's score is its last evaluation); ``"every"`` (full
+state at every evaluation: what PBT needs).
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -55,8 +57,9 @@ class ReportCallback(TrainerCallback):
         self.optimizer: Any = None
         self.reports = 0
         # the best value so far: with the "best" policy only an improvement on it saves (a
-        # resumed trial passes its checkpoint's value, which was its best when it stopped)
-        self.best: float | None = best
+        # resumed trial passes its checkpoint's value, which was its best when it stopped);
+        # never NaN (a NaN best would compare False with everything, so nothing would save)
+        self.best: float | None = None if best is None or math.isnan(best) else float(best)
         self._pending: dict[str, Any] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,
@@ -107,9 +110,13 @@ class ReportCallback(TrainerCallback):
         if self.checkpoints not in ("best", "last") or self.metric is None \
                 or record.get(self.metric) is None:
             return False
+        value = float(record[self.metric])
+        if math.isnan(value):
+            # never the best, nor the last scored evaluation (scores skip NaN): saving it would
+            # replace the checkpoint of the evaluation that is the trial's score
+            return False
         if self.checkpoints == "last":
             return True
-        value = float(record[self.metric])
         improved = self.best is None or (value > self.best if self.mode == "max"
                                          else value < self.best)
         if improved:

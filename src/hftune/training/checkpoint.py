@@ -9,7 +9,11 @@ its own after a crash, or a stronger trial's after a PBT exploit — gets the ch
 weights, optimizer moments, step and epoch counters and RNG states, and then *its own* config:
 
 * the optimizer's learning rate and weight decay are set to the config's values (the saved
-  optimizer state would otherwise silently bring back the old ones);
+  optimizer state would otherwise silently bring back the old ones); so are Adam's betas and
+  epsilon (``adam_beta1``, ``adam_beta2``, ``adam_epsilon``) where the trial's config sets them
+  and its optimizer has them;
+* the optimizer itself (``optim``) cannot change: a checkpoint's optimizer state only fits the
+  kind of optimizer that saved it, and a restore into another kind fails with a clear error;
 * the LR schedule is the one the config defines (warmup, decay over the config's total steps
   at the config's batch size), continued at the step the checkpoint had reached: the learning
   rate right after the restore is ``new_lr × schedule(step)``;
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,16 +144,40 @@ def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: i
     return RestoredState(meta, fallback, state["global_step"])
 
 
+# Param-group keys of the optimizer Trainer builds that a trial's config sets through
+# TrainingArguments fields (AdamW and other Adam-like optimizers: betas, eps).
+ADAM_GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "betas": ("adam_beta1", "adam_beta2"),
+    "eps": ("adam_epsilon",),
+}
+
+
 class ApplyConfigOnRestore(TrainerCallback):
     """After the Trainer has loaded a checkpoint's optimizer and scheduler, apply the config.
 
-    ``on_train_begin`` runs after ``Trainer`` restored the optimizer and LR-scheduler states:
-    the learning rate and weight decay in the optimizer's param groups, and the scheduler's base
-    rates and step, are set from the trial's ``TrainingArguments``. ``applied`` records what the
-    optimizer held right after (read back from the optimizer, for the trial's first report).
+    ``on_train_begin`` runs after ``Trainer`` restored the optimizer and LR-scheduler states
+    (which bring back the saved param-group values: the checkpoint's trial's hyperparameters):
+
+    * the learning rate and weight decay in the optimizer's param groups, and the scheduler's
+      base rates and step, are set from the trial's ``TrainingArguments``; the scheduler's
+      ``base_lrs`` is what a ``LambdaLR`` multiplies at every later step, so the config's learning
+      rate stays in force after the first step. The schedule's lambdas are the ones ``Trainer``
+      built from this trial's arguments (the saved scheduler state does not replace
+      transformers' schedule functions);
+    * Adam's ``betas`` and ``eps`` are set in every param group that has them, for those of
+      ``adam_beta1``, ``adam_beta2``, ``adam_epsilon`` that ``config_keys`` (the trial's config)
+      names. The values are the optimizer's own ``defaults``: what ``Trainer`` built it with from
+      this trial's arguments (so an optimizer that does not take ``adam_epsilon`` keeps its own
+      ``eps``);
+    * a restored optimizer whose param groups lack keys this trial's optimizer has (the
+      checkpoint was saved by another ``optim``) raises :class:`ValueError`.
+
+    ``applied`` records what the optimizer held right after (read back from the optimizer, for
+    the trial's first report).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, config_keys: Iterable[str] = ()) -> None:
+        self.config_keys = frozenset(config_keys)
         self.applied: dict[str, float] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,
@@ -156,9 +185,16 @@ class ApplyConfigOnRestore(TrainerCallback):
         optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
         if optimizer is None:
             return
+        defaults = dict(getattr(optimizer, "defaults", None) or {})
         groups = optimizer.param_groups
+        check_same_optimizer(groups, defaults)
         # Trainer.create_optimizer builds [decayed params, no-decay params], in that order.
         groups[0]["weight_decay"] = args.weight_decay
+        adam = self._adam_keys(defaults)
+        for key in adam:
+            for group in groups:
+                if key in group:
+                    group[key] = defaults[key]
         step = state.global_step
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [args.learning_rate] * len(groups)
@@ -171,7 +207,32 @@ class ApplyConfigOnRestore(TrainerCallback):
         for group, lr in zip(groups, new_lrs, strict=True):
             group["lr"] = lr
             group["initial_lr"] = args.learning_rate
-        self.applied = {"learning_rate": float(groups[0]["lr"]),
-                        "base_learning_rate": float(args.learning_rate),
-                        "weight_decay": float(groups[0]["weight_decay"]),
-                        "global_step": int(step)}
+        applied = {"learning_rate": float(groups[0]["lr"]),
+                   "base_learning_rate": float(args.learning_rate),
+                   "weight_decay": float(groups[0]["weight_decay"]),
+                   "global_step": int(step)}
+        if "betas" in adam and "betas" in groups[0]:
+            applied.update(adam_beta1=float(groups[0]["betas"][0]),
+                           adam_beta2=float(groups[0]["betas"][1]))
+        if "eps" in adam and "eps" in groups[0]:
+            applied["adam_epsilon"] = float(groups[0]["eps"])
+        self.applied = applied
+
+    def _adam_keys(self, defaults: dict[str, Any]) -> list[str]:
+        """The Adam param-group keys to set: those the config sets and the optimizer takes."""
+        return [key for key, fields in ADAM_GROUP_KEYS.items()
+                if key in defaults and self.config_keys.intersection(fields)]
+
+
+def check_same_optimizer(groups: list[dict[str, Any]], defaults: dict[str, Any]) -> None:
+    """Raise :class:`ValueError` if restored ``groups`` lack keys of the optimizer's ``defaults``.
+
+    torch's ``Optimizer.load_state_dict`` replaces each param group's values with the saved
+    ones; a checkpoint saved by another kind of optimizer (another ``optim``) leaves groups the
+    optimizer cannot step with (its first step would fail on a missing key).
+    """
+    missing = sorted({key for key in defaults for group in groups if key not in group})
+    if missing:
+        raise ValueError(
+            f"the checkpoint's optimizer state is not this trial's optimizer's (its param groups "
+            f"lack {', '.join(missing)}): a restore cannot change `optim`")

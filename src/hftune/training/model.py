@@ -54,33 +54,26 @@ def resolve_model_ref(ref: str) -> str:
     return str(path.resolve())
 
 
-def model_max_positions(model_path: str, trust_remote_code: bool = False) -> int | None:
-    """The longest input the model takes (``max_position_embeddings``), when it says."""
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"model: cannot load '{model_path}' ({reason})") from None
-    return getattr(config, "max_position_embeddings", None)
-
-
 _cache_lock = threading.Lock()
 _base_weights: dict[str, dict[str, Any]] = {}
 
 
 def _pretrained_state(model_path: str, num_labels: int,
                       trust_remote_code: bool = False) -> dict[str, Any]:
-    """The pretrained weights of ``model_path``, read once per process."""
+    """The pretrained weights of ``model_path``, read once per process: all but a head the
+    checkpoint lacks or saved for another number of labels."""
     from transformers import AutoModelForSequenceClassification
 
     with _cache_lock:
         if model_path not in _base_weights:
+            # a head saved for another number of labels is left out like a missing one (the
+            # trial initialises it from its seed); mismatched_keys: (key, saved, new shape)
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 model_path, num_labels=num_labels, output_loading_info=True,
-                trust_remote_code=trust_remote_code)
-            fresh = set(info.get("missing_keys", ()))
+                ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code)
+            fresh = {*info.get("missing_keys", ()),
+                     *(k[0] if isinstance(k, tuple) else k
+                       for k in info.get("mismatched_keys", ()))}
             _base_weights[model_path] = {
                 k: v for k, v in model.state_dict().items() if k not in fresh}
         return _base_weights[model_path]

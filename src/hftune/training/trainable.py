@@ -133,16 +133,18 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
                 return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
             # a clone of a trial that had finished: its metrics, no training, no optimizer;
             # the cloned weights become this trial's checkpoint, so that what the study reports
-            # for this trial and what export (or a later exploit of it) takes are the same
-            metrics = {k: v for k, v in restored.meta.record.items()
-                       if k not in ("applied", "learning_rate", "weight_decay", "eval_s")}
-            record = {**metrics, **first, "trained_all": True, "trained": False,
+            # for this trial and what export (or a later exploit of it) takes are the same.
+            # Its step is the checkpoint's step in this config's batches, as its meta records
+            # it (export and the held-out estimate match checkpoints to reports by step).
+            metrics = {k: v for k, v in restored.meta.record.items() if k not in _NOT_CLONED}
+            record = {**metrics, **first, "step": restored.global_step, "trained_all": True,
+                      "trained": False,
                       "elapsed_s": time.perf_counter() - started}  # not the source's seconds
             write_meta(restored.folder, trial_id=trial_id, epoch=restored.meta.epoch,
                        global_step=restored.global_step, config=dict(config), record=record)
             report(record, restored.folder)
             return {"reports": 1, "seconds": time.perf_counter() - started}
-    apply = ApplyConfigOnRestore() if restored is not None else None
+    apply = ApplyConfigOnRestore(config_keys=hparams) if restored is not None else None
 
     def extra() -> dict[str, Any]:
         out = {**first, "eval_samples": len(setup.eval_dataset)}
@@ -175,6 +177,12 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     trainer.remove_callback(_printer_callback())
     trainer.train(resume_from_checkpoint=str(restored.folder) if restored else None)
     return {"reports": callback.reports, "seconds": time.perf_counter() - started}
+
+
+# Fields of the donor's record a clone of a finished trial does not take over: what the
+# donor's optimizer held and the donor's own timings (the clone neither trained nor evaluated).
+_NOT_CLONED = frozenset({"applied", "learning_rate", "weight_decay", "eval_s", "setup_s",
+                         "first_step_s"})
 
 
 def _trained_out(restored: Any, args: Any) -> bool:
