@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from hftune.config.schema import TaskConfig
+from hftune.data.loading import load_task_data
+from hftune.data.tasks import resolve_task
+from hftune.data.tokenize import tokenize_task
 from hftune.testing.fixtures import build_report_fixtures, build_running_study
+from hftune.training.trainable import TrialSetup
 
 
 @pytest.fixture(scope="module")
@@ -16,3 +21,19 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = build_report_fixtures(base)
     paths["running"] = build_running_study(base / "running")
     return paths
+
+
+@pytest.fixture(scope="session")
+def rte_trial_setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
+    """One trial's setup without Ray: 64 training and 32 validation rows of RTE (48 tokens) on
+    the tiny BERT, seed 3, one CPU, no checkpoints (``dataclasses.replace`` for others)."""
+    from transformers import AutoTokenizer
+
+    task = resolve_task(TaskConfig(name="rte"))
+    data = load_task_data(task, shared_data / "rte")
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    tokenized = tokenize_task(data, tok, 48, {"train": 64, "validation": 32})
+    return TrialSetup(model_path=str(tiny_bert), tokenizer=tok, label_names=data.label_names,
+                      train_dataset=tokenized.splits["train"],
+                      eval_dataset=tokenized.splits["validation"], metrics=("accuracy",),
+                      training={}, seed=3, cpus_per_trial=1, gpus_per_trial=0)

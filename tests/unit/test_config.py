@@ -158,6 +158,11 @@ def test_what_a_pbt_restore_can_honour_is_accepted() -> None:
           training={"lr_scheduler_type": "reduce_lr_on_plateau"})
 
 
+def test_hub_settings_that_push_nothing_are_accepted() -> None:
+    """push_to_hub: false (copied from HF scripts) and unset hub values push nothing."""
+    study(training={"push_to_hub": False, "hub_private_repo": None, "hub_token": None})
+
+
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("name: x\nmodel: [unclosed\n")

@@ -68,6 +68,23 @@ def test_a_checkpoint_no_recorded_evaluation_made_is_not_exported(tmp_path: Path
     assert recorded_checkpoint(found, no_steps, "accuracy", "max").epoch == 3.0
 
 
+def test_a_leftover_checkpoint_at_a_step_trained_again_is_not_exported(tmp_path: Path) -> None:
+    """The leftover is at step 30, and the resumed run trained step 30 again to 0.7 without
+    saving over it: its 0.95 is no recorded evaluation's value."""
+    from hftune.study.checkpoints import recorded_checkpoint
+
+    ray = tmp_path / "ray"
+    _meta(ray / "t_a/checkpoint_000001", "a", 2.0, 0.8)
+    _meta(ray / "t_a/checkpoint_000002", "a", 3.0, 0.95)  # the leftover, at step 30
+    found = scan_checkpoints(ray)
+    again = TrialRecord(trial_id="a", config={}, reports=[
+        {"epoch": 2.0, "step": 20, "accuracy": 0.8}, {"epoch": 3.0, "step": 30, "accuracy": 0.7}])
+    assert recorded_checkpoint(found, again, "accuracy", "max").epoch == 2.0
+    same = TrialRecord(trial_id="a", config={}, reports=[
+        {"epoch": 2.0, "step": 20, "accuracy": 0.8}, {"epoch": 3.0, "step": 30, "accuracy": 0.95}])
+    assert recorded_checkpoint(found, same, "accuracy", "max").epoch == 3.0
+
+
 def test_a_later_steps_checkpoints_are_found(tmp_path: Path) -> None:
     """seeds-then-pbt runs its PBT step as its own experiment (``ray-pbt``): export and the
     held-out evaluation must find the checkpoints of that step's trials too."""
@@ -183,6 +200,39 @@ def test_failed_export_leaves_the_earlier_one(study_dir: Path, tmp_path: Path,
         export.export_best(study_dir, out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".exported")] == []
+
+
+def test_export_through_a_symlink_replaces_the_folder_it_points_to(study_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """-o models/latest -> models/v1: v1 receives the export (the old one is replaced, the
+    link stays), and no staging or backup folder is left behind."""
+    from hftune.study.export import export_best
+
+    real = tmp_path / "models" / "v1"
+    real.mkdir(parents=True)
+    (real / "old.txt").write_text("x")
+    link = tmp_path / "models" / "latest"
+    link.symlink_to(real, target_is_directory=True)
+    export_best(study_dir, link, overwrite=True)
+    assert link.is_symlink() and (real / "model.safetensors").is_file()
+    assert not (real / "old.txt").exists()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["latest", "v1"]
+
+
+def test_install_into_a_mount_point_replaces_its_entries(tmp_path: Path) -> None:
+    """A mount point cannot be renamed: its entries are replaced by the staged ones (staged
+    inside it)."""
+    from hftune.study.export import _install
+
+    mount = tmp_path / "mnt"
+    (mount / "old_dir").mkdir(parents=True)
+    (mount / "old.txt").write_text("x")
+    staging = mount / ".mnt-stage"
+    staging.mkdir()
+    (staging / "model.safetensors").write_text("w")
+    _install(staging, mount, mount=True)
+    assert sorted(p.name for p in mount.iterdir()) == [".mnt-stage", "model.safetensors"]
+    assert list(staging.iterdir()) == []  # export_best removes the emptied staging folder
 
 
 def test_model_card_leaves_credentials_out(study_dir: Path) -> None:

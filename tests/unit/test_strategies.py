@@ -267,21 +267,26 @@ def test_bayes_beats_random_search_on_a_smooth_objective() -> None:
     assert np.mean(best - np.array(bayes)) < 0.7 * np.mean(best - np.array(rand))
 
 
-def test_grid_runs_long_trials_first() -> None:
-    """The order Ray's own generator hands out, sampled axes drawn per trial."""
+def _planned_configs(plan: Any) -> list[dict[str, Any]]:
+    """The configs Ray's generator hands out for ``plan``, in order."""
     from ray.tune.experiment import Experiment
 
+    plan.searcher.add_configurations([Experiment("order", run=lambda config: None,
+                                                 config=plan.param_space,
+                                                 num_samples=plan.num_samples)])
+    out = []
+    while (trial := plan.searcher.next_trial()) is not None:
+        out.append(trial.config)
+    return out
+
+
+def test_grid_runs_long_trials_first() -> None:
+    """The order Ray's own generator hands out, sampled axes drawn per trial."""
     space = parse_space({"learning_rate": [2e-5, 5e-5], "num_train_epochs": [2, 4, 3],
                          "per_device_train_batch_size": [16, 32],
                          "weight_decay": {"uniform": [0.0, 0.3]}}, training_fields=FIELDS)
     strategy = build_strategy(StrategyConfig(name="grid"), space, "accuracy", "max", 0)
-    plan = strategy.plan(2)
-    plan.searcher.add_configurations([Experiment("order", run=lambda config: None,
-                                                 config=plan.param_space,
-                                                 num_samples=plan.num_samples)])
-    order = []
-    while (trial := plan.searcher.next_trial()) is not None:
-        order.append(trial.config)
+    order = _planned_configs(strategy.plan(2))
     assert len(order) == 24 == strategy.total_trials(2)
     # every length axis value before any shorter one, whatever the axes' names
     assert [c["num_train_epochs"] for c in order] == [4] * 8 + [3] * 8 + [2] * 8
@@ -296,22 +301,13 @@ def test_grid_runs_long_trials_first() -> None:
 def test_grid_repeats_of_an_all_grid_space_train_with_their_own_seeds() -> None:
     """num_samples > 1 over grid axes only would run identical copies: repeat i of each point
     gets seed base + i (base: training.seed, else the study seed); a searched seed is kept."""
-    from ray.tune.experiment import Experiment
-
     from hftune.config.schema import TrialContext
 
     def configs(space_spec: dict[str, Any], training: dict[str, Any]) -> list[dict[str, Any]]:
         space = parse_space(space_spec, training_fields=FIELDS | {"seed"})
         strategy = build_strategy(StrategyConfig(name="grid"), space, "accuracy", "max", 7)
         strategy.context = TrialContext(training=training)
-        plan = strategy.plan(3)
-        plan.searcher.add_configurations([Experiment("seeds", run=lambda config: None,
-                                                     config=plan.param_space,
-                                                     num_samples=plan.num_samples)])
-        out = []
-        while (trial := plan.searcher.next_trial()) is not None:
-            out.append(trial.config)
-        return out
+        return _planned_configs(strategy.plan(3))
 
     grid = {"learning_rate": [2e-5, 5e-5]}
     assert [(c["learning_rate"], c["seed"]) for c in configs(grid, {})] == [

@@ -8,6 +8,7 @@ the step its checkpoint records.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,10 +17,6 @@ from typing import Any
 import pytest
 import torch
 
-from hftune.config.schema import TaskConfig
-from hftune.data.loading import load_task_data
-from hftune.data.tasks import resolve_task
-from hftune.data.tokenize import tokenize_task
 from hftune.training.checkpoint import ApplyConfigOnRestore, read_meta
 from hftune.training.trainable import TrialSetup, run_trial
 
@@ -32,28 +29,9 @@ DONOR = {
 
 
 @pytest.fixture(scope="module")
-def setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
+def setup(rte_trial_setup: TrialSetup) -> TrialSetup:
     """64 training rows of RTE on the tiny BERT, a full checkpoint at every evaluation."""
-    from transformers import AutoTokenizer
-
-    task = resolve_task(TaskConfig(name="rte"))
-    data = load_task_data(task, shared_data / "rte")
-    tok = AutoTokenizer.from_pretrained(tiny_bert)
-    tokenized = tokenize_task(data, tok, 48, {"train": 64, "validation": 32})
-    return TrialSetup(
-        model_path=str(tiny_bert),
-        tokenizer=tok,
-        label_names=data.label_names,
-        train_dataset=tokenized.splits["train"],
-        eval_dataset=tokenized.splits["validation"],
-        metrics=("accuracy",),
-        training={},
-        seed=3,
-        cpus_per_trial=1,
-        gpus_per_trial=0,
-        checkpoints="every",
-        metric="accuracy",
-    )
+    return dataclasses.replace(rte_trial_setup, checkpoints="every", metric="accuracy")
 
 
 @pytest.fixture(scope="module")

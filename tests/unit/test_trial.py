@@ -7,10 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from hftune.config.schema import TaskConfig
-from hftune.data.loading import load_task_data
-from hftune.data.tasks import resolve_task
-from hftune.data.tokenize import tokenize_task
 from hftune.training.callback import StopTrial
 from hftune.training.checkpoint import read_meta
 from hftune.training.model import build_model
@@ -18,17 +14,8 @@ from hftune.training.trainable import TrialSetup, run_trial
 
 
 @pytest.fixture(scope="module")
-def setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
-    from transformers import AutoTokenizer
-
-    task = resolve_task(TaskConfig(name="rte"))
-    data = load_task_data(task, shared_data / "rte")
-    tok = AutoTokenizer.from_pretrained(tiny_bert)
-    tokenized = tokenize_task(data, tok, 48, {"train": 64, "validation": 32})
-    return TrialSetup(model_path=str(tiny_bert), tokenizer=tok, label_names=data.label_names,
-                      train_dataset=tokenized.splits["train"],
-                      eval_dataset=tokenized.splits["validation"], metrics=("accuracy",),
-                      training={}, seed=3, cpus_per_trial=1, gpus_per_trial=0)
+def setup(rte_trial_setup: TrialSetup) -> TrialSetup:
+    return rte_trial_setup
 
 
 def test_reports_every_epoch(setup: TrialSetup, tmp_path: Path) -> None:

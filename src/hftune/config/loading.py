@@ -149,7 +149,12 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
     """Build a :class:`StudyConfig` from a mapping and check what pydantic cannot: field names
     and values of ``TrainingArguments`` (:mod:`hftune.config.training_args`), the search space,
     the strategy's options against both, and that the strategy uses ``budget.num_samples``."""
-    from hftune.config.training_args import check_training, hub_error, is_hub_argument
+    from hftune.config.training_args import (
+        check_training,
+        field_default,
+        hub_error,
+        is_hub_argument,
+    )
 
     try:
         cfg = StudyConfig.model_validate(dict(data))
@@ -162,8 +167,8 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
                 f"training.{key}: not a TrainingArguments field; check the spelling "
                 f"(transformers.TrainingArguments lists the valid ones)"
             )
-        if is_hub_argument(key):
-            raise hub_error(f"training.{key}")
+        if is_hub_argument(key) and cfg.training[key] not in (None, False, field_default(key)):
+            raise hub_error(f"training.{key}")  # push_to_hub: false and the like are harmless
         if key in MANAGED_TRAINING_ARGS:
             raise ConfigError(f"training.{key}: set by hftune itself; remove it from the config")
         if key in CONFIG_SECTION_OF:

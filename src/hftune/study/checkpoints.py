@@ -10,6 +10,7 @@ lies in, so a PBT trial's checkpoints are attributed to the trial that wrote the
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,13 +58,25 @@ def recorded_checkpoint(checkpoints: Sequence[CheckpointMeta], trial: Any, metri
     A run killed after Ray's last snapshot can leave checkpoint folders Ray never learns of;
     the resumed run trains those epochs again and the record keeps the new reports only. Such a
     folder's weights belong to no recorded evaluation, so export and the held-out estimate
-    skip it. (Records whose reports carry no step: every checkpoint of the trial counts.)
+    skip it, and also one at a recorded step whose value differs from the recorded one (the
+    step was trained again, with another result, and that run saved no checkpoint over it).
+    (Records whose reports carry no step: every checkpoint of the trial counts.)
     """
-    steps = {int(r["step"]) for r in trial.reports if isinstance(r.get("step"), int | float)}
+    recorded: dict[int, Any] = {int(r["step"]): r.get(metric) for r in trial.reports
+                                if isinstance(r.get("step"), int | float)}
     own = [c for c in checkpoints if c.trial_id == trial.trial_id]
-    if steps:
-        own = [c for c in own if c.global_step in steps]
+    if recorded:
+        own = [c for c in own if c.global_step in recorded
+               and _same_value(c.value(metric), recorded[c.global_step])]
     return best_checkpoint(own, trial.trial_id, metric, mode, rule)
+
+
+def _same_value(saved: float | None, reported: Any) -> bool:
+    """Whether a checkpoint's value is the one the record reports for its step (``True`` where
+    either is missing: nothing to compare)."""
+    if saved is None or not isinstance(reported, int | float):
+        return True
+    return math.isclose(float(saved), float(reported), rel_tol=1e-9, abs_tol=1e-12)
 
 
 def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequence[str],

@@ -93,8 +93,11 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
     if study.label_names:
         model.config.id2label = dict(enumerate(study.label_names))
         model.config.label2id = {name: i for i, name in enumerate(study.label_names)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    target = out.resolve()  # a symlinked -o: the folder it points to receives the export
+    mount = target.is_dir() and os.path.ismount(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-",
+                                    dir=target if mount else target.parent))
     try:
         model.save_pretrained(str(staging))
         AutoTokenizer.from_pretrained(study.model, trust_remote_code=remote).save_pretrained(
@@ -109,12 +112,42 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
                       "record": ck.record}
         (staging / "hftune_export.json").write_text(
             json.dumps(provenance, indent=1, default=str), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+        _install(staging, target, mount)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, trial.trial_id, ck, ck.value(study.metric))
+
+
+def _install(staging: Path, target: Path, mount: bool) -> None:
+    """Put the finished export in ``staging`` at ``target``, replacing what was there.
+
+    The old folder is renamed aside before the new one is renamed in, and deleted only after:
+    a failure leaves either export whole. A mount point cannot be renamed: its old entries are
+    deleted and the staged ones (staged inside it) moved in.
+    """
+    if mount:
+        for child in target.iterdir():
+            if child != staging:
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        for child in staging.iterdir():
+            os.replace(child, target / child.name)
+        return
+    backup = None
+    if target.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        os.replace(target, backup / target.name)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if backup is not None:
+            os.replace(backup / target.name, target)
+        raise
+    finally:
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
 
 
 def check_export_folder(study_dir: Path, out: Path, overwrite: bool) -> None:
