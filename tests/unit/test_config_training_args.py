@@ -90,6 +90,9 @@ def test_bad_training_values_are_one_line(changes: dict[str, Any], message: str)
     # set on the trials' machine: checked by type only (this one may have no GPU at all)
     {"training": {"tf32": True, "use_cpu": False, "bf16": True, "ddp_backend": "nccl"}},
     {"training": {"lr_scheduler_type": "reduce_lr_on_plateau"}},  # trials do evaluate
+    # a fixed value that needs a searched one: every trial has both
+    {"training": {"dataloader_prefetch_factor": 2},
+     "search_space": {"dataloader_num_workers": [2, 4]}},
 ])
 def test_good_training_values_validate(changes: dict[str, Any]) -> None:
     study(**changes)

@@ -188,9 +188,15 @@ def check_value(where: str, name: str, value: Any, context: TrialContext) -> Non
         _kept_integer(where, name, value, args)
 
 
-def check_fixed_training(context: TrialContext) -> None:
+def check_fixed_training(context: TrialContext, space: Iterable[Dimension] = ()) -> None:
     """Check the config's ``training`` values: each one's type, then all of them together
-    (a refusal names the value that, added to those before it, makes it fail)."""
+    (a refusal names the value that, added to those before it, makes it fail).
+
+    Together means as trials get them: with the searched values on top. Values that fail on
+    their own but pass with every searched field at its first edge value, or every one at its
+    last (``training.dataloader_prefetch_factor`` needs a searched ``dataloader_num_workers``),
+    are accepted; each searched value is then checked with them (:func:`check_dimension`).
+    """
     coerced = {name: value for name, value in context.training.items()
                if _check_type(f"training.{name}", name, value)}
     for name, value in context.training.items():
@@ -198,10 +204,26 @@ def check_fixed_training(context: TrialContext) -> None:
     try:
         args = _build(context, {})
     except Exception as exc:
-        raise _culprit(context, exc) from None
+        args = _build_with_searched(context, space)
+        if args is None:
+            raise _culprit(context, exc) from None
     for name, value in coerced.items():
         if name not in MACHINE_DEPENDENT:
             _kept_integer(f"training.{name}", name, value, args)
+
+
+def _build_with_searched(context: TrialContext, space: Iterable[Dimension]) -> Any:
+    """``TrainingArguments`` of the fixed values with every searched field at its first edge
+    value, else at its last; ``None`` when both fail (or nothing is searched)."""
+    dims = [d for d in space if not d.name.startswith(MODEL_PREFIX) and d.edge_values()]
+    for pick in (0, -1):
+        if not dims:
+            return None
+        try:
+            return _build(context, {d.name: d.edge_values()[pick] for d in dims})
+        except Exception:  # any refusal: try the other edge
+            continue
+    return None
 
 
 def _culprit(context: TrialContext, exc: Exception) -> ConfigError:
@@ -233,6 +255,7 @@ def check_dimension(dim: Dimension, context: TrialContext) -> None:
 
 def check_training(context: TrialContext, space: Iterable[Dimension]) -> None:
     """All of the above: the fixed ``training`` values, then every search-space dimension."""
-    check_fixed_training(context)
+    space = list(space)
+    check_fixed_training(context, space)
     for dim in space:
         check_dimension(dim, context)
