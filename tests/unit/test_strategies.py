@@ -303,16 +303,19 @@ def test_grid_repeats_of_an_all_grid_space_train_with_their_own_seeds() -> None:
     gets seed base + i (base: training.seed, else the study seed); a searched seed is kept."""
     from hftune.config.schema import TrialContext
 
-    def configs(space_spec: dict[str, Any], training: dict[str, Any]) -> list[dict[str, Any]]:
+    def configs(space_spec: dict[str, Any], training: dict[str, Any],
+                samples: int = 3) -> list[dict[str, Any]]:
         space = parse_space(space_spec, training_fields=FIELDS | {"seed"})
         strategy = build_strategy(StrategyConfig(name="grid"), space, "accuracy", "max", 7)
         strategy.context = TrialContext(training=training)
-        return _planned_configs(strategy.plan(3))
+        return _planned_configs(strategy.plan(samples))
 
     grid = {"learning_rate": [2e-5, 5e-5]}
     assert [(c["learning_rate"], c["seed"]) for c in configs(grid, {})] == [
         (2e-5, 7), (2e-5, 8), (2e-5, 9), (5e-5, 7), (5e-5, 8), (5e-5, 9)]
     assert [c["seed"] for c in configs(grid, {"seed": 40})] == [40, 41, 42] * 2
+    # one sample: nothing repeats, the config stays as the space has it
+    assert configs(grid, {}, samples=1) == [{"learning_rate": 2e-5}, {"learning_rate": 5e-5}]
     # a searched seed axis, or a sampled axis that already makes repeats differ: untouched
     searched = configs({**grid, "seed": [1, 2]}, {})
     assert sorted(c["seed"] for c in searched) == [1] * 6 + [2] * 6

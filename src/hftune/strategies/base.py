@@ -182,8 +182,8 @@ class GridStrategy(Strategy):
 
         self.max_concurrent = max_concurrent
         samples = self.num_samples(num_samples)
-        points = [{**p, **self._repeat_seed(i)} for p in grid_points_long_first(self.space)
-                  for i in range(samples)]
+        points = [{**p, **self._repeat_seed(i)} if samples > 1 else p
+                  for p in grid_points_long_first(self.space) for i in range(samples)]
         searcher = BasicVariantGenerator(points_to_evaluate=points, random_state=self.seed,
                                          max_concurrent=max_concurrent or 0)
         param_space = self.param_space()
