@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import TextIO
 
 import typer
 
-from hftune.errors import HftuneInputError
+from hftune.errors import HftuneInputError, HftuneWarning
 
 app = typer.Typer(
     name="hftune",
@@ -36,8 +38,22 @@ def _register() -> None:
 _register()
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """hftune's own warnings as one ``warning:`` line on stderr; others as Python shows them."""
+    if issubclass(category, HftuneWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main() -> None:
-    """Console entry point: bad input is one line on stderr and exit code 2."""
+    """Console entry point: bad input is one line on stderr and exit code 2; hftune's warnings
+    are one line each."""
+    warnings.showwarning = _show_warning
     try:
         code = app(standalone_mode=False)
         # Typer returns (does not raise) the exit code of typer.Exit and of Ctrl-C (130) here.

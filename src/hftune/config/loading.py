@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from hftune import space as space_mod
 from hftune.config.schema import StudyConfig
-from hftune.errors import ConfigError
+from hftune.errors import ConfigError, refuse_for_new_study
 
 # Arguments hftune sets itself for every trial; a config that sets them would break reporting.
 # (Hub arguments, push_to_hub and hub_*, are refused too: hftune.config.training_args.)
@@ -174,7 +174,8 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
         if key in CONFIG_SECTION_OF:
             raise ConfigError(f"training.{key}: set it as {CONFIG_SECTION_OF[key]}")
         if key in UNSUPPORTED_TRAINING_ARGS and cfg.training[key] not in (False, None):
-            raise ConfigError(f"training.{key}: not supported: {UNSUPPORTED_TRAINING_ARGS[key]}")
+            refuse_for_new_study(
+                f"training.{key}: not supported: {UNSUPPORTED_TRAINING_ARGS[key]}")
     space = space_mod.parse_space(cfg.search_space, training_fields=set(fields))
     for key in space:
         if is_hub_argument(key):
@@ -182,7 +183,7 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
         if key in MANAGED_TRAINING_ARGS or key in CONFIG_SECTION_OF:
             raise ConfigError(f"search_space.{key}: set by hftune itself; it cannot be searched")
         if key in UNSUPPORTED_TRAINING_ARGS:
-            raise ConfigError(
+            refuse_for_new_study(
                 f"search_space.{key}: not supported: {UNSUPPORTED_TRAINING_ARGS[key]}")
         if key in cfg.training:
             raise ConfigError(f"search_space.{key}: also set in training; the searched value "

@@ -14,6 +14,9 @@ fields; a bad value (``optim: adamw``, ``lr_scheduler_type: cosin``,
   again for each search-space value tried on its own: each value of a list or choice, the two
   ends of a range (the other dimensions at their defaults). Whatever transformers raises
   becomes one :class:`~hftune.errors.ConfigError` naming the key and the value;
+* every pair of searched fields is built with every pair of their values (as above): two
+  values accepted alone may not go together (``fp16`` and ``bf16``). A study already run with
+  such a space still reopens (:class:`~hftune.errors.PolicyError`);
 * an integer field cannot be searched over a domain that draws fractions (``uniform``,
   ``loguniform``, ``quniform`` with a fractional step).
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import tempfile
 import types
 import typing
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hftune.config.schema import TrialContext
-from hftune.errors import ConfigError
+from hftune.errors import ConfigError, refuse_for_new_study
 from hftune.space import MODEL_PREFIX, Dimension
 
 # Checked by type only: what TrainingArguments makes of them depends on the trials' machine.
@@ -47,6 +51,8 @@ MINIMUM = {"per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
            "gradient_accumulation_steps": 1}
 _HUB_PREFIXES = ("hub_", "push_to_hub")
 # Never created: TrainingArguments only records it.
+# Most TrainingArguments built to check pairs of searched values (~0.1 ms each).
+COMBINATION_BUILDS = 20_000
 _OUTPUT_DIR = str(Path(tempfile.gettempdir()) / "hftune-validate-training-arguments")
 
 
@@ -170,57 +176,75 @@ def _check_evaluates(where: str, name: str, value: Any, context: TrialContext) -
             f"so the trial would report no score; raise max_steps or lower eval_steps")
 
 
-def check_value(where: str, name: str, value: Any, context: TrialContext) -> None:
+def check_value(where: str, name: str, value: Any, context: TrialContext,
+                base: Mapping[str, Any] | None = None) -> None:
     """Check one ``TrainingArguments`` value, set on top of the fixed ``training`` values.
 
     ``where`` is the config key reported (``search_space.optim``,
-    ``strategy.screen_config.optim``). Raises :class:`ConfigError`.
+    ``strategy.screen_config.optim``); ``base`` holds searched values the fixed ones need to
+    build at all (see :func:`check_fixed_training`), set under the value. Raises
+    :class:`ConfigError`.
     """
     coerced = _check_type(where, name, value)
     _check_evaluates(where, name, value, context)
     if name in MACHINE_DEPENDENT:
         return
+    below = {k: v for k, v in (base or {}).items() if k != name}
     try:
-        args = _build(context, {name: value})
+        args = _build(context, {**below, name: value})
     except Exception as exc:  # any refusal of transformers' becomes one line
         raise _refusal(where, name, value, exc) from None
     if coerced:
         _kept_integer(where, name, value, args)
 
 
-def check_fixed_training(context: TrialContext, space: Iterable[Dimension] = ()) -> None:
+def check_fixed_training(context: TrialContext,
+                         space: Iterable[Dimension] = ()) -> dict[str, Any]:
     """Check the config's ``training`` values: each one's type, then all of them together
     (a refusal names the value that, added to those before it, makes it fail).
 
     Together means as trials get them: with the searched values on top. Values that fail on
     their own but pass with every searched field at its first edge value, or every one at its
     last (``training.dataloader_prefetch_factor`` needs a searched ``dataloader_num_workers``),
-    are accepted; each searched value is then checked with them (:func:`check_dimension`).
+    are accepted. Returns the searched values they needed (empty when they build alone): each
+    searched value is then checked on top of them (:func:`check_dimension`).
     """
     coerced = {name: value for name, value in context.training.items()
                if _check_type(f"training.{name}", name, value)}
     for name, value in context.training.items():
         _check_evaluates(f"training.{name}", name, value, context)
+    base: dict[str, Any] = {}
     try:
         args = _build(context, {})
     except Exception as exc:
-        args = _build_with_searched(context, space)
-        if args is None:
+        found = _build_with_searched(context, space)
+        if found is None:
             raise _culprit(context, exc) from None
+        args, base = found
     for name, value in coerced.items():
         if name not in MACHINE_DEPENDENT:
             _kept_integer(f"training.{name}", name, value, args)
+    return base
 
 
-def _build_with_searched(context: TrialContext, space: Iterable[Dimension]) -> Any:
+def _searched_fields(space: Iterable[Dimension]) -> list[Dimension]:
+    """The searched ``TrainingArguments`` fields that a build on this machine can check."""
+    return [d for d in space if not d.name.startswith(MODEL_PREFIX)
+            and d.name not in MACHINE_DEPENDENT and d.edge_values()]
+
+
+def _build_with_searched(context: TrialContext,
+                         space: Iterable[Dimension]) -> tuple[Any, dict[str, Any]] | None:
     """``TrainingArguments`` of the fixed values with every searched field at its first edge
-    value, else at its last; ``None`` when both fail (or nothing is searched)."""
-    dims = [d for d in space if not d.name.startswith(MODEL_PREFIX) and d.edge_values()]
+    value, else at its last, and those values; ``None`` when both fail (or nothing is
+    searched)."""
+    dims = _searched_fields(space)
     for pick in (0, -1):
         if not dims:
             return None
+        values = {d.name: d.edge_values()[pick] for d in dims}
         try:
-            return _build(context, {d.name: d.edge_values()[pick] for d in dims})
+            return _build(context, values), values
         except Exception:  # any refusal: try the other edge
             continue
     return None
@@ -239,9 +263,11 @@ def _culprit(context: TrialContext, exc: Exception) -> ConfigError:
                        f"{lines[0] if lines else type(exc).__name__}")
 
 
-def check_dimension(dim: Dimension, context: TrialContext) -> None:
+def check_dimension(dim: Dimension, context: TrialContext,
+                    base: Mapping[str, Any] | None = None) -> None:
     """Check a search-space dimension of a ``TrainingArguments`` field: its domain's type, and
-    each value of a list or choice or both ends of a range (``model.*`` keys are skipped)."""
+    each value of a list or choice or both ends of a range (``model.*`` keys are skipped), on
+    top of ``base`` (see :func:`check_value`)."""
     if dim.name.startswith(MODEL_PREFIX):
         return
     where = f"search_space.{dim.name}"
@@ -250,12 +276,46 @@ def check_dimension(dim: Dimension, context: TrialContext) -> None:
             f"{where}: TrainingArguments.{dim.name} takes integers, but {dim.kind} draws "
             f"fractions; use randint, quniform with integer lo, hi and q, or a list of integers")
     for value in dim.edge_values():
-        check_value(where, dim.name, value, context)
+        check_value(where, dim.name, value, context, base)
+
+
+def check_combinations(context: TrialContext, space: Iterable[Dimension],
+                       base: Mapping[str, Any] | None = None) -> None:
+    """Refuse two searched values that are each accepted but not together (``fp16`` and
+    ``bf16`` both ``true``): a trial could draw both, and it would fail.
+
+    Every pair of searched fields is built with every pair of their edge values, on top of
+    ``base``; the other fields keep their fixed or default values, so a conflict that needs
+    three searched fields at once is not seen. Only the first :data:`COMBINATION_BUILDS`
+    builds are made (a space of many long lists is checked in part). Raises a
+    :class:`~hftune.errors.PolicyError`: a study already run with such a space is reopened with
+    a warning (its trials that drew both have failed).
+    """
+    dims = _searched_fields(space)
+    builds = 0
+    for i, first in enumerate(dims):
+        for second in dims[i + 1:]:
+            below = {k: v for k, v in (base or {}).items() if k not in (first.name, second.name)}
+            for a, b in itertools.product(first.edge_values(), second.edge_values()):
+                if builds >= COMBINATION_BUILDS:
+                    return
+                builds += 1
+                try:
+                    _build(context, {**below, first.name: a, second.name: b})
+                except Exception as exc:  # any refusal of transformers'
+                    lines = str(exc).strip().splitlines()
+                    refuse_for_new_study(
+                        f"search_space: TrainingArguments refuses {first.name}={a!r} together "
+                        f"with {second.name}={b!r}: "
+                        f"{lines[0] if lines else type(exc).__name__}; a trial can draw both, "
+                        f"so search only one of them or leave that pair out of their values")
 
 
 def check_training(context: TrialContext, space: Iterable[Dimension]) -> None:
-    """All of the above: the fixed ``training`` values, then every search-space dimension."""
+    """All of the above: the fixed ``training`` values, every search-space dimension, then
+    pairs of searched values."""
     space = list(space)
-    check_fixed_training(context, space)
+    base = check_fixed_training(context, space)
     for dim in space:
-        check_dimension(dim, context)
+        check_dimension(dim, context, base)
+    check_combinations(context, space, base)

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hftune.config.loading import training_argument_fields
-from hftune.errors import ConfigError
+from hftune.errors import ConfigError, refuse_for_new_study
 from hftune.space import Dimension, parse_space, python_value, to_ray_domain
 from hftune.strategies.base import Strategy
 
@@ -66,7 +66,7 @@ def check_restorable(space: Mapping[str, Dimension], training: Mapping[str, Any]
     follows its own."""
     for key in OPTIMIZER_ARGS:
         if key in space:
-            raise ConfigError(
+            refuse_for_new_study(
                 f"search_space.{key}: PBT members load each other's optimizer state, which fits "
                 f"one optimizer only; set training.{key} instead")
     searched = space["lr_scheduler_type"].values if "lr_scheduler_type" in space else ()
@@ -74,7 +74,7 @@ def check_restorable(space: Mapping[str, Dimension], training: Mapping[str, Any]
                           ("search_space", searched)):
         for value in values:
             if str(getattr(value, "value", value)) in UNRESTORABLE_SCHEDULES:
-                raise ConfigError(
+                refuse_for_new_study(
                     f"{where}.lr_scheduler_type: {value!r} keeps state that is not a position on "
                     f"a step-based schedule, which a PBT restore cannot carry over; use a "
                     f"step-based schedule (linear, cosine, constant, ...)")

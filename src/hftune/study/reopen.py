@@ -8,11 +8,12 @@ resolved place (``data_source``, ``model``), which is used when it still exists.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from hftune.config.schema import StudyConfig
-from hftune.errors import StudyFolderError
+from hftune.errors import HftuneWarning, StudyFolderError, waiving_policy
 from hftune.study.prepare import PreparedStudy, prepare_study
 from hftune.study.records import StudyRecord
 from hftune.study.store import StudyStore
@@ -20,7 +21,12 @@ from hftune.training.trainable import TRAINING_DEFAULTS
 
 
 def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyConfig:
-    """The study's resolved config, pointed at the data folder and model it really used."""
+    """The study's resolved config, pointed at the data folder and model it really used.
+
+    Settings that hftune now refuses for a new study but that an earlier version accepted
+    (:class:`~hftune.errors.PolicyError`) do not stop it: each is an
+    :class:`~hftune.errors.HftuneWarning`, and the study opens as it ran.
+    """
     from hftune.config.loading import validate_study
 
     if not (store.root / "study.yaml").is_file():
@@ -28,7 +34,8 @@ def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyCo
     study = study or store.read_study()
     data: dict[str, Any] = store.read_config()
     data["output_dir"] = str(store.root)
-    task = dict(data.get("task") or {})
+    task = data.get("task") or {}
+    task = {"name": task} if isinstance(task, str) else dict(task)  # ``task: rte`` by hand
     source = study.data_source
     if task.get("data_dir") is None and source and not source.startswith("hub:") \
             and Path(source).is_dir():
@@ -36,7 +43,12 @@ def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyCo
     data["task"] = task
     if study.model and Path(study.model).is_dir():
         data["model"] = study.model
-    return validate_study(data)
+    with waiving_policy() as waived:
+        cfg = validate_study(data)
+    for message in waived:
+        warnings.warn(f"{store.root / 'study.yaml'}: {message} (a new study is refused this; "
+                      f"this one already ran with it)", HftuneWarning, stacklevel=2)
+    return cfg
 
 
 def prepare_again(store: StudyStore, study: StudyRecord | None = None, *,
