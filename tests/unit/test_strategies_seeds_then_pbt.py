@@ -103,6 +103,9 @@ def test_grace_period_is_capped_at_the_screen_length() -> None:
     ({"push_to_hub": True}, None, "strategy.screen_config.push_to_hub: hftune does not push"),
     ({"model.hidden_dropout_prob": 0.1}, None,
      "strategy.screen_config.model.hidden_dropout_prob: not in search_space"),
+    # each value is accepted alone, not the screen's config as a whole
+    ({"fp16": True, "bf16": True}, None,
+     "strategy.screen_config: TrainingArguments refuses these values together ("),
 ])
 def test_screen_config_is_checked_with_the_config(
         screen_config: dict[str, Any], search_space: dict[str, Any] | None, message: str) -> None:

@@ -198,6 +198,21 @@ def check_value(where: str, name: str, value: Any, context: TrialContext,
         _kept_integer(where, name, value, args)
 
 
+def check_together(where: str, values: Mapping[str, Any], context: TrialContext) -> None:
+    """Check a whole trial config (``values``, each already checked alone with
+    :func:`check_value`) on top of the fixed ``training`` values; raise :class:`ConfigError`
+    naming ``where`` when transformers refuses them together. ``model.*`` keys are skipped."""
+    fields = {k: v for k, v in values.items()
+              if not k.startswith(MODEL_PREFIX) and k not in MACHINE_DEPENDENT}
+    try:
+        _build(context, fields)
+    except Exception as exc:  # any refusal of transformers' becomes one line
+        lines = str(exc).strip().splitlines()
+        shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        raise ConfigError(f"{where}: TrainingArguments refuses these values together ({shown}): "
+                          f"{lines[0] if lines else type(exc).__name__}") from None
+
+
 def check_fixed_training(context: TrialContext,
                          space: Iterable[Dimension] = ()) -> dict[str, Any]:
     """Check the config's ``training`` values: each one's type, then all of them together

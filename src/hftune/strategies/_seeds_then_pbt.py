@@ -32,7 +32,12 @@ from hftune.config.loading import (
     MANAGED_TRAINING_ARGS,
     training_argument_fields,
 )
-from hftune.config.training_args import check_value, hub_error, is_hub_argument
+from hftune.config.training_args import (
+    check_together,
+    check_value,
+    hub_error,
+    is_hub_argument,
+)
 from hftune.errors import ConfigError
 from hftune.space import MODEL_PREFIX, Dimension
 from hftune.strategies._pbt import PBTOptions, PBTStrategy
@@ -143,10 +148,12 @@ class SeedsThenPBTStrategy(Strategy):
         return self._pbt_from(seeds) if seeds else None
 
     def check(self) -> None:
-        """``screen_config`` fits the space and ``TrainingArguments``; step 2's mutations fit
-        the space (before step 1 runs)."""
+        """``screen_config`` fits the space and ``TrainingArguments`` (each value, then the
+        screen's whole config); step 2's mutations fit the space (before step 1 runs)."""
         for name, value in (self.options.screen_config or {}).items():
             self._check_screen_value(name, value)
+        if self.options.screen_config:
+            check_together("strategy.screen_config", self.screen_config(), self.context)
         self._pbt_from([self.seed]).check()
 
     def _check_screen_value(self, name: str, value: Any) -> None:
