@@ -3,8 +3,9 @@ secrets in the environment never reach the study folder.
 
 One real ``hftune run`` subprocess (its own Ray, so its trials inherit its environment) serves
 both tests: a 2-point grid where a model setting that config validation cannot judge
-(``model.hidden_dropout_prob: 2.0``, read only when the model is built) makes one trial raise
-in every attempt, with ``budget.max_failures: 1``.
+(``model.chunk_size_feed_forward: 1000``: the model builds, and its first forward pass raises,
+as no batch is a multiple of 1000 tokens long) makes one trial raise in every attempt, with
+``budget.max_failures: 1``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def failing_study(tiny_bert: Path, shared_data: Path,
     root = tmp_path_factory.mktemp("failures")
     out = root / "fails"
     cfg = study_yaml(root / "study.yaml", out, tiny_bert, shared_data / "rte",
-                     search_space={"model.hidden_dropout_prob": [0.1, 2.0],
+                     search_space={"model.chunk_size_feed_forward": [0, 1000],
                                    "learning_rate": [1e-3], "num_train_epochs": [1]},
                      budget={"max_failures": 1})
     run = HftuneProcess(["run", str(cfg), "--quiet"], env=SECRETS)
@@ -47,16 +48,17 @@ def test_raising_trial_is_recorded_retried_and_the_study_goes_on(
     out = failing_study["out"]
     assert failing_study["code"] == 0, failing_study["output"][-3000:]
     assert json.loads((out / "study.json").read_text())["status"] == "finished"
-    records = {r["config"]["model.hidden_dropout_prob"]: r for r in read_records(out).values()}
-    assert set(records) == {0.1, 2.0}
-    good, bad = records[0.1], records[2.0]
+    records = {r["config"]["model.chunk_size_feed_forward"]: r
+               for r in read_records(out).values()}
+    assert set(records) == {0, 1000}
+    good, bad = records[0], records[1000]
     assert good["state"] == "finished" and good["reports"]
     assert bad["state"] == "errored" and not bad["reports"]
     # the traceback itself (Ray's error file, no terminal colours), once per attempt: the
     # first one and its one retry (max_failures: 1)
     error = bad["error"]
-    assert 'trainable.py", line' in error and "in build_model" in error, error
-    assert "dropout probability has to be between 0 and 1" in error, error
+    assert 'trainable.py", line' in error and "in apply_chunking_to_forward" in error, error
+    assert "has to be a multiple of the chunk size" in error, error
     assert error.count("Failure # ") == 2, error
     # it held a CPU until it failed: its compute counts those seconds
     assert TrialRecord.from_dict(bad).compute_s > 0
@@ -67,7 +69,7 @@ def test_raising_trial_is_recorded_retried_and_the_study_goes_on(
     data = json.loads(stdout)
     assert data["counts"] == {"finished": 1, "errored": 1}
     row = next(r for r in data["trials"] if r["trial_id"] == bad["trial_id"])
-    assert row["state"] == "errored" and "dropout probability" in row["error"]
+    assert row["state"] == "errored" and "multiple of the chunk size" in row["error"]
     code, stdout, _ = run_cli(["status", str(out)], monkeypatch, capsys)
     assert code == 0 and "errored" in stdout
 

@@ -1,5 +1,6 @@
 """prepare_study's model checks: max_length against the model's real limit, a tokenizer without
-a pad token, overlapping split names, and a checkpoint with a head for another label count."""
+a pad token, overlapping split names, a checkpoint with a head for another label count, and
+searched model-config values."""
 
 from __future__ import annotations
 
@@ -43,11 +44,12 @@ def no_pad_model(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> P
     return folder
 
 
-def _cfg(model: Path, data: Path, max_length: int = 32, **task) -> object:
+def _cfg(model: Path, data: Path, max_length: int = 32, space: dict | None = None,
+         **task) -> object:
     return validate_study({"name": "checks", "model": str(model), "max_length": max_length,
                            "task": {"name": "rte", "data_dir": str(data),
                                     "max_train_samples": 16, "max_eval_samples": 8, **task},
-                           "search_space": {"learning_rate": [1e-4]}})
+                           "search_space": space or {"learning_rate": [1e-4]}})
 
 
 def test_roberta_limit_is_positions_less_the_padding_offset(tiny_roberta: Path,
@@ -117,3 +119,26 @@ def test_a_checkpoint_with_a_head_for_other_labels(tmp_path: Path, tiny_bert: Pa
     assert first.classifier.out_features == 2 and first.config.num_labels == 2
     assert torch.equal(first.classifier.weight, again.classifier.weight)
     assert not torch.equal(first.classifier.weight, other.classifier.weight)
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ({"model.hidden_dropout_prob": {"uniform": [0.0, 1.5]}},
+     "search_space.model.hidden_dropout_prob: the model refuses 1.5: dropout probability"),
+    ({"model.hidden_size": [64, 48]},
+     "search_space.model.hidden_size: 48 changes the model's weights ("),
+    ({"model.num_hidden_layers": [2, 1]},
+     "search_space.model.num_hidden_layers: 1 changes the model's weights (bert.encoder.layer.1"),
+])
+def test_searched_model_values_are_checked_before_any_trial(
+        tiny_bert: Path, shared_data: Path, space: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        prepare_study(_cfg(tiny_bert, shared_data / "rte", space=space))
+    assert "\n" not in str(info.value)
+    assert message in str(info.value)
+
+
+def test_searched_dropout_rates_keep_the_pretrained_weights(tiny_bert: Path,
+                                                            shared_data: Path) -> None:
+    prepare_study(_cfg(tiny_bert, shared_data / "rte",
+                       space={"model.hidden_dropout_prob": {"uniform": [0.0, 0.3]},
+                              "model.attention_probs_dropout_prob": [0.1, 0.2]}))

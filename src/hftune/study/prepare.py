@@ -19,7 +19,7 @@ from hftune.data.tasks import ResolvedTask, resolve_task
 from hftune.data.tokenize import TokenizedTask, tokenize_task
 from hftune.errors import ConfigError, DataError, ModelError
 from hftune.strategies import Strategy, build_strategy
-from hftune.training.model import resolve_model_ref
+from hftune.training.model import check_model_overrides, resolve_model_ref
 
 # Models whose position ids start after the padding id (``padding_idx + 1``, as RoBERTa's):
 # of their ``max_position_embeddings`` (514 for roberta-base), ``pad_token_id + 1`` are never
@@ -142,6 +142,9 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
     space = space_mod.parse_space(cfg.search_space,
                                   training_fields=set(training_argument_fields()))
     _check_model_keys(model_config, space)
+    check_model_overrides(model_config, {
+        k[len(space_mod.MODEL_PREFIX):]: d.edge_values() for k, d in space.items()
+        if k.startswith(space_mod.MODEL_PREFIX)}, cfg.trust_remote_code)
     data = load_task_data(task, cfg.task.data_dir)
     limits = {task.train_split: cfg.task.max_train_samples,
               task.validation_split: cfg.task.max_eval_samples}

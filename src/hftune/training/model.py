@@ -9,7 +9,9 @@ sets it (``trust_remote_code: true``).
 
 from __future__ import annotations
 
+import copy
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,47 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
         if name in fresh:
             model._init_weights(module)
     return model
+
+
+def _parameter_shapes(config: Any, trust_remote_code: bool) -> dict[str, tuple[int, ...]]:
+    """The weights (names and shapes) of the sequence-classification model of ``config``, built
+    on the meta device: no memory, no weights read."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(
+            config, trust_remote_code=trust_remote_code)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_model_overrides(config: Any, values: Mapping[str, Sequence[Any]],
+                          trust_remote_code: bool = False) -> None:
+    """Check searched model-config values before any trial runs: the model must build with
+    each one (``hidden_dropout_prob: 1.5`` does not), and keep the pretrained weights' names
+    and shapes (``hidden_size``, ``num_hidden_layers`` do not: those weights cannot be loaded
+    into it). ``values`` maps a config key to the values to try (a domain's edge values).
+    Raises :class:`~hftune.errors.ConfigError` naming ``search_space.model.<key>``."""
+    if not values:
+        return
+    from hftune.errors import ConfigError
+
+    pretrained = _parameter_shapes(config, trust_remote_code)
+    for key, tried in values.items():
+        where = f"search_space.model.{key}"
+        for value in tried:
+            changed = copy.deepcopy(config)
+            setattr(changed, key, value)
+            try:
+                shapes = _parameter_shapes(changed, trust_remote_code)
+            except Exception as exc:  # whatever the model's constructor refuses
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+                    type(exc).__name__
+                raise ConfigError(f"{where}: the model refuses {value!r}: {reason}") from None
+            if shapes != pretrained:
+                differ = sorted(set(shapes) ^ set(pretrained)) or sorted(
+                    k for k in shapes if shapes[k] != pretrained[k])
+                raise ConfigError(
+                    f"{where}: {value!r} changes the model's weights ({differ[0]}, ...), so the "
+                    f"pretrained ones would not load into it; search only values that keep its "
+                    f"architecture (dropout rates and the like)")
