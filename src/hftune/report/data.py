@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from hftune.report.effective_config import scored_config
-from hftune.study.records import StudyRecord, TrialRecord, best_trial
+from hftune.study.records import StudyRecord, TrialRecord, best_trial, run_resources
 from hftune.study.store import StudyStore
 
 STATES = ("finished", "stopped", "errored", "running", "pending")
@@ -146,19 +146,47 @@ def objective_groups(
 
 
 # -- summary --------------------------------------------------------------------------------
-def compute_unit(data: StudyData) -> tuple[str, float]:
-    """``("GPU", gpus_per_trial)`` when trials hold GPUs, else ``("CPU-core", cpus_per_trial)``."""
-    res = data.study.resources or {}
-    gpus = float(res.get("gpus_per_trial") or 0)
-    if gpus > 0:
-        return "GPU", gpus
-    return "CPU-core", float(res.get("cpus_per_trial") or 1)
+def compute_unit(data: StudyData) -> str:
+    """The unit of the study's compute: ``"GPU"`` when any run of its trials held GPUs, else
+    ``"CPU-core"``.
+
+    A run's resources are those its first report records, else the study's latest
+    (``study.json`` ``resources``); see :meth:`~hftune.study.records.TrialRecord.compute_parts`.
+    A study with no compute recorded yet takes the unit of its latest resources.
+    """
+    default = data.study.resources or {}
+    parts = [p for t in data.trials for p in t.compute_parts(default)]
+    if not parts:
+        return "GPU" if run_resources(None, default)[1] > 0 else "CPU-core"
+    return "GPU" if any(p.gpus_per_trial > 0 for p in parts) else "CPU-core"
+
+
+def trial_compute_minutes(data: StudyData, trial: TrialRecord, unit: str | None = None) -> float:
+    """One trial's compute in ``unit``-minutes (``compute_unit(data)`` when not given): the sum,
+    over its runs, of each run's seconds × the GPUs it held (``"GPU"``: a run on CPUs only
+    adds 0) or × its CPU cores (``"CPU-core"``), / 60.
+
+    Each run is priced at its own resources (a resume may run with others, e.g. on another
+    machine); the seconds a restart replaced and an errored trial's seconds after its last
+    report at those of the trial's latest run
+    (:meth:`~hftune.study.records.TrialRecord.compute_parts`).
+    """
+    unit = unit or compute_unit(data)
+    parts = trial.compute_parts(data.study.resources or {})
+    if unit == "GPU":
+        return sum(p.seconds * p.gpus_per_trial for p in parts) / 60.0
+    return sum(p.seconds * p.cpus_per_trial for p in parts) / 60.0
 
 
 def compute_minutes(data: StudyData) -> float:
-    """Total trial compute: each trial's ``compute_s`` × its GPUs (or cores), in minutes."""
-    _, per_trial = compute_unit(data)
-    return sum(t.compute_s for t in data.trials) * per_trial / 60.0
+    """Total trial compute in :func:`compute_unit`-minutes: the sum of every trial's
+    :func:`trial_compute_minutes` (each run's seconds × the GPUs, or CPU cores, it held).
+
+    In a study some of whose runs held GPUs and some did not, this counts GPU-minutes only:
+    the CPU-only runs add 0 (they held no GPU).
+    """
+    unit = compute_unit(data)
+    return sum((trial_compute_minutes(data, t, unit) for t in data.trials), 0.0)
 
 
 def wall_minutes(data: StudyData) -> float | None:
@@ -205,14 +233,16 @@ def state_counts(data: StudyData) -> dict[str, int]:
 def summary_row(data: StudyData, price_per_hour: float | None = None) -> dict[str, Any]:
     """One study as the comparison table's row (numbers unrounded; ``None`` where unknown).
 
-    ``cost`` is compute hours × ``price_per_hour`` (a GPU-hour, or a CPU-core-hour when the
-    trials hold no GPU); ``None`` without a price.
+    ``cost`` is compute hours × ``price_per_hour`` (a GPU-hour, or a CPU-core-hour when no
+    run of the study held a GPU); ``None`` without a price. In a study some of whose runs held
+    GPUs and some did not, the compute and so the cost count the GPU-hours only: the runs on
+    CPUs alone are not priced (:func:`compute_minutes`).
     """
     counts = state_counts(data)
     best = data.best()
     # the report that gives the best trial its score (best or last evaluation, per the rule)
     best_report = best.scored_report(data.metric, data.mode, data.study.score) if best else None
-    unit, _ = compute_unit(data)
+    unit = compute_unit(data)
     minutes = compute_minutes(data)
     status = data.status or data.study.status
     return {
@@ -252,13 +282,15 @@ def param_names(data: StudyData) -> list[str]:
 
 
 def trials_frame(data: StudyData) -> pd.DataFrame:
-    """One row per trial: id, state, each hyperparameter, score, best epoch, epochs, seconds.
+    """One row per trial: id, state, each hyperparameter, score, best epoch, epochs, seconds
+    and its compute in the study's unit (column ``GPU_min`` or ``CPU-core_min``:
+    :func:`trial_compute_minutes`; the column adds up to :func:`compute_minutes`).
 
     The hyperparameters are those in effect at the evaluation that gives the trial its score
     (:func:`~hftune.report.effective_config.scored_config`): for a PBT member scored before its
     last exploit, not the config it ended with.
     """
-    unit, per_trial = compute_unit(data)
+    unit = compute_unit(data)
     names = param_names(data)
     rows = []
     for t in data.trials:
@@ -269,7 +301,7 @@ def trials_frame(data: StudyData) -> pd.DataFrame:
             **{k: config.get(k) for k in names},
             **{k: summary[k] for k in ("score", "score_epoch", "epochs", "evaluations",
                                        "compute_s")},
-            f"{unit}_min": t.compute_s * per_trial / 60.0,
+            f"{unit}_min": trial_compute_minutes(data, t, unit),
         })
     return pd.DataFrame(rows)
 

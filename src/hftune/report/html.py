@@ -65,8 +65,9 @@ def render_html(studies: list[StudyData], *, price_per_hour: float | None = None
              + ", ".join(html.escape(str(s.root)) for s in studies) + "</p>",
              "<h2>Studies</h2>", table_html(*comparison_table(studies, price_per_hour),
                                             "comparison"),
-             "<p class=\"notes\">Compute is each trial's seconds × the GPUs it held "
-             "(CPU cores when it held no GPU); cost is compute hours × the price per hour. "
+             "<p class=\"notes\">Compute is each run's seconds × the GPUs it held, or × "
+             "its CPU cores when no run of the study held a GPU (in a study with both, runs on "
+             "CPUs alone count 0); cost is compute hours × the price per hour. "
              "A study still running shows what has finished so far.</p>"]
     shared = [i for i, spec in enumerate(plan.plots) if spec.study is None]
     for i in shared:

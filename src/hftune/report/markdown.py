@@ -66,7 +66,8 @@ def write_markdown(path: Path, studies: list[StudyData], *,
            f"Generated {dt.datetime.now().isoformat(timespec='seconds')} from: "
            + ", ".join(f"`{s.root}`" for s in studies), "", "## Studies", "",
            table_markdown(*comparison_table(studies, price_per_hour)), "",
-           "Compute is each trial's seconds × the GPUs it held (CPU cores when it held no GPU); "
+           "Compute is each run's seconds × the GPUs it held, or × its CPU cores when no run "
+           "of the study held a GPU (in a study with both, runs on CPUs alone count 0); "
            "cost is compute hours × the price per hour.", ""]
     out += [image(i) for i, spec in enumerate(plan.plots) if spec.study is None]
     for s in studies:

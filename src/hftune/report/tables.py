@@ -35,8 +35,10 @@ def fixed(value: float | None, decimals: int) -> str:
 def comparison_table(studies: list[StudyData],
                      price_per_hour: float | None = None) -> tuple[list[str], list[list[str]]]:
     """One row per study: strategy, trial counts, best and held-out metric, compute, wall
-    minutes, cost. Compute is GPU-minutes when the study's trials hold GPUs, otherwise
-    CPU-core-minutes (the unit is written in the cell); cost is at ``price_per_hour``."""
+    minutes, cost. Compute is GPU-minutes when any run of the study's trials held GPUs (runs
+    on CPUs alone then add 0), otherwise CPU-core-minutes (the unit is written in the cell);
+    each run is priced at its own resources (:func:`~hftune.report.data.compute_minutes`);
+    cost is at ``price_per_hour``."""
     headers = ["Study", "Strategy", "Status", "Trials (finished / stopped / errored)",
                "Metric", "Best (validation)", "Best trial (epoch)", "Held-out",
                "Compute", "Wall min",

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 TrialState = Literal["pending", "running", "finished", "stopped", "errored"]
 StudyStatus = Literal["running", "finished", "interrupted", "failed"]
 ENDED_STATES = ("finished", "stopped", "errored")
+ComputeKind = Literal["run", "replaced", "error_tail"]
+
+
+@dataclass(frozen=True)
+class ComputePart:
+    """Seconds of a trial's compute and the per-trial resources that held them.
+
+    ``kind``: ``"run"``, one run of the trial (its last ``elapsed_s``, at the resources its
+    first report records); ``"replaced"``, the seconds of the reports a restart replaced
+    (``TrialRecord.replaced_s``); ``"error_tail"``, an errored trial's seconds after its last
+    report. The last two are priced at the resources of the trial's latest run (see
+    :meth:`TrialRecord.compute_parts`).
+    """
+
+    seconds: float
+    cpus_per_trial: float
+    gpus_per_trial: float
+    kind: ComputeKind = "run"
 
 
 @dataclass
@@ -84,18 +103,49 @@ class TrialRecord:
         ``replaced_s``. An errored trial also counts the seconds from its last report, or from
         the start of its latest run when that is later (a resume, a PBT restart), to its error:
         it held its resources until then. A run's seconds after its last report are otherwise
-        not known (a kill).
+        not known (a kill). Seconds only, whatever resources held them: :meth:`compute_parts`
+        splits them by run, with each run's resources.
         """
-        total = reports_compute_s(self.reports) + self.replaced_s
-        if self.state == "errored" and self.ended_at is not None:
-            times = [r["time"] for r in self.reports if isinstance(r.get("time"), int | float)]
-            starts = [self.run_started_at if self.run_started_at is not None
-                      else self.started_at]
-            since = max((float(t) for t in [*times[-1:], *starts] if t is not None),
-                        default=None)
-            if since is not None:
-                total += max(0.0, float(self.ended_at) - since)
-        return total
+        return reports_compute_s(self.reports) + self.replaced_s + self._error_tail_s()
+
+    def _error_tail_s(self) -> float:
+        """An errored trial's seconds from its last report (or the start of its latest run,
+        when that is later) to its error; 0 for any other trial or when neither is known."""
+        if self.state != "errored" or self.ended_at is None:
+            return 0.0
+        times = [r["time"] for r in self.reports if isinstance(r.get("time"), int | float)]
+        starts = [self.run_started_at if self.run_started_at is not None else self.started_at]
+        since = max((float(t) for t in [*times[-1:], *starts] if t is not None), default=None)
+        return 0.0 if since is None else max(0.0, float(self.ended_at) - since)
+
+    def compute_parts(self, default: Mapping[str, Any] | None = None) -> list[ComputePart]:
+        """:attr:`compute_s` split by the per-trial resources that held it.
+
+        One ``"run"`` part per run of the trial (:func:`reports_compute_parts`: its seconds at
+        the ``cpus_per_trial``/``gpus_per_trial`` its first report records, else at
+        ``default``'s, the study's resources, for reports written before hftune recorded
+        them), then a ``"replaced"`` part for ``replaced_s`` when it is not 0 and an
+        ``"error_tail"`` part for an errored trial's seconds after its last report when there
+        are any. Their seconds add up to :attr:`compute_s`.
+
+        The replaced seconds and the error tail are priced at the resources of the trial's
+        latest run that reported (``default``'s when none did). An approximation where those
+        were not the resources that held them: the tail may belong to a restart that had not
+        reported yet, and the replaced reports are gone, and with them the record of which
+        resources their runs held, so after a resume with other resources (another machine)
+        they are priced at the new ones.
+        """
+        parts = reports_compute_parts(self.reports, default)
+        if parts:
+            cpus, gpus = parts[-1].cpus_per_trial, parts[-1].gpus_per_trial
+        else:
+            cpus, gpus = run_resources(None, default)
+        if self.replaced_s:
+            parts.append(ComputePart(self.replaced_s, cpus, gpus, "replaced"))
+        tail = self._error_tail_s()
+        if tail > 0:
+            parts.append(ComputePart(tail, cpus, gpus, "error_tail"))
+        return parts
 
     def last_activity(self) -> float | None:
         """The time of the trial's latest recorded event: a (re)start, a report or its end."""
@@ -145,13 +195,56 @@ class TrialRecord:
 def reports_compute_s(reports: list[dict[str, Any]]) -> float:
     """The seconds of the runs that made ``reports``: each run's last ``elapsed_s``, summed (a
     run starts at a report with ``worker_pid``)."""
-    total, run_s = 0.0, 0.0
+    return sum((part.seconds for part in reports_compute_parts(reports)), 0.0)
+
+
+def reports_compute_parts(reports: list[dict[str, Any]],
+                          default: Mapping[str, Any] | None = None) -> list[ComputePart]:
+    """One ``"run"`` :class:`ComputePart` per run that made ``reports``, in order.
+
+    A run starts at the first report and at every later report with ``worker_pid``; its
+    seconds are its last report's ``elapsed_s``. Its resources are the ``cpus_per_trial`` and
+    ``gpus_per_trial`` of its first report (the trainable adds them there); one that report
+    lacks (a study written by an earlier hftune) is ``default``'s (the study's ``resources``),
+    and without either 1 CPU and 0 GPUs.
+    """
+    parts: list[ComputePart] = []
+    first: dict[str, Any] | None = None
+    run_s = 0.0
     for i, report in enumerate(reports):
-        if i > 0 and "worker_pid" in report:  # a new run of this trial starts here
-            total += run_s
-            run_s = 0.0
+        if i == 0 or "worker_pid" in report:  # a run of this trial starts here
+            if first is not None:
+                parts.append(ComputePart(run_s, *run_resources(first, default)))
+            first = report
         run_s = float(report.get("elapsed_s") or 0.0)
-    return total + run_s
+    if first is not None:
+        parts.append(ComputePart(run_s, *run_resources(first, default)))
+    return parts
+
+
+def run_resources(report: Mapping[str, Any] | None,
+                  default: Mapping[str, Any] | None) -> tuple[float, float]:
+    """``(cpus_per_trial, gpus_per_trial)`` of ``report`` (a run's first report), each one it
+    lacks (or holds no usable number for: CPUs > 0, GPUs >= 0) from ``default`` (the study's
+    ``resources``); 1 CPU and 0 GPUs when neither has it. ``report=None``: ``default``'s."""
+    out = []
+    for key, zero_ok, fallback in (("cpus_per_trial", False, 1.0),
+                                   ("gpus_per_trial", True, 0.0)):
+        value = _amount((report or {}).get(key), zero_ok)
+        if value is None:
+            value = _amount((default or {}).get(key), zero_ok)
+        out.append(fallback if value is None else value)
+    return out[0], out[1]
+
+
+def _amount(value: Any, zero_ok: bool) -> float | None:
+    """``value`` as a resource amount: a finite number > 0 (or 0 when ``zero_ok``), else
+    ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    usable = value > 0 or (zero_ok and value == 0)
+    return value if math.isfinite(value) and usable else None
 
 
 def _isnan(value: Any) -> bool:

@@ -102,6 +102,10 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     restore rule is in :mod:`hftune.training.checkpoint`. ``stop_at_epoch``: end training after
     that epoch's evaluation (a segment of a PBT schedule being replayed). Independent of Ray,
     so it can be tested with any ``report``. Returns a small summary.
+
+    The run's first report also carries its bookkeeping: ``worker_pid`` (it marks the start of
+    a run), ``torch_threads``, ``ray_node_id``, ``trial_config``, ``worker_trials`` and the
+    per-trial resources it runs with, ``cpus_per_trial`` and ``gpus_per_trial`` (floats).
     """
     from hftune.training.batches import PaddingCollator, model_inputs, trainer_class
     from hftune.training.callback import ReportCallback, StopAtEpoch
@@ -122,9 +126,13 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         restored = prepare_restore(
             restore_from, Path(output_dir) / "restored", train_rows=len(setup.train_dataset),
             batch_size=args.train_batch_size, grad_accumulation=args.gradient_accumulation_steps)
+    # Merged into this run's first report. A run's resources price its seconds in the report
+    # (hftune.study.records.TrialRecord.compute_parts): a resume may run with others.
     first: dict[str, Any] = {"torch_threads": threads, "worker_pid": os.getpid(),
                              "ray_node_id": _ray_node_id(), "trial_config": dict(config),
-                             "worker_trials": _count_trial()}
+                             "worker_trials": _count_trial(),
+                             "cpus_per_trial": float(setup.cpus_per_trial),
+                             "gpus_per_trial": float(setup.gpus_per_trial)}
     if restored is not None:
         first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
                      restore_fallback=restored.fallback)
