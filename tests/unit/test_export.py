@@ -118,9 +118,11 @@ def study_dir(tmp_path: Path, tiny_bert: Path) -> Path:
     store.write_study(study)
     store.write_config({"name": "toy", "task": {"name": "rte"}, "max_length": 32, "seed": 7,
                         "training": {"weight_decay": 0.01}})
+    held = {"metrics": {"accuracy": 0.625}, "epoch": 1.0, "step": 10, "rows": 8,
+            "source": "validation[8:16]", "checkpoint": "checkpoint_000000"}
     for trial_id, values in (("a", [0.5, 0.6]), ("b", [0.75, 0.7])):
         store.write_trial(TrialRecord(trial_id=trial_id, config={"learning_rate": 1e-3},
-                                      state="finished",
+                                      state="finished", holdout=held if trial_id == "b" else None,
                                       reports=[{"epoch": float(i + 1), "step": 10 * (i + 1),
                                                 "accuracy": v} for i, v in enumerate(values)]))
     ck = _meta(root / "ray/t_b/checkpoint_000000", "b", 1.0, 0.75)

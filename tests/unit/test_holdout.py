@@ -57,7 +57,9 @@ def test_recording_holdout_leaves_the_choice_alone(tmp_path: Path) -> None:
                             step / 10, step, {}, {})
         results.append(HoldoutEvaluation(trial_id, ck, {"accuracy": value, "loss": 0.7}))
     changed = record_holdout(study, trials, results, source="validation[2:4]", rows=2, top_k=2)
-    assert [t.trial_id for t in changed] == ["b", "c"]
+    # a's values of an earlier evaluation are removed: it was not evaluated this time
+    assert [t.trial_id for t in changed] == ["a", "b", "c"]
+    assert not any(k.startswith("holdout_") for r in trials[0].reports for k in r)
     assert study.best_trial_id == "b" and study.best_value == 0.70
     assert study.best_holdout == 0.41  # the selected trial's, although c's is higher
     assert study.holdout["trials"] == {"b": 0.41, "c": 0.98}

@@ -34,7 +34,12 @@ def evaluate(
     for trial_id, value in summary["trials"].items():
         mark = " (selected)" if trial_id == summary["best_trial_id"] else ""
         shown = "-" if value is None else f"{value:.4f}"
-        typer.echo(f"trial {trial_id}{mark}: held-out {metric} {shown}")
+        other = (" (at its next kept checkpoint: its scored evaluation's is gone)"
+                 if trial_id in summary["not_scored_checkpoint"] else "")
+        typer.echo(f"trial {trial_id}{mark}: held-out {metric} {shown}{other}")
+    for trial_id in summary["missing"]:
+        mark = " (selected)" if trial_id == summary["best_trial_id"] else ""
+        typer.echo(f"trial {trial_id}{mark}: not evaluated, it kept no checkpoint")
     if summary["best_holdout"] is not None and summary["best_value"] is not None:
         typer.echo(f"selected trial: validation {metric} {summary['best_value']:.4f}, "
                    f"held-out {summary['best_holdout']:.4f}")

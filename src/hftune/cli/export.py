@@ -21,3 +21,8 @@ def export(
     value = "-" if result.value is None else f"{result.value:.4f}"
     typer.echo(f"exported trial {result.trial_id} (epoch {result.checkpoint.epoch:g}, "
                f"validation {value}) to {result.out}")
+    if not result.scored:
+        score = "-" if result.scored_value is None else f"{result.scored_value:.4f}"
+        typer.echo(f"warning: the checkpoint of trial {result.trial_id}'s scored evaluation "
+                   f"({score}) is no longer kept; its next kept checkpoint was exported",
+                   err=True)

@@ -53,22 +53,37 @@ def best_checkpoint(checkpoints: Sequence[CheckpointMeta], trial_id: str, metric
 
 def recorded_checkpoint(checkpoints: Sequence[CheckpointMeta], trial: Any, metric: str,
                         mode: str, rule: str = "best") -> CheckpointMeta | None:
-    """:func:`best_checkpoint` among the trial's checkpoints whose step its record reports.
+    """:func:`best_checkpoint` among the trial's checkpoints taken at an evaluation its record
+    reports (same step, same epoch, same value of ``metric``).
 
     A run killed after Ray's last snapshot can leave checkpoint folders Ray never learns of;
     the resumed run trains those epochs again and the record keeps the new reports only. Such a
     folder's weights belong to no recorded evaluation, so export and the held-out estimate
     skip it, and also one at a recorded step whose value differs from the recorded one (the
     step was trained again, with another result, and that run saved no checkpoint over it).
-    (Records whose reports carry no step: every checkpoint of the trial counts.)
+    The epoch is compared too: after a PBT exploit to another batch size a member can report
+    the same step twice, at different epochs. (Records whose reports carry no step: every
+    checkpoint of the trial counts.)
     """
-    recorded: dict[int, Any] = {int(r["step"]): r.get(metric) for r in trial.reports
-                                if isinstance(r.get("step"), int | float)}
+    recorded = [r for r in trial.reports if isinstance(r.get("step"), int | float)]
     own = [c for c in checkpoints if c.trial_id == trial.trial_id]
     if recorded:
-        own = [c for c in own if c.global_step in recorded
-               and _same_value(c.value(metric), recorded[c.global_step])]
+        own = [c for c in own if any(taken_at(c, r, metric) for r in recorded)]
     return best_checkpoint(own, trial.trial_id, metric, mode, rule)
+
+
+def taken_at(ck: CheckpointMeta, report: dict[str, Any], metric: str) -> bool:
+    """Whether ``ck`` holds the weights of the evaluation ``report`` records: the same step,
+    the same epoch (where both say one) and the same value of ``metric`` (where both have
+    one)."""
+    step = report.get("step")
+    if not isinstance(step, int | float) or int(step) != ck.global_step:
+        return False
+    epoch = report.get("epoch")
+    if isinstance(epoch, int | float) and ck.epoch is not None and not math.isclose(
+            float(epoch), float(ck.epoch), rel_tol=1e-9, abs_tol=1e-6):
+        return False
+    return _same_value(ck.value(metric), report.get(metric))
 
 
 def _same_value(saved: float | None, reported: Any) -> bool:
@@ -77,6 +92,16 @@ def _same_value(saved: float | None, reported: Any) -> bool:
     if saved is None or not isinstance(reported, int | float):
         return True
     return math.isclose(float(saved), float(reported), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def scored_evaluation_kept(ck: CheckpointMeta, trial: Any, metric: str, mode: str,
+                           rule: str = "best") -> bool:
+    """Whether ``ck`` is the checkpoint of the evaluation that gives ``trial`` its score (its
+    scored report). ``False`` when that checkpoint is gone and :func:`recorded_checkpoint`
+    fell back to another kept one: its weights then score less than the trial's recorded
+    value (export and the held-out estimate say so)."""
+    scored = trial.scored_report(metric, mode, rule)
+    return scored is None or taken_at(ck, scored, metric)
 
 
 def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequence[str],

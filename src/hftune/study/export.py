@@ -1,11 +1,14 @@
 """``hftune export``: the study's best model as a plain Hugging Face model folder.
 
-The best trial is the one selection picked (``study.json`` ``best_trial_id``, else recomputed
-from the trial records); its weights are its kept checkpoint with the best recorded metric (the
-``best`` policy keeps exactly that one; a PBT trial keeps several). The output folder holds the
-weights (safetensors), ``config.json`` with the study's label names, the tokenizer of the study's
-model, a model card (``README.md``) and ``hftune_export.json`` (where the weights came from), and
-loads with ``AutoModelForSequenceClassification.from_pretrained(OUT)``.
+The best trial is the one selection picks from the trial records (as ``study.json``
+``best_trial_id`` says once a run has ended; the records win where a killed run left it stale);
+its weights are the checkpoint of the evaluation that gives it its score (the ``best`` policy
+keeps exactly that one; a PBT trial keeps several). Where that checkpoint is gone, the trial's
+next kept one is exported, and the command, the model card and ``hftune_export.json`` say so.
+The output folder holds the weights (safetensors), ``config.json`` with the study's label
+names, the tokenizer of the study's model, a model card (``README.md``) and
+``hftune_export.json`` (where the weights came from), and loads with
+``AutoModelForSequenceClassification.from_pretrained(OUT)``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from hftune.errors import StudyFolderError
-from hftune.study.checkpoints import CheckpointMeta, recorded_checkpoint, scan_checkpoints
-from hftune.study.holdout import select_top_k
-from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.checkpoints import (
+    CheckpointMeta,
+    recorded_checkpoint,
+    scan_checkpoints,
+    scored_evaluation_kept,
+)
+from hftune.study.records import StudyRecord, TrialRecord, select_best
 from hftune.study.store import StudyStore
 
 # Settings whose values are credentials: never written into a model card (which gets published).
@@ -31,30 +38,34 @@ _SECRET = re.compile(r"token|secret|password|api_key|credential", re.IGNORECASE)
 
 @dataclass
 class ExportResult:
-    """What was exported: the folder, the trial and the checkpoint its weights came from."""
+    """What was exported: the folder, the trial and the checkpoint its weights came from.
+    ``scored``: the checkpoint is that of the trial's scored evaluation (``False``: that one
+    was gone; ``scored_value`` is the trial's recorded score, ``value`` this checkpoint's)."""
 
     out: Path
     trial_id: str
     checkpoint: CheckpointMeta
     value: float | None
+    scored: bool = True
+    scored_value: float | None = None
 
 
 def choose_export(store: StudyStore, trial_id: str | None = None
                   ) -> tuple[StudyRecord, TrialRecord, CheckpointMeta]:
-    """The study, the trial to export (default: the selected best) and its best checkpoint.
+    """The study, the trial to export (default: the best, selected from the records:
+    :func:`~hftune.study.records.select_best`) and its checkpoint
+    (:func:`~hftune.study.checkpoints.recorded_checkpoint`).
 
     Raises :class:`StudyFolderError` when the trial is unknown or kept no checkpoint.
     """
     study = store.read_study()
     trials = store.read_trials()
+    best = select_best(study, trials)  # in memory: study.json is left as it is
     if trial_id is None:
-        trial_id = study.best_trial_id
-        if trial_id is None or all(t.trial_id != trial_id for t in trials):
-            top = select_top_k(trials, study.metric, study.mode, study.score, 1)
-            if not top:
-                raise StudyFolderError(f"{store.root}: no trial reported {study.metric}; "
-                                       f"nothing to export")
-            trial_id = top[0].trial_id
+        if best is None:
+            raise StudyFolderError(f"{store.root}: no trial reported {study.metric}; "
+                                   f"nothing to export")
+        trial_id = best.trial_id
     trial = next((t for t in trials if t.trial_id == trial_id), None)
     if trial is None:
         raise StudyFolderError(f"{store.root}: no trial '{trial_id}' (see hftune status)")
@@ -80,7 +91,10 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     store = StudyStore(Path(root))
+    by_hand = trial_id is not None
     study, trial, ck = choose_export(store, trial_id)
+    scored = scored_evaluation_kept(ck, trial, study.metric, study.mode, study.score)
+    scored_value = trial.score(study.metric, study.mode, study.score)
     out = Path(out)
     check_export_folder(store.root, out, overwrite)
     if not study.model:
@@ -102,20 +116,22 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
         model.save_pretrained(str(staging))
         AutoTokenizer.from_pretrained(study.model, trust_remote_code=remote).save_pretrained(
             str(staging))
-        (staging / "README.md").write_text(model_card(study, trial, ck, config,
-                                                      n_trials=len(store.read_trials())),
-                                           encoding="utf-8")
+        (staging / "README.md").write_text(
+            model_card(study, trial, ck, config, n_trials=len(store.read_trials()),
+                       by_hand=by_hand, scored=scored), encoding="utf-8")
         provenance = {"study": study.name, "study_dir": str(store.root.resolve()),
-                      "trial_id": trial.trial_id, "checkpoint": str(ck.path.resolve()),
-                      "epoch": ck.epoch, "global_step": ck.global_step, "config": ck.config,
+                      "trial_id": trial.trial_id, "chosen": "by hand" if by_hand else "best",
+                      "checkpoint": str(ck.path.resolve()), "epoch": ck.epoch,
+                      "global_step": ck.global_step, "config": ck.config,
                       "metric": study.metric, "value": ck.value(study.metric),
-                      "record": ck.record}
+                      "scored_evaluation": scored, "trial_score": scored_value,
+                      "score_rule": study.score, "record": ck.record}
         (staging / "hftune_export.json").write_text(
             json.dumps(provenance, indent=1, default=str), encoding="utf-8")
         _install(staging, target, mount)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(out, trial.trial_id, ck, ck.value(study.metric))
+    return ExportResult(out, trial.trial_id, ck, ck.value(study.metric), scored, scored_value)
 
 
 def _install(staging: Path, target: Path, mount: bool) -> None:
@@ -168,8 +184,12 @@ def check_export_folder(study_dir: Path, out: Path, overwrite: bool) -> None:
 
 
 def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
-               config: dict[str, Any], *, n_trials: int) -> str:
-    """The model card: task, metric, hyperparameters, the study, and how the model was chosen."""
+               config: dict[str, Any], *, n_trials: int, by_hand: bool = False,
+               scored: bool = True) -> str:
+    """The model card: task, metric, hyperparameters, the study, and how the model was chosen:
+    the best trial or one chosen by hand (``by_hand``), at the evaluation that gives it its
+    score (best or last, per the study's rule) or, when that checkpoint was gone (``scored``
+    false), at its next kept one."""
     task = config.get("task") or {}
     task_name = task.get("name") if isinstance(task, dict) else task
     value = ck.value(study.metric)
@@ -184,23 +204,44 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
         front.append(f"base_model: {base}")
     front.append("---")
     holdout = ""
-    if study.best_holdout is not None and study.best_trial_id == trial.trial_id:
-        info = study.holdout or {}
-        holdout = (f"\nHeld-out {study.metric}: **{study.best_holdout:.4f}** on "
-                   f"{info.get('rows', '?')} rows (`{info.get('source', '?')}`) that selection "
-                   f"never saw.\n")
-    n_classes = len(study.label_names)
+    info = trial.holdout or {}
+    held = (info.get("metrics") or {}).get(study.metric)
+    if isinstance(held, int | float) and info.get("step") == ck.global_step:
+        holdout = (f"\nHeld-out {study.metric}: **{held:.4f}** on {info.get('rows', '?')} rows "
+                   f"(`{info.get('source', '?')}`) that selection never saw.\n")
+    evaluation = "best evaluation" if study.score == "best" else "last evaluation"
+    best_word = "highest" if study.mode == "max" else "lowest"
+    if by_hand and trial.trial_id != study.best_trial_id:
+        chosen = (f"Trial {trial.trial_id}, chosen by hand (`hftune export --trial`); the "
+                  f"study's best trial is {study.best_trial_id or 'none'}.")
+        title = f"trial {trial.trial_id}"
+    else:
+        chosen = (f"The trial with the {best_word} score ({study.score} validation "
+                  f"{study.metric} of each trial) among the study's trials.")
+        title = f"best trial {trial.trial_id}"
+    if scored:
+        weights = (f"These are the weights of that trial's {evaluation} (the checkpoint taken "
+                   f"at it).")
+        metric_note = ("the value recorded for these weights during the study"
+                       + ("" if title.startswith("trial") else
+                          f"; it is the value selection "
+                          f"{'maximised' if study.mode == 'max' else 'minimised'}, so it is an "
+                          f"optimistic estimate") + ".")
+    else:
+        weights = (f"The checkpoint of that trial's {evaluation} (its score, "
+                   f"{_fmt(trial.score(study.metric, study.mode, study.score))}) was no longer "
+                   f"kept: these are the weights of its next kept checkpoint.")
+        metric_note = ("the value recorded for these weights during the study; **not** the "
+                       "trial's score, whose checkpoint was no longer kept.")
     return "\n".join([
         *front, "",
-        f"# {study.name}: {task_name}, best trial {trial.trial_id}", "",
+        f"# {study.name}: {task_name}, {title}", "",
         f"A sequence classifier fine-tuned from `{base}` on **{task_name}** "
-        f"({n_classes} labels: {', '.join(study.label_names)}), chosen by an hftune "
+        f"({len(study.label_names)} labels: {', '.join(study.label_names)}), from an hftune "
         f"hyperparameter study.", "",
         "## Metric", "",
         f"Validation {study.metric}: **{_fmt(value)}** (epoch {ck.epoch:g}, step "
-        f"{ck.global_step}), the value recorded for these weights during the study; it is the "
-        f"value selection maximised{'' if study.mode == 'max' else ' (minimised)'}, so it is "
-        f"an optimistic estimate.", holdout,
+        f"{ck.global_step}), {metric_note}", holdout,
         "## Hyperparameters", "",
         "| name | value |", "| --- | --- |", *rows, "",
         f"Max sequence length: {config.get('max_length', '?')}; seed: {seed}.", "",
@@ -208,10 +249,7 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
         f"Study `{study.name}`: strategy `{study.strategy}`, {n_trials} trials, objective "
         f"{study.metric} ({study.mode}), data `{study.data_source}`.", "",
         "## How it was selected", "",
-        f"The trial with the {'highest' if study.mode == 'max' else 'lowest'} score "
-        f"({study.score} validation {study.metric} of each trial) among the study's trials; "
-        f"these are the weights of that trial's best evaluation (its kept checkpoint with the "
-        f"best recorded {study.metric}).", "",
+        f"{chosen} {weights}", "",
         "```python",
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
         'model = AutoModelForSequenceClassification.from_pretrained("<this folder>")',

@@ -61,11 +61,11 @@ class TrialRecord:
 
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.reports
-                if r.get(metric) is not None and not _isnan(r[metric])]
+                if r.get(metric) is not None and not _unusable(r[metric])]
 
     def best_report(self, metric: str, mode: str) -> dict[str, Any] | None:
         """The report with the best value of ``metric`` (first one on ties)."""
-        scored = [r for r in self.reports if r.get(metric) is not None and not _isnan(r[metric])]
+        scored = [r for r in self.reports if r.get(metric) is not None and not _unusable(r[metric])]
         if not scored:
             return None
         pick = max if mode == "max" else min
@@ -76,7 +76,7 @@ class TrialRecord:
         its last one with a value of ``metric``."""
         if rule == "last":
             scored = [r for r in self.reports
-                      if r.get(metric) is not None and not _isnan(r[metric])]
+                      if r.get(metric) is not None and not _unusable(r[metric])]
             return scored[-1] if scored else None
         return self.best_report(metric, mode)
 
@@ -247,8 +247,9 @@ def _amount(value: Any, zero_ok: bool) -> float | None:
     return value if math.isfinite(value) and usable else None
 
 
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+def _unusable(value: Any) -> bool:
+    """A reported value that is no score: NaN or infinite (a diverged evaluation)."""
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 @dataclass
@@ -291,6 +292,24 @@ class StudyRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def select_best(study: StudyRecord, trials: list[TrialRecord]) -> TrialRecord | None:
+    """Set ``study.best_trial_id``, ``best_value`` and ``best_epoch`` from the records (the
+    trials' scores by the study's metric, mode and rule); returns the best trial.
+
+    The records are the truth: ``study.json``'s best is written when a run ends, so after a
+    run that was killed it can name an earlier best. Every reader that acts on "the best trial"
+    (finalize, export, the held-out estimate) selects it here. Nothing changes when no trial
+    has a score.
+    """
+    best = best_trial(trials, study.metric, study.mode, study.score)
+    if best is not None:
+        report = best.scored_report(study.metric, study.mode, study.score)
+        study.best_trial_id = best.trial_id
+        study.best_value = float(report[study.metric]) if report else None
+        study.best_epoch = report.get("epoch") if report else None  # of that same report
+    return best
 
 
 def best_trial(trials: list[TrialRecord], metric: str, mode: str,

@@ -20,7 +20,7 @@ from hftune.config.schema import StudyConfig
 from hftune.errors import StudyFolderError
 from hftune.study.prepare import PreparedStudy, prepare_study
 from hftune.study.ray_session import check_address, connect_ray
-from hftune.study.records import StudyRecord, TrialRecord, best_trial
+from hftune.study.records import StudyRecord, TrialRecord, select_best
 from hftune.study.store import StudyStore
 from hftune.training.trainable import TrialSetup, ray_trainable
 
@@ -411,13 +411,7 @@ def _not_ended(grid: Any, store: StudyStore, since: float | None = None) -> bool
 
 def finalize(store: StudyStore, study: StudyRecord) -> StudyRecord:
     """Pick the best trial from the records, write ``study.json`` and the CSV tables."""
-    trials = store.read_trials()
-    best = best_trial(trials, study.metric, study.mode, study.score)
-    if best is not None:
-        report = best.scored_report(study.metric, study.mode, study.score)
-        study.best_trial_id = best.trial_id
-        study.best_value = float(report[study.metric]) if report else None
-        study.best_epoch = report.get("epoch") if report else None  # of that same report
+    select_best(study, store.read_trials())
     study.disk_bytes = store.disk_bytes()
     store.write_study(study)
     store.write_tables(study)

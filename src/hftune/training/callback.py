@@ -58,8 +58,10 @@ class ReportCallback(TrainerCallback):
         self.reports = 0
         # the best value so far: with the "best" policy only an improvement on it saves (a
         # resumed trial passes its checkpoint's value, which was its best when it stopped);
-        # never NaN (a NaN best would compare False with everything, so nothing would save)
-        self.best: float | None = None if best is None or math.isnan(best) else float(best)
+        # never NaN (a NaN best would compare False with everything, so nothing would save),
+        # nor infinite (no score: the records skip it too)
+        self.best: float | None = None if best is None or not math.isfinite(best) \
+            else float(best)
         self._pending: dict[str, Any] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState,
@@ -111,9 +113,9 @@ class ReportCallback(TrainerCallback):
                 or record.get(self.metric) is None:
             return False
         value = float(record[self.metric])
-        if math.isnan(value):
-            # never the best, nor the last scored evaluation (scores skip NaN): saving it would
-            # replace the checkpoint of the evaluation that is the trial's score
+        if not math.isfinite(value):
+            # never the best, nor the last scored evaluation (scores skip NaN and infinities):
+            # saving it would replace the checkpoint of the evaluation that is the trial's score
             return False
         if self.checkpoints == "last":
             return True

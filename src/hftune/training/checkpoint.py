@@ -52,12 +52,13 @@ class CheckpointMeta:
     record: dict[str, Any]
 
     def value(self, metric: str) -> float | None:
-        """The recorded value of ``metric`` at this checkpoint (``None`` if absent or NaN)."""
+        """The recorded value of ``metric`` at this checkpoint (``None`` if absent, NaN or
+        infinite: no score, as in the trial records)."""
         raw = self.record.get(metric)
         if raw is None:
             return None
         value = float(raw)
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
