@@ -43,14 +43,16 @@ def test_html_plots_and_table_values(html_page: str) -> None:
     cells = re.findall(r"<td>(.*?)</td>", comparison)
     assert cells[:11] == ["grid-rte", "grid", "finished", "9 (9 / 0 / 0)", "accuracy (max)",
                           "0.7000", "grid_00004 (3)", "0.6850", "54.0 CPU-core-min", "27.5",
-                          "0.45"]
+                          "-"]
     assert cells[11:22] == ["asha-rte", "asha", "finished", "10 (3 / 6 / 1)", "accuracy (max)",
                             "0.7200", "asha_00002 (3)", "0.7050", "36.0 CPU-core-min", "10.3",
-                            "0.30"]
+                            "-"]
     assert cells[22:33] == ["pbt-rte", "pbt", "finished", "4 (4 / 0 / 0)", "accuracy (max)",
-                            "0.7100", "pbt_00001 (6)", "-", "24.0 GPU-min", "6.3", "0.20"]
+                            "0.7100", "pbt_00001 (6)", "-", "24.0 GPU-min", "6.3", "-"]
     assert cells[33:36] == ["random-rte", "random", "interrupted"]  # no process holds it
     assert "Cost at 0.5/h" in comparison
+    # CPU-core-hours and GPU-hours in one comparison: one price cannot price both
+    assert "No cost shown: one price (0.5/h) cannot price both GPU-hours and" in html_page
     # stopped and errored learning curves are drawn dashed and dotted
     assert '"dash":"dash"' in html_page and '"dash":"dot"' in html_page
     assert "exploit" in html_page
@@ -115,7 +117,7 @@ def test_markdown_with_png_plots(folders: dict[str, Path], tmp_path: Path) -> No
     pngs = sorted((tmp_path / "report_plots").glob("*.png"))
     assert len(pngs) == 10
     text = out.read_text(encoding="utf-8")
-    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    links = re.findall(r"!\[[^\]]*\]\(<([^>]+)>\)", text)
     assert sorted(links) == sorted(f"report_plots/{p.name}" for p in pngs)
     for p in pngs:
         head = p.read_bytes()[:8]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hftune.errors import HftuneInputError
@@ -12,11 +12,30 @@ FORMATS = ("html", "md")
 
 @dataclass
 class ReportResult:
-    """What was written: the report file, how many plots it shows, the PNGs (Markdown only)."""
+    """What was written: the report file, how many plots it shows, the PNGs (Markdown only),
+    and the study folders left out because they repeat an earlier one (:func:`unique_dirs`)."""
 
     path: Path
     n_plots: int
     pngs: list[Path]
+    duplicates: list[Path] = field(default_factory=list)
+
+
+def unique_dirs(study_dirs: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``study_dirs`` without repeats, and the repeats left out: two paths are one folder when
+    they resolve to the same (``runs/a``, ``runs/a/``, ``./runs/a``, a symlink to it). The
+    first occurrence is kept, in the order given."""
+    seen: set[Path] = set()
+    kept: list[Path] = []
+    repeats: list[Path] = []
+    for d in study_dirs:
+        key = Path(d).resolve()
+        if key in seen:
+            repeats.append(Path(d))
+        else:
+            seen.add(key)
+            kept.append(Path(d))
+    return kept, repeats
 
 
 def write_report(study_dirs: list[Path], output: Path, *, fmt: str = "html",
@@ -25,8 +44,10 @@ def write_report(study_dirs: list[Path], output: Path, *, fmt: str = "html",
     """Write a report comparing ``study_dirs`` to ``output`` as ``fmt`` (``html`` or ``md``).
 
     Raises :class:`HftuneInputError` (one line, nothing written) for an unknown format, a
-    negative price, no study folder, or a folder that is not a study. Running studies are
-    reported as far as they have got.
+    negative price, no study folder, or a folder that is not a study (no ``study.json``, or
+    one that is not a study record). Running studies are reported as far as they have got. A
+    folder given twice (``runs/a`` and ``runs/a/``) is reported once, where it first appears;
+    the repeats are in the result's ``duplicates``.
     """
     from hftune.report.data import load_studies
     from hftune.report.plan import plan_report
@@ -40,7 +61,8 @@ def write_report(study_dirs: list[Path], output: Path, *, fmt: str = "html",
     for d in study_dirs:
         if not Path(d).is_dir():
             raise HftuneInputError(f"{d}: no such folder")
-    studies = load_studies([Path(d) for d in study_dirs])
+    study_dirs, duplicates = unique_dirs([Path(d) for d in study_dirs])
+    studies = load_studies(study_dirs)
     title = title or "hftune report: " + ", ".join(s.label for s in studies)
     plan = plan_report(studies)
     if fmt == "md":
@@ -48,8 +70,8 @@ def write_report(study_dirs: list[Path], output: Path, *, fmt: str = "html",
 
         pngs = write_markdown(output, studies, price_per_hour=price_per_hour, title=title,
                               plots=plots, plan=plan)
-        return ReportResult(Path(output), len(pngs), pngs)
+        return ReportResult(Path(output), len(pngs), pngs, duplicates)
     from hftune.report.html import write_html
 
     n_plots = write_html(output, studies, price_per_hour=price_per_hour, title=title, plan=plan)
-    return ReportResult(Path(output), n_plots, [])
+    return ReportResult(Path(output), n_plots, [], duplicates)

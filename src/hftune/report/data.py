@@ -7,8 +7,10 @@ here writes to the study folder.
 
 Optional fields the report reads when they are there (and shows ``-`` when they are not):
 
-* ``study.json`` → ``best_holdout``: the held-out metric of the best trial;
-* a trial report → ``holdout_<metric>``: the same, reported by the trial itself;
+* ``study.json`` → ``best_holdout``: the held-out metric of its ``best_trial_id`` (used only
+  while that is the trial the report calls best, see :func:`holdout_value`);
+* a trial record → ``holdout.metrics``, and a trial report → ``holdout_<metric>``: the same,
+  recorded on the trial itself;
 * ``lineage.jsonl`` → one JSON object per PBT exploit:
   ``{"time", "from_trial", "to_trial", "old_config", "new_config", "epoch"}``.
 """
@@ -17,17 +19,44 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from hftune.report.effective_config import scored_config
-from hftune.study.records import StudyRecord, TrialRecord, best_trial, run_resources
+from hftune.study.records import (
+    StudyRecord,
+    TrialRecord,
+    best_trial,
+    killed_run_seconds,
+    run_resources,
+)
 from hftune.study.store import StudyStore
 
 STATES = ("finished", "stopped", "errored", "running", "pending")
+
+
+class Objective(NamedTuple):
+    """What a study's values measure: its ``metric``, ``mode`` and score ``rule`` (``best``:
+    a trial's best evaluation, ``last``: its last one). Values of different objectives are not
+    comparable: they never share an axis, a group or a seed-noise verdict."""
+
+    metric: str
+    mode: str
+    rule: str = "best"
+
+    @property
+    def qualifier(self) -> str:
+        """``max``, or ``max, last`` under the ``last`` rule (the default rule is not named)."""
+        return self.mode if self.rule == "best" else f"{self.mode}, {self.rule}"
+
+    @property
+    def label(self) -> str:
+        """``accuracy (max)``, or ``accuracy (max, last)`` under the ``last`` rule."""
+        return f"{self.metric} ({self.qualifier})"
 
 
 @dataclass
@@ -54,6 +83,11 @@ class StudyData:
     @property
     def mode(self) -> str:
         return self.study.mode
+
+    @property
+    def objective(self) -> Objective:
+        """The study's metric, mode and score rule (:class:`Objective`)."""
+        return Objective(self.metric, self.mode, self.study.score or "best")
 
     def score(self, trial: TrialRecord) -> float | None:
         """The trial's score under the study's rule (``best`` or ``last``), or ``None``."""
@@ -132,17 +166,19 @@ def read_lineage(path: Path) -> list[dict[str, Any]]:
 
 
 def objective_groups(
-        studies: list[StudyData]) -> list[tuple[str, str, list[tuple[int, StudyData]]]]:
-    """The studies grouped by objective: ``[(metric, mode, [(position, study), ...]), ...]``.
+        studies: list[StudyData]) -> list[tuple[Objective, list[tuple[int, StudyData]]]]:
+    """The studies grouped by :class:`Objective` (metric, mode and score rule):
+    ``[(objective, [(position, study), ...]), ...]``.
 
     Groups and the studies in them keep the order of ``studies``; ``position`` is the study's
     index in ``studies`` (plots colour a study by it). Values of different objectives never
-    share an axis or a comparison.
+    share an axis or a comparison: a study scored by its trials' ``best`` evaluation and one
+    scored by their ``last`` are two groups, even with the same metric.
     """
-    groups: dict[tuple[str, str], list[tuple[int, StudyData]]] = {}
+    groups: dict[Objective, list[tuple[int, StudyData]]] = {}
     for i, s in enumerate(studies):
-        groups.setdefault((s.metric, s.mode), []).append((i, s))
-    return [(metric, mode, members) for (metric, mode), members in groups.items()]
+        groups.setdefault(s.objective, []).append((i, s))
+    return list(groups.items())
 
 
 # -- summary --------------------------------------------------------------------------------
@@ -189,8 +225,12 @@ def compute_minutes(data: StudyData) -> float:
     return sum((trial_compute_minutes(data, t, unit) for t in data.trials), 0.0)
 
 
-def wall_minutes(data: StudyData) -> float | None:
-    """``wall_s`` from ``study.json``; for a study without it, start → its latest event."""
+def wall_minutes(data: StudyData, now: float | None = None) -> float | None:
+    """``wall_s`` from ``study.json`` (the runs that ended) plus the run in progress or killed
+    (:func:`current_run_seconds`, counted up to ``now``); else start → its latest event."""
+    current = current_run_seconds(data, now)
+    if current is not None:
+        return (float(data.study.wall_s or 0.0) + current) / 60.0
     if data.study.wall_s is not None:
         return float(data.study.wall_s) / 60.0
     start = data.started_at
@@ -202,16 +242,42 @@ def wall_minutes(data: StudyData) -> float | None:
     return max(0.0, max(ends) - start) / 60.0 if ends else None
 
 
+def current_run_seconds(data: StudyData, now: float | None = None) -> float | None:
+    """Seconds of the run that ``study.json`` says is in progress (``run_started_at`` set),
+    which ``wall_s`` does not hold yet; ``None`` when no run is in progress.
+
+    A live run (the study's lock was held when it was read: status ``running``) counts up to
+    ``now`` (default: the current time). A run no process holds any more (killed before it
+    could add its seconds) counts up to the last event its records hold, as ``hftune resume``
+    will charge it (:func:`~hftune.study.records.killed_run_seconds`): a lower bound.
+    """
+    start = data.study.run_started_at
+    if start is None:
+        return None
+    if data.status == "running":
+        return max(0.0, (time.time() if now is None else now) - float(start))
+    return killed_run_seconds(data.study, data.trials)
+
+
 def holdout_value(data: StudyData) -> float | None:
-    """The best trial's held-out metric: ``best_holdout`` in ``study.json``, else the best
-    trial's ``holdout_<metric>`` (from the report that gives it its score, else its latest
-    report that has it)."""
-    value = data.raw.get("best_holdout")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    """The held-out metric of the trial the report calls best (:meth:`StudyData.best`).
+
+    ``study.json``'s ``best_holdout`` belongs to its ``best_trial_id``, which a run writes when
+    it ends, so it is used only when that is still the best trial (after a run that was killed
+    it can name an earlier best). Otherwise: the best trial's own held-out record
+    (``holdout.metrics``), else its ``holdout_<metric>`` (from the report that gives it its
+    score, else its latest report that has it); ``None`` when it has none.
+    """
     best = data.best()
     if best is None:
         return None
+    value = data.raw.get("best_holdout")
+    if data.raw.get("best_trial_id") == best.trial_id and _number(value):
+        return float(value)
+    metrics = (best.holdout or {}).get("metrics") if isinstance(best.holdout, dict) else None
+    own = metrics.get(data.metric) if isinstance(metrics, dict) else None
+    if _number(own):
+        return float(own)
     key = f"holdout_{data.metric}"
     report = best.scored_report(data.metric, data.mode, data.study.score)
     if report is not None and report.get(key) is not None:
@@ -220,6 +286,10 @@ def holdout_value(data: StudyData) -> float | None:
         if r.get(key) is not None:
             return float(r[key])
     return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def state_counts(data: StudyData) -> dict[str, int]:
@@ -265,8 +335,31 @@ def summary_row(data: StudyData, price_per_hour: float | None = None) -> dict[st
 
 
 def summary_frame(studies: list[StudyData], price_per_hour: float | None = None) -> pd.DataFrame:
-    """The comparison table: one :func:`summary_row` per study."""
-    return pd.DataFrame([summary_row(s, price_per_hour) for s in studies])
+    """The comparison table: one :func:`summary_row` per study, priced only when the studies
+    share one compute unit (:func:`comparable_price`)."""
+    price = comparable_price(studies, price_per_hour)
+    return pd.DataFrame([summary_row(s, price) for s in studies])
+
+
+def comparable_price(studies: list[StudyData], price_per_hour: float | None) -> float | None:
+    """``price_per_hour`` when every study's compute is in one unit (:func:`compute_unit`),
+    else ``None``: one price cannot price both GPU-hours and CPU-core-hours, so a comparison
+    that mixes them shows no cost (:func:`cost_note` says why)."""
+    if price_per_hour is None or len({compute_unit(s) for s in studies}) > 1:
+        return None
+    return price_per_hour
+
+
+def cost_note(studies: list[StudyData], price_per_hour: float | None) -> str | None:
+    """Why no cost is shown although a price was given (:func:`comparable_price`), or ``None``."""
+    if price_per_hour is None or comparable_price(studies, price_per_hour) is not None:
+        return None
+    by_unit: dict[str, list[str]] = {}
+    for s in studies:
+        by_unit.setdefault(compute_unit(s), []).append(s.label)
+    parts = "; ".join(f"{unit}-hours: {', '.join(labels)}" for unit, labels in by_unit.items())
+    return (f"No cost shown: one price ({price_per_hour:g}/h) cannot price both GPU-hours and "
+            f"CPU-core-hours, and these studies mix them ({parts}).")
 
 
 # -- per-trial tables -----------------------------------------------------------------------

@@ -63,11 +63,13 @@ def figure_for(spec: PlotSpec, studies: list[StudyData]) -> go.Figure:
 
 def _per_objective(studies: list[StudyData], x_title: str, y_title: str,
                    traces: Callable[[int, StudyData], list[go.Scatter]]) -> go.Figure:
-    """One comparison figure whose studies are grouped by objective (metric, mode).
+    """One comparison figure whose studies are grouped by objective (metric, mode, score rule:
+    :class:`~hftune.report.data.Objective`).
 
     ``traces(position, study)`` gives a study's traces; ``y_title`` has a ``{metric}`` field.
     Studies of one objective share one axis (a plain figure); several objectives get one
-    subplot each, titled ``metric (mode)``, so that e.g. an accuracy (max) and a loss (min)
+    subplot each, titled with the objective's label (``accuracy (max)``, ``accuracy (max,
+    last)``), so that e.g. an accuracy (max) and a loss (min), or best and last evaluations,
     are never drawn on one axis.
     """
     groups = objective_groups(studies)
@@ -76,18 +78,18 @@ def _per_objective(studies: list[StudyData], x_title: str, y_title: str,
         for i, s in enumerate(studies):
             for trace in traces(i, s):
                 fig.add_trace(trace)
-        metric = groups[0][0] if groups else "metric"
+        metric = groups[0][0].metric if groups else "metric"
         fig.update_layout(**LAYOUT, xaxis_title=x_title,
                           yaxis_title=y_title.format(metric=metric))
         return fig
     fig = make_subplots(rows=len(groups), cols=1,
-                        subplot_titles=[f"{metric} ({mode})" for metric, mode, _ in groups],
+                        subplot_titles=[objective.label for objective, _ in groups],
                         vertical_spacing=min(0.12, 0.3 / len(groups)))
-    for r, (metric, _, members) in enumerate(groups, start=1):
+    for r, (objective, members) in enumerate(groups, start=1):
         for i, s in members:
             for trace in traces(i, s):
                 fig.add_trace(trace, row=r, col=1)
-        fig.update_yaxes(title_text=y_title.format(metric=metric), row=r, col=1)
+        fig.update_yaxes(title_text=y_title.format(metric=objective.metric), row=r, col=1)
     fig.update_xaxes(title_text=x_title, row=len(groups), col=1)
     fig.update_layout(**{**LAYOUT, "height": max(420, 320 * len(groups)),
                          "margin": {**LAYOUT["margin"], "t": 90}})

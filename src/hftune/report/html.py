@@ -11,7 +11,7 @@ import datetime as dt
 import html
 from pathlib import Path
 
-from hftune.report.data import StudyData
+from hftune.report.data import StudyData, cost_note
 from hftune.report.plan import PlotSpec, ReportPlan, plan_report
 from hftune.report.tables import comparison_table, trial_table
 
@@ -68,7 +68,9 @@ def render_html(studies: list[StudyData], *, price_per_hour: float | None = None
              "<p class=\"notes\">Compute is each run's seconds × the GPUs it held, or × "
              "its CPU cores when no run of the study held a GPU (in a study with both, runs on "
              "CPUs alone count 0); cost is compute hours × the price per hour. "
-             "A study still running shows what has finished so far.</p>"]
+             "A study still running shows what has finished so far."
+             + (f" {html.escape(note)}" if (note := cost_note(studies, price_per_hour)) else "")
+             + "</p>"]
     shared = [i for i, spec in enumerate(plan.plots) if spec.study is None]
     for i in shared:
         parts.append(f"<div class=\"plot\">{figures[i]}</div>")

@@ -1,9 +1,10 @@
 """The Markdown report: the tables as Markdown, the plots as PNGs in a folder beside it.
 
 ``report.md`` gets its plots in ``report_plots/`` (next to it), linked by relative paths, so the
-pair can be committed or attached together. Drawing the PNGs needs matplotlib (the
-``report-png`` extra); without it :func:`write_markdown` raises :class:`HftuneInputError`
-unless ``plots=False`` (tables only).
+pair can be committed or attached together; a link's destination is written in ``<...>``, so a
+path with spaces (``my report_plots/...``) stays one CommonMark image. Drawing the PNGs needs
+matplotlib (the ``report-png`` extra); without it :func:`write_markdown` raises
+:class:`HftuneInputError` unless ``plots=False`` (tables only).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 
 from hftune.errors import HftuneInputError
-from hftune.report.data import StudyData
+from hftune.report.data import StudyData, cost_note
 from hftune.report.plan import ReportPlan, plan_report
 from hftune.report.tables import comparison_table, trial_table
 
@@ -27,6 +28,17 @@ def table_markdown(headers: list[str], rows: list[list[str]]) -> str:
              "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def image_markdown(alt: str, destination: str) -> str:
+    """A CommonMark image ``![alt](<destination>)``: ``[``, ``]`` and ``\\`` in the alt text and
+    ``<``, ``>`` and ``\\`` in the destination are backslash-escaped, line breaks become
+    spaces, and the ``<...>`` form lets the destination contain spaces."""
+    def escape(text: str, chars: str) -> str:
+        text = text.replace("\r", " ").replace("\n", " ")
+        return "".join("\\" + c if c in chars else c for c in text)
+
+    return "![" + escape(alt, "[]\\") + "](<" + escape(destination, "<>\\") + ">)"
 
 
 def plots_dir(path: Path) -> Path:
@@ -60,7 +72,7 @@ def write_markdown(path: Path, studies: list[StudyData], *,
         if i not in pngs:
             return ""
         rel = pngs[i].relative_to(path.parent).as_posix()
-        return f"![{plan.plots[i].title}]({rel})\n"
+        return image_markdown(plan.plots[i].title, rel) + "\n"
 
     out = [f"# {title}", "",
            f"Generated {dt.datetime.now().isoformat(timespec='seconds')} from: "
@@ -68,7 +80,8 @@ def write_markdown(path: Path, studies: list[StudyData], *,
            table_markdown(*comparison_table(studies, price_per_hour)), "",
            "Compute is each run's seconds × the GPUs it held, or × its CPU cores when no run "
            "of the study held a GPU (in a study with both, runs on CPUs alone count 0); "
-           "cost is compute hours × the price per hour.", ""]
+           "cost is compute hours × the price per hour."
+           + (f" {note}" if (note := cost_note(studies, price_per_hour)) else ""), ""]
     out += [image(i) for i, spec in enumerate(plan.plots) if spec.study is None]
     for s in studies:
         out += ["", f"## {s.label} ({s.study.strategy})", ""]

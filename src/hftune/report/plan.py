@@ -1,20 +1,27 @@
 """Which plots a report has: the same list for the HTML (plotly) and Markdown (PNG) writers.
 
 A plot is left out, not drawn empty, when its study lacks what it needs: learning curves need a
-trial with a report, the PBT plot needs ``lineage.jsonl`` (and then replaces the per-config
-plots: a PBT member's score belongs to no single config), parallel coordinates need two scored
-trials and a hyperparameter, importance needs :data:`~hftune.report.importance.MIN_TRIALS`
-scored trials with a hyperparameter that varied. A left-out plot leaves a note saying why. A
-study that stood still between runs (interrupted, then resumed) gets a note too: the time axes
-are calendar time, so the pause is on them.
+report with a value of the metric (not NaN), the PBT plot needs ``lineage.jsonl`` (and then
+replaces the per-config plots: a PBT member's score belongs to no single config), parallel
+coordinates need two scored trials and a hyperparameter, importance needs
+:data:`~hftune.report.importance.MIN_TRIALS` scored trials with a hyperparameter that varied. A
+left-out plot leaves a note saying why. A study that stood still between runs (interrupted, then
+resumed) gets a note too: the time axes are calendar time, so the pause is on them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from hftune.report.data import StudyData, best_so_far, param_names, paused_minutes
+from hftune.report.data import (
+    StudyData,
+    best_so_far,
+    param_names,
+    paused_minutes,
+    reports_frame,
+)
 from hftune.report.importance import MIN_TRIALS, param_importances
 from hftune.report.seed_noise import seed_noise_notes
 
@@ -69,6 +76,8 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
             notes.append("No report carries a time: no best-so-far plot.")
         plots.append(PlotSpec("expected_max",
                               "Expected maximum validation performance vs trials run"))
+    elif any(t.reports for s in studies for t in s.trials):
+        notes.append("No trial reported a finite value of the metric: no comparison plots.")
     else:
         notes.append("No trial has reported the metric yet: no comparison plots.")
     for s in studies:
@@ -77,10 +86,10 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
             notes.append(f"{s.label}: {pause:.1f} min passed between runs (interrupted, then "
                          f"resumed); the time axes count them, Wall min does not.")
         scored = s.scored_trials()
-        if any(t.reports for t in s.trials):
+        if not reports_frame(s).empty:
             plots.append(PlotSpec("curves", f"{s.label}: learning curves", s))
         else:
-            notes.append(f"{s.label}: no trial has reported yet.")
+            notes.append(_no_curves_note(s))
         if s.lineage:
             plots.append(PlotSpec("pbt", f"{s.label}: PBT hyperparameters over time", s))
             # a member's score comes from a schedule of configs and cloned weights, not from
@@ -103,3 +112,16 @@ def plan_report(studies: list[StudyData]) -> ReportPlan:
             notes.append(f"{s.label}: no hyperparameter varied; no importance plot.")
     notes.extend(seed_noise_notes(studies))  # empty unless a study has `hftune rerun` results
     return ReportPlan(plots, notes)
+
+
+def _no_curves_note(data: StudyData) -> str:
+    """Why ``data`` has no learning curves: no reports yet, or none with a value of the metric
+    (NaN, or the metric missing from them)."""
+    reports = [r for t in data.trials for r in t.reports]
+    if not reports:
+        return f"{data.label}: no trial has reported yet."
+    nan = sum(1 for r in reports if isinstance(r.get(data.metric), float)
+              and math.isnan(r[data.metric]))
+    return (f"{data.label}: no trial reported a finite value of the metric {data.metric} "
+            f"({len(reports)} evaluations: {nan} NaN, {len(reports) - nan} without it); "
+            f"no learning curves.")

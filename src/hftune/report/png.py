@@ -76,7 +76,7 @@ def write_png(spec: PlotSpec, studies: list[StudyData], path: Path) -> Path:
 def comparison_figure(kind: str, studies: list[StudyData], palette: tuple[str, ...]) -> Any:
     """The matplotlib figure of a comparison plot (``best_so_far`` or ``expected_max``).
 
-    One axes per objective (metric, mode), in the order of
+    One axes per objective (metric, mode, score rule), in the order of
     :func:`~hftune.report.data.objective_groups`, each labelled with its metric: studies of
     different objectives never share an axis. A study keeps its colour (its position).
     """
@@ -86,7 +86,8 @@ def comparison_figure(kind: str, studies: list[StudyData], palette: tuple[str, .
     n = max(1, len(groups))
     fig, axes = plt.subplots(n, 1, figsize=(9, 4.5 if n == 1 else 3.2 * n), dpi=100,
                              squeeze=False)
-    for (metric, mode, members), row in zip(groups, axes, strict=False):
+    for (objective, members), row in zip(groups, axes, strict=False):
+        metric = objective.metric
         ax = row[0]
         for i, s in members:
             color = palette[i % len(palette)]
@@ -102,7 +103,7 @@ def comparison_figure(kind: str, studies: list[StudyData], palette: tuple[str, .
                             color=color)
         what = (f"best {metric} so far" if kind == "best_so_far"
                 else f"expected best {metric} of n trials")
-        ax.set_ylabel(what if len(groups) == 1 else f"{what} ({mode})")
+        ax.set_ylabel(what if len(groups) == 1 else f"{what} ({objective.qualifier})")
         _legend(ax)
     axes[-1][0].set_xlabel(TIME_AXIS if kind == "best_so_far" else "trials (n)")
     return fig

@@ -1,8 +1,10 @@
 """Seed noise in the report: rerun mean ± std, and whether studies differ by more than it.
 
 Reads ``study.json`` ``reruns`` (written by ``hftune rerun``; see :mod:`hftune.study.rerun`):
-per rerun config its mean, std and n, and ``seed_std``, the pooled std over configs. Studies
-without reruns contribute nothing; with none at all, there is nothing to say.
+per rerun config its rank, trial, mean, std and n, and ``seed_std``, the pooled std over configs.
+Studies without reruns contribute nothing; with none at all, there is nothing to say. Only the
+rerun of the trial the report calls best (rank 1 and that trial) is shown as the best config's:
+never another config's numbers in its place.
 """
 
 from __future__ import annotations
@@ -11,16 +13,27 @@ import itertools
 import math
 from typing import Any
 
-from hftune.report.data import StudyData
+from hftune.report.data import Objective, StudyData
+
+
+def rerun_configs(data: StudyData) -> list[dict[str, Any]]:
+    """The study's rerun entries (``study.json`` ``reruns.configs``); ``[]`` without reruns."""
+    reruns = data.raw.get("reruns")
+    configs = reruns.get("configs") if isinstance(reruns, dict) else None
+    return [c for c in configs or [] if isinstance(c, dict)]
 
 
 def rerun_of_best(data: StudyData) -> dict[str, Any] | None:
-    """The rerun entry of the study's best config (rank 1), or ``None`` without reruns."""
-    reruns = data.raw.get("reruns") or {}
-    configs = [c for c in reruns.get("configs") or [] if c.get("mean") is not None]
-    if not configs:
+    """The rerun entry of the study's best config: rank 1, and of the trial the report calls
+    best (:meth:`StudyData.best`); ``None`` without one (no reruns, or a resume has made
+    another trial the best since). Its ``mean`` is ``None`` when every rerun of it failed."""
+    best = data.best()
+    if best is None:
         return None
-    return min(configs, key=lambda c: int(c.get("rank") or 1))
+    for entry in rerun_configs(data):
+        if _rank(entry) == 1 and entry.get("trial_id") == best.trial_id:
+            return entry
+    return None
 
 
 def seed_std(data: StudyData) -> float | None:
@@ -30,10 +43,13 @@ def seed_std(data: StudyData) -> float | None:
 
 
 def mean_std_cell(data: StudyData) -> str:
-    """``mean ± std (n seeds)`` of the best config's reruns, or ``-``."""
+    """``mean ± std (n seeds)`` of the best config's reruns (:func:`rerun_of_best`),
+    ``reruns failed`` when none of them gave a score, or ``-`` when it has no reruns."""
     row = rerun_of_best(data)
     if row is None:
         return "-"
+    if row.get("mean") is None:
+        return "reruns failed"
     std = "?" if row.get("std") is None else f"{float(row['std']):.4f}"
     return f"{float(row['mean']):.4f} ± {std} ({row.get('n', '?')} seeds)"
 
@@ -41,7 +57,8 @@ def mean_std_cell(data: StudyData) -> str:
 def seed_noise_notes(studies: list[StudyData]) -> list[str]:
     """Sentences comparing the studies' best validation values with the measured seed std.
 
-    Seed noise is measured per objective, ``(metric, mode)``: the noise level of an objective
+    Seed noise is measured per objective (metric, mode, score rule:
+    :class:`~hftune.report.data.Objective`): the noise level of an objective
     is the largest pooled seed std among the studies of that objective that have reruns (the
     cautious choice), and a std of one metric says nothing about another. For each pair of
     studies with the same objective whose noise was measured, a note says whether their best
@@ -52,24 +69,21 @@ def seed_noise_notes(studies: list[StudyData]) -> list[str]:
     if not noise:
         return []
     objectives = list(dict.fromkeys(_objective(s) for s in studies))
-    names = [metric for metric, _ in objectives]
-    levels: dict[tuple[str, str], float] = {}
+    names = [objective.metric for objective in objectives]
+    levels: dict[Objective, float] = {}
     notes = []
     for objective in objectives:
         measured = [(s, v) for s, v in noise if _objective(s) == objective]
         if not measured:
             continue
         levels[objective] = max(v for _, v in measured)
-        metric, mode = objective
-        label = metric if names.count(metric) == 1 else f"{metric} ({mode})"
+        label = (objective.metric if names.count(objective.metric) == 1
+                 else objective.label)
         notes.append(f"Seed noise: the std of the validation {label} over reruns with "
                      f"different seeds is {levels[objective]:.4f} (pooled over the rerun "
                      f"configs of {', '.join(s.label for s, _ in measured)}).")
     for s in studies:
-        row = rerun_of_best(s)
-        if row is not None and row.get("study_score") is not None:
-            notes.append(f"{s.label}: its best config scored {float(row['study_score']):.4f} "
-                         f"in the study and {mean_std_cell(s)} when rerun.")
+        notes.extend(_best_rerun_notes(s))
     for a, b in itertools.combinations(studies, 2):
         level = levels.get(_objective(a))
         if _objective(a) != _objective(b) or level is None:
@@ -86,8 +100,37 @@ def seed_noise_notes(studies: list[StudyData]) -> list[str]:
     return notes
 
 
-def _objective(data: StudyData) -> tuple[str, str]:
-    return data.metric, data.mode
+def _best_rerun_notes(data: StudyData) -> list[str]:
+    """What the reruns say about the study's best config: its rerun mean ± std next to its
+    study score, that its reruns failed, or that they are of a trial no longer the best."""
+    row = rerun_of_best(data)
+    if row is None:
+        best = data.best()
+        first = next((c for c in rerun_configs(data) if _rank(c) == 1), None)
+        if best is None or first is None or first.get("trial_id") is None:
+            return []
+        return [f"{data.label}: its reruns were of trial {first['trial_id']}, no "
+                f"longer the best trial ({best.trial_id}); run hftune rerun again to measure "
+                f"the best config."]
+    if row.get("mean") is None:
+        return [f"{data.label}: every rerun of its best config (trial {row['trial_id']}) "
+                f"failed; no rerun mean ± std."]
+    if row.get("study_score") is None:
+        return []
+    return [f"{data.label}: its best config scored {float(row['study_score']):.4f} in the "
+            f"study and {mean_std_cell(data)} when rerun."]
+
+
+def _rank(entry: dict[str, Any]) -> int | None:
+    rank = entry.get("rank")
+    try:
+        return int(rank) if rank is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _objective(data: StudyData) -> Objective:
+    return data.objective
 
 
 def _best(data: StudyData) -> float | None:

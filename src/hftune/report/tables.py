@@ -10,18 +10,33 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hftune.report.data import StudyData, summary_row, trials_frame
-from hftune.report.seed_noise import mean_std_cell, rerun_of_best
+from hftune.report.data import StudyData, comparable_price, summary_row, trials_frame
+from hftune.report.seed_noise import mean_std_cell, rerun_configs
+
+INTEGRAL_MAX = 1e15
+"""Integral floats below this magnitude are shown as ints (``1234567.0`` as ``1234567``)."""
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A cell: ``-`` for None/NaN, ``digits`` significant digits for floats, else ``str``."""
+def fmt(value: Any, digits: int = 4, *, exact: bool = False) -> str:
+    """A cell: ``-`` for None/NaN, ``str`` for non-floats; a float that is a whole number (a
+    column of ints that pandas made float64 because some rows lack it) as an int, any other
+    float with ``digits`` significant digits.
+
+    ``exact`` (hyperparameter values): a float is given as many more digits as it needs to
+    read back as the same number, so that distinct values never look the same.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.{digits}g}"
+        if value.is_integer() and abs(value) < INTEGRAL_MAX:
+            return str(int(value))
+        text = f"{value:.{digits}g}"
+        while exact and float(text) != value and digits < 17:
+            digits += 1
+            text = f"{value:.{digits}g}"
+        return text
     return str(value)
 
 
@@ -38,14 +53,17 @@ def comparison_table(studies: list[StudyData],
     minutes, cost. Compute is GPU-minutes when any run of the study's trials held GPUs (runs
     on CPUs alone then add 0), otherwise CPU-core-minutes (the unit is written in the cell);
     each run is priced at its own resources (:func:`~hftune.report.data.compute_minutes`);
-    cost is at ``price_per_hour``."""
+    cost is at ``price_per_hour``, and ``-`` for every study when their units differ
+    (:func:`~hftune.report.data.comparable_price`). The metric cell names the objective:
+    ``accuracy (max)``, or ``accuracy (max, last)`` for a study scored by last evaluations."""
+    price = comparable_price(studies, price_per_hour)
     headers = ["Study", "Strategy", "Status", "Trials (finished / stopped / errored)",
                "Metric", "Best (validation)", "Best trial (epoch)", "Held-out",
                "Compute", "Wall min",
                "Cost" if price_per_hour is None else f"Cost at {price_per_hour:g}/h"]
     rows = []
     for s in studies:
-        r = summary_row(s, price_per_hour)
+        r = summary_row(s, price)
         counts = f"{r['trials']} ({r['finished']} / {r['stopped']} / {r['errored']})"
         live = [f"{r[k]} {k}" for k in ("running", "pending") if r[k]]
         if live:
@@ -55,12 +73,12 @@ def comparison_table(studies: list[StudyData],
             best_at = r["best_trial"] + (f" ({fmt(r['best_epoch'], 3)})"
                                          if r["best_epoch"] is not None else "")
         rows.append([
-            r["study"], r["strategy"], r["status"], counts, f"{r['metric']} ({r['mode']})",
+            r["study"], r["strategy"], r["status"], counts, s.objective.label,
             fixed(r["best"], 4), best_at, fixed(r["holdout"], 4),
             f"{r['compute_min']:.1f} {r['compute_unit']}-min", fixed(r["wall_min"], 1),
             fixed(r["cost"], 2),
         ])
-    if any(rerun_of_best(s) is not None for s in studies):  # only after `hftune rerun`
+    if any(rerun_configs(s) for s in studies):  # only after `hftune rerun`
         headers.insert(8, "Best config rerun (mean ± std)")
         for s, row in zip(studies, rows, strict=True):
             row.insert(8, mean_std_cell(s))
@@ -85,7 +103,8 @@ def trial_table(data: StudyData) -> tuple[list[str], list[list[str]]]:
     rows = []
     for rec in frame.to_dict("records"):
         mark = " *" if rec["trial_id"] == best_id else ""
-        rows.append([rec["trial_id"] + mark, rec["state"], *(fmt(rec[p]) for p in params),
+        rows.append([rec["trial_id"] + mark, rec["state"],
+                     *(fmt(rec[p], exact=True) for p in params),
                      fixed(rec["score"], 4), fmt(rec["score_epoch"], 3), fmt(rec["epochs"], 3),
                      str(rec["evaluations"]), fixed(rec[unit_col], 2)])
     return headers, rows

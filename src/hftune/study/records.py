@@ -294,6 +294,18 @@ class StudyRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
+def killed_run_seconds(study: StudyRecord, trials: list[TrialRecord]) -> float:
+    """Seconds of the run ``study.run_started_at`` marks, from its start to the latest event
+    the trial records hold (0 when no run is marked). For a run that was killed before it could
+    add its own seconds to ``wall_s``, a lower bound: the time between its last recorded event
+    and the kill is not known."""
+    start = study.run_started_at
+    if start is None:
+        return 0.0
+    last = max([start, *(t for t in map(TrialRecord.last_activity, trials) if t is not None)])
+    return max(0.0, last - start)
+
+
 def select_best(study: StudyRecord, trials: list[TrialRecord]) -> TrialRecord | None:
     """Set ``study.best_trial_id``, ``best_value`` and ``best_epoch`` from the records (the
     trials' scores by the study's metric, mode and rule); returns the best trial.

@@ -36,7 +36,7 @@ from typing import Any
 from hftune.errors import HftuneInputError, StudyFolderError
 from hftune.study.prepare import PreparedStudy
 from hftune.study.ray_session import check_address
-from hftune.study.records import ENDED_STATES, StudyRecord, TrialRecord
+from hftune.study.records import ENDED_STATES, StudyRecord, TrialRecord, killed_run_seconds
 from hftune.study.runner import (
     StudyResult,
     TuneParts,
@@ -111,12 +111,9 @@ def charge_killed_run(store: StudyStore, study: StudyRecord) -> None:
     ``run_started_at``. The time between the killed run's last recorded event and the kill is
     not known, so this is a lower bound.
     """
-    start = study.run_started_at
-    if start is None:
+    if study.run_started_at is None:
         return
-    last = max([start, *(t for t in map(TrialRecord.last_activity, store.read_trials())
-                         if t is not None)])
-    study.wall_s = (study.wall_s or 0.0) + (last - start)
+    study.wall_s = (study.wall_s or 0.0) + killed_run_seconds(study, store.read_trials())
     study.run_started_at = None
 
 

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import tempfile
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +147,26 @@ class StudyStore:
 
     # -- reads --------------------------------------------------------------------------------
     def read_study(self) -> StudyRecord:
+        """The study record in ``study.json``. Raises :class:`StudyFolderError` (one line that
+        names the file) when there is none, or when it is not JSON or not a study record
+        (not an object, or a required key missing)."""
         path = self.root / "study.json"
         if not path.is_file():
             raise StudyFolderError(f"{self.root}: not a study folder (no study.json)")
-        return StudyRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        data = _read_json(path)
+        if not isinstance(data, dict):
+            raise StudyFolderError(f"{path}: not a study record (a JSON "
+                                   f"{type(data).__name__}, not an object)")
+        missing = [name for name, f in StudyRecord.__dataclass_fields__.items()
+                   if f.default is MISSING and f.default_factory is MISSING
+                   and name not in data]
+        if missing:
+            raise StudyFolderError(f"{path}: not a study record (missing "
+                                   f"{', '.join(missing)})")
+        try:
+            return StudyRecord.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise StudyFolderError(f"{path}: not a study record ({exc})") from None
 
     def read_config(self) -> dict[str, Any]:
         return yaml.safe_load((self.root / "study.yaml").read_text(encoding="utf-8"))
@@ -158,8 +175,16 @@ class StudyStore:
         """All trial records, in trial-id order."""
         if not self.trials_dir.is_dir():
             return []
-        return [TrialRecord.from_dict(json.loads(p.read_text(encoding="utf-8")))
-                for p in sorted(self.trials_dir.glob("*.json"))]
+        records = []
+        for path in sorted(self.trials_dir.glob("*.json")):
+            data = _read_json(path)
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                records.append(TrialRecord.from_dict(data))
+            except (TypeError, ValueError) as exc:
+                raise StudyFolderError(f"{path}: not a trial record ({exc})") from None
+        return records
 
     def read_lineage(self) -> list[dict[str, Any]]:
         """Every exploit, in the order they happened (empty for strategies that never clone)."""
@@ -184,6 +209,16 @@ class StudyStore:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``; :class:`StudyFolderError` naming the file when it is unreadable
+    or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StudyFolderError(f"{path}: cannot be read as JSON ({reason})") from None
 
 
 def _json_default(value: Any) -> Any:
