@@ -50,9 +50,46 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 _python_show_warning = warnings.showwarning
 
 
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """The exception classes of a command-line usage error, whichever click typer runs on:
+    typer >= 0.2x raises its vendored click's, which derive from the public
+    ``typer.TyperException``; an older typer raises those of the ``click`` package."""
+    types: list[type[Exception]] = []
+    vendored = getattr(typer, "TyperException", None)
+    if isinstance(vendored, type) and issubclass(vendored, Exception):
+        types.append(vendored)
+    try:
+        import click
+    except ImportError:  # typer with its own click only
+        pass
+    else:
+        types.append(click.ClickException)
+    return tuple(types)
+
+
+def _show_usage_error(exc: Exception) -> int:
+    """Print a usage error as click does (the usage, a hint, ``Error: ...``) on stderr; returns
+    the exit code: 2, or 0 for a bare ``hftune`` (``no_args_is_help``), whose help goes to
+    stdout as for ``hftune --help`` (typer's rich help is printed while the error is made, and
+    then its message is empty)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # typer itself tells it apart by name
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message:
+            typer.echo(message)
+        return 0
+    if hasattr(exc, "show"):
+        exc.show()
+    else:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        typer.echo(f"Error: {message}", err=True)
+    return 2
+
+
 def main() -> None:
-    """Console entry point: bad input is one line on stderr and exit code 2; hftune's warnings
-    are one line each."""
+    """Console entry point: bad input is one line on stderr and exit code 2 (a usage error of
+    the command line, e.g. a missing argument or an unknown option: click's usage and
+    ``Error:`` line, exit code 2); hftune's warnings are one line each. A bare ``hftune``
+    prints the help and exits 0."""
     warnings.showwarning = _show_warning
     try:
         code = app(standalone_mode=False)
@@ -69,10 +106,7 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
+    except Exception as exc:  # usage errors arrive here in standalone_mode=False
+        if isinstance(exc, _usage_error_types()):
+            sys.exit(_show_usage_error(exc))
         raise

@@ -114,6 +114,17 @@ class ResourcesConfig(_Section):
     gpus_per_trial: Annotated[float, Field(ge=0)] | Literal["auto"] | None = None
     max_concurrent: int | None = Field(default=None, gt=0)
 
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _share_or_whole(cls, value: float | str | None) -> float | str | None:
+        """A trial takes a share of one GPU (at most 1, several trials packed on it) or whole
+        GPUs; a share above 1 (1.5) packs nothing and is refused, not left to Ray."""
+        if isinstance(value, float) and value > 1 and not value.is_integer():
+            raise PydanticCustomError(
+                "gpus_per_trial", "a trial takes a share of one GPU (at most 1) or a whole "
+                "number of GPUs")
+        return value
+
 
 class BudgetConfig(_Section):
     num_samples: int | None = Field(default=None, gt=0)
@@ -262,7 +273,8 @@ class StudyConfig(_Section):
 
     name: str = Field(min_length=1)
     output_dir: Path | None = None
-    seed: int = 42
+    # numpy, torch and transformers take seeds in 0..2**32 - 1 only
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
     model: str = Field(min_length=1)
     task: TaskConfig
     max_length: int = Field(default=128, gt=0)
@@ -282,6 +294,22 @@ class StudyConfig(_Section):
     def _task_shorthand(cls, value: Any) -> Any:
         """``task: rte`` is short for ``task: {name: rte}``."""
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        """An empty ``output_dir`` would be the current folder: refused (leave the key out for
+        ``runs/<name>``)."""
+        if isinstance(value, str) and not value.strip():
+            raise PydanticCustomError(
+                "output_dir", "empty; name a folder, or leave output_dir out for runs/<name>")
+        return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        """``~`` and ``~user`` are expanded, as for ``model`` and ``task.data_dir``."""
+        return None if value is None else value.expanduser()
 
     @model_validator(mode="after")
     def _context_for_the_strategy(self) -> StudyConfig:

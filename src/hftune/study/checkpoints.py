@@ -9,7 +9,6 @@ lies in, so a PBT trial's checkpoints are attributed to the trial that wrote the
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Sequence
@@ -21,14 +20,17 @@ from hftune.training.checkpoint import META_FILE, CheckpointMeta, read_meta
 
 def scan_checkpoints(*ray_dirs: Path) -> list[CheckpointMeta]:
     """Every ``<ray_dir>/*/checkpoint_*/hftune.json`` of the given experiment folders (a
-    study's: ``StudyStore.experiment_dirs()``), sorted by path; unreadable ones skipped."""
+    study's: ``StudyStore.experiment_dirs()``), sorted by path. Skipped: a checkpoint whose
+    ``hftune.json`` cannot be read, is not JSON, or is not what hftune writes (not an object,
+    a key missing, a value of the wrong type): one being written or deleted right now, or
+    damaged; it names no trial and step that could be trusted."""
     found = []
     paths = [p for ray_dir in ray_dirs for p in Path(ray_dir).glob(f"*/checkpoint_*/{META_FILE}")]
     for meta_path in sorted(paths):
         try:
             found.append(read_meta(meta_path.parent))
-        except (OSError, json.JSONDecodeError):
-            continue  # a checkpoint being written or deleted right now
+        except (OSError, KeyError, TypeError, ValueError):  # ValueError: JSON, UTF-8 errors too
+            continue
     return found
 
 

@@ -29,8 +29,9 @@ from hftune.study.checkpoints import (
     scan_checkpoints,
     scored_evaluation_kept,
 )
+from hftune.study.preflight import folder_problem
 from hftune.study.records import StudyRecord, TrialRecord, select_best
-from hftune.study.store import StudyStore
+from hftune.study.store import StudyStore, current_umask
 
 # Settings whose values are credentials: never written into a model card (which gets published).
 _SECRET = re.compile(r"token|secret|password|api_key|credential", re.IGNORECASE)
@@ -83,9 +84,9 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
     """Write the best trial's best checkpoint to ``out`` as a loadable model folder.
 
     ``out`` must not exist or be empty unless ``overwrite``, and must not be the study folder,
-    lie inside its checkpoints, or contain the study. The model is written to a new folder next
-    to ``out`` and takes its place only once complete, so a failed export leaves an earlier one
-    as it was. The model's ``id2label`` and ``label2id`` are set from ``study.json``
+    lie inside it, or contain it (:func:`check_export_folder`). The model is written to a new
+    folder next to ``out`` and takes its place only once complete, so a failed export leaves an
+    earlier one as it was. The model's ``id2label`` and ``label2id`` are set from ``study.json``
     ``label_names``; the tokenizer is loaded from the study's ``model``.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -128,10 +129,24 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
                       "score_rule": study.score, "record": ck.record}
         (staging / "hftune_export.json").write_text(
             json.dumps(provenance, indent=1, default=str), encoding="utf-8")
+        _plain_modes(staging)
         _install(staging, target, mount)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, trial.trial_id, ck, ck.value(study.metric), scored, scored_value)
+
+
+def _plain_modes(folder: Path) -> None:
+    """Give ``folder`` and everything in it the modes a plain ``mkdir`` and ``open`` give under
+    the process umask (``0o777``/``0o666`` less it): ``mkdtemp`` makes the folder ``0700``, and
+    some writers (safetensors) make their files ``0600``, which would keep a teammate or a
+    serving account from reading the export."""
+    umask = current_umask()
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _install(staging: Path, target: Path, mount: bool) -> None:
@@ -167,20 +182,32 @@ def _install(staging: Path, target: Path, mount: bool) -> None:
 
 
 def check_export_folder(study_dir: Path, out: Path, overwrite: bool) -> None:
-    """Raise :class:`StudyFolderError` unless ``out`` may receive an export: empty or missing
-    (or ``overwrite``), and neither the study folder, inside its Ray folders (its
-    checkpoints), nor a folder that contains the study (``--overwrite`` would delete it)."""
+    """Raise :class:`StudyFolderError` (one line) unless ``out`` may receive an export: empty
+    or missing (or ``overwrite``); not the study folder, a folder that contains the study
+    (``--overwrite`` would delete it), nor anywhere inside the study folder (its trial
+    records, its checkpoints); and a folder that can be made where it is, next to which the
+    export can be staged (:func:`~hftune.study.preflight.folder_problem`: not under a file,
+    writable). Checked before any model is loaded."""
     study, target = study_dir.resolve(), out.resolve()
+    outside = Path(f"{study_dir}-model")
     if target == study or study.is_relative_to(target):
         raise StudyFolderError(f"{out}: this folder holds the study itself; export to a new "
-                               f"folder (e.g. {study_dir / 'export'})")
+                               f"folder (e.g. {outside})")
     if any(target.is_relative_to(d.resolve()) for d in StudyStore(study).experiment_dirs()):
         raise StudyFolderError(f"{out}: inside the study's checkpoints; export to a new folder")
+    if target.is_relative_to(study):
+        raise StudyFolderError(f"-o: {out} is inside the study folder {study_dir}; export to "
+                               f"a folder outside it (e.g. {outside})")
     if out.exists() and not out.is_dir():
         raise StudyFolderError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise StudyFolderError(f"{out}: the folder is not empty; use --overwrite to replace "
                                f"it or choose another -o")
+    # the export is staged next to the folder (inside a mount point, which cannot be renamed)
+    place = target if target.is_dir() and os.path.ismount(target) else target.parent
+    problem = folder_problem(place)
+    if problem is not None:
+        raise StudyFolderError(f"-o: cannot export to {out}: {place} {problem}")
 
 
 def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,

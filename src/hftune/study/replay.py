@@ -36,14 +36,33 @@ class Segment:
     trial_id: str
 
 
+# What every exploit event of ``lineage.jsonl`` must hold to be walked, and what one that a
+# schedule follows must hold besides.
+EVENT_KEYS = ("time", "from_trial", "to_trial")
+FOLLOWED_KEYS = ("epoch", "new_config")
+
+
 def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
                  trial_id: str) -> list[Segment]:
-    """The hyperparameter schedule that produced ``trial_id``'s final weights."""
+    """The hyperparameter schedule that produced ``trial_id``'s final weights.
+
+    Raises :class:`StudyFolderError` (one line) for an unknown trial, for an exploit event
+    without ``time`` (a number), ``from_trial`` or ``to_trial``, for an event the schedule
+    follows without ``epoch`` (a number) or ``new_config`` (a mapping), and for an exploit
+    from a trial the study has no record of. Such an event is refused, not skipped: the
+    schedule would silently leave that exploit out.
+    """
     by_id = {t.trial_id: t for t in trials}
     if trial_id not in by_id:
         raise StudyFolderError(f"replay: no trial '{trial_id}' in the study")
+    for event in lineage:
+        check_event(event, EVENT_KEYS)
 
     def initial(tid: str) -> dict[str, Any]:
+        if tid not in by_id:
+            raise StudyFolderError(f"lineage.jsonl: an exploit copies trial '{tid}', which "
+                                   f"has no record in the study; its schedule cannot be "
+                                   f"followed")
         return by_id[tid].initial_config
 
     def walk(tid: str, before: float) -> list[tuple[float, dict[str, Any], str]]:
@@ -51,6 +70,7 @@ def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
         if not into:
             return [(0.0, initial(tid), tid)]
         last = max(into, key=lambda e: e["time"])
+        check_event(last, FOLLOWED_KEYS)
         epoch = float(last["epoch"])
         upstream = [s for s in walk(last["from_trial"], last["time"]) if s[0] < epoch]
         return [*upstream, (epoch, dict(last["new_config"]), tid)]
@@ -58,6 +78,28 @@ def pbt_schedule(trials: list[TrialRecord], lineage: list[dict[str, Any]],
     starts = walk(trial_id, float("inf"))
     return [Segment(start, starts[i + 1][0] if i + 1 < len(starts) else None, config, tid)
             for i, (start, config, tid) in enumerate(starts)]
+
+
+def check_event(event: Any, keys: tuple[str, ...]) -> None:
+    """Raise :class:`StudyFolderError` (one line, showing the event) unless ``event`` is a
+    mapping with ``keys``, ``time`` and ``epoch`` among them numbers and ``new_config`` a
+    mapping."""
+    shown = repr(event)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    if not isinstance(event, dict):
+        raise StudyFolderError(f"lineage.jsonl: an exploit event is not an object ({shown})")
+    missing = [key for key in keys if event.get(key) is None]
+    if missing:
+        raise StudyFolderError(f"lineage.jsonl: an exploit event lacks {', '.join(missing)} "
+                               f"({shown}); the PBT schedule cannot be followed")
+    for key in ("time", "epoch"):
+        value = event[key] if key in keys else 0
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise StudyFolderError(f"lineage.jsonl: an exploit event's {key} is not a number "
+                                   f"({shown}); the PBT schedule cannot be followed")
+    if "new_config" in keys and not isinstance(event["new_config"], dict):
+        raise StudyFolderError(f"lineage.jsonl: an exploit event's new_config is not a "
+                               f"mapping ({shown}); the PBT schedule cannot be followed")
 
 
 def check_epoch_schedule(root: Path, evaluation: Any) -> None:
@@ -111,13 +153,16 @@ def replay_study(root: Path, trial_id: str | None = None) -> dict[str, Any]:
     """Replay the best trial's (or ``trial_id``'s) schedule; writes and returns ``replay.json``.
 
     Only for studies that evaluate every epoch (segments end at epoch boundaries); raises
-    :class:`StudyFolderError` for others.
+    :class:`StudyFolderError` for others, and while another process runs the study (holds its
+    lock).
     """
     from hftune.study.reopen import prepare_again, study_config
     from hftune.study.runner import trial_setup
 
     store = StudyStore(root)
     study = store.read_study()
+    if store.is_locked():
+        raise StudyFolderError(f"{store.root}: another hftune process is running this study")
     target = trial_id or study.best_trial_id
     if target is None:
         raise StudyFolderError(f"{root}: the study has no best trial to replay")

@@ -119,17 +119,20 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
     """Retrain the ``top`` best configs with ``seeds`` fresh seeds each; returns the summary.
 
     Replaces an earlier rerun of the same study. Holds the study's lock while it runs. Raises
-    :class:`StudyFolderError` when the study is running or has no scored trial.
+    :class:`StudyFolderError` when the study is running or has no scored trial, and
+    :class:`~hftune.errors.HftuneInputError` at once when nothing answers at ``address``
+    (:func:`~hftune.study.ray_session.check_address`), before the data is prepared.
     """
     from ray import tune
 
-    from hftune.study.ray_session import connect_ray
+    from hftune.study.ray_session import check_address, connect_ray
     from hftune.study.recorder import StudyRecorder
     from hftune.study.reopen import prepare_again
     from hftune.study.runner import study_trainable, trial_setup
 
     if top < 1 or seeds < 1:
         raise StudyFolderError("--top and --seeds must be at least 1")
+    check_address(address)  # fail fast: ray.init retries an unreachable address for minutes
     store = StudyStore(Path(root))
     if store.is_locked():
         raise StudyFolderError(f"{store.root}: another hftune process is running this study")

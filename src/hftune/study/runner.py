@@ -18,6 +18,7 @@ from typing import Any
 
 from hftune.config.schema import StudyConfig
 from hftune.errors import StudyFolderError
+from hftune.strategies.base import TunePlan
 from hftune.study.prepare import PreparedStudy, prepare_study
 from hftune.study.ray_session import check_address, connect_ray
 from hftune.study.records import StudyRecord, TrialRecord, select_best
@@ -42,16 +43,24 @@ class StudyResult:
 
 def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool = False,
               on_change: Callable[[dict[str, TrialRecord]], None] | None = None) -> StudyResult:
-    """Prepare (all input checks first), then run the study to its end."""
+    """Prepare (all input checks first), then run the study to its end.
+
+    Nothing is written to the study folder (not even its ``.lock``) before every check has
+    passed: the folder (:func:`_check_folder`), ``--address``, the config and data
+    (:func:`prepare_study`), the strategy's plan (built here, before Ray starts) and the
+    per-trial resources against the machine or cluster (:func:`fit_to_cluster`).
+    """
     store = StudyStore(cfg.study_dir)
     _check_folder(store, overwrite)
     check_address(address)
-    prepared = fit_to_cluster(prepare_study(cfg), address)
+    prepared = prepare_study(cfg)
+    plan = prepared.strategy.plan(cfg.budget.num_samples, prepared.resources.max_concurrent)
+    prepared = fit_to_cluster(prepared, address)  # max_concurrent stays: the plan holds
     store.acquire_lock()
     try:
         if overwrite:
             _clear_study_files(store)
-        return _run(prepared, store, on_change)
+        return _run(prepared, store, on_change, plan)
     finally:
         store.release_lock()
 
@@ -59,31 +68,61 @@ def run_study(cfg: StudyConfig, *, address: str | None = None, overwrite: bool =
 def fit_to_cluster(prepared: PreparedStudy, address: str | None) -> PreparedStudy:
     """Connect to Ray (:func:`connect_ray`); on a cluster (``address``), size the per-trial
     resources the config leaves open to the cluster's largest node, not to this machine (which
-    may have no GPU, or more CPUs than any node)."""
-    connect_ray(address)
-    if not address:
-        return prepared
-    from hftune.study.prepare import default_resources
-    from hftune.study.ray_session import cluster_node_shape
+    may have no GPU, or more CPUs than any node). ``max_concurrent`` is never changed.
+
+    Per-trial resources the config sets that fit on no node are a :class:`ConfigError`
+    (:func:`~hftune.study.preflight.check_trial_fits`): for a local Ray, checked against this
+    machine before Ray starts; on a cluster (or a Ray this process already runs), against its
+    alive nodes.
+    """
+    import ray
+
+    from hftune.study.preflight import (
+        check_trial_fits,
+        machine_shape,
+        node_shapes,
+        sets_trial_resources,
+    )
 
     cfg = prepared.config
-    if cfg.resources.gpus_per_trial == "auto":  # measured in prepare_study: not probed again
-        resources = cfg.resources.model_copy(
-            update={"gpus_per_trial": prepared.resources.gpus_per_trial})
-        cfg = cfg.model_copy(update={"resources": resources})
-    cpus, gpus = cluster_node_shape()
-    return dataclasses.replace(
-        prepared, resources=default_resources(cfg, total_cpus=cpus, total_gpus=gpus))
+    local = not address and not ray.is_initialized()
+    if local:
+        check_trial_fits(cfg, prepared.resources, [machine_shape()], "this machine")
+    connect_ray(address)
+    if address:
+        from hftune.study.prepare import default_resources
+        from hftune.study.ray_session import cluster_node_shape
+
+        sized = cfg
+        if cfg.resources.gpus_per_trial == "auto":  # measured in prepare_study: not probed again
+            resources = cfg.resources.model_copy(
+                update={"gpus_per_trial": prepared.resources.gpus_per_trial})
+            sized = cfg.model_copy(update={"resources": resources})
+        cpus, gpus = cluster_node_shape()
+        prepared = dataclasses.replace(
+            prepared, resources=default_resources(sized, total_cpus=cpus, total_gpus=gpus))
+    if not local and sets_trial_resources(cfg):  # (ray.nodes() only when there is a check)
+        where = f"the Ray cluster at {address}" if address else "the running Ray instance"
+        check_trial_fits(cfg, prepared.resources, node_shapes(ray.nodes()), where)
+    return prepared
 
 
 def _check_folder(store: StudyStore, overwrite: bool) -> None:
+    """Raise :class:`StudyFolderError` unless ``hftune run`` may write the study to
+    ``store.root``: a folder that can be made and written
+    (:func:`~hftune.study.preflight.check_output_dir`), no other process running it, and no
+    study in it yet unless ``overwrite``."""
+    from hftune.study.preflight import check_output_dir
+
+    check_output_dir(store.root)
     if store.is_locked():
         raise StudyFolderError(f"{store.root}: another hftune process is running this study")
     if store.exists() and not overwrite:
         status = store.read_study().status
         status = "interrupted" if status == "running" else status
+        article = "an" if status[:1] in "aeiou" else "a"
         raise StudyFolderError(
-            f"{store.root}: holds a {status} study; use --overwrite to start again "
+            f"{store.root}: holds {article} {status} study; use --overwrite to start again "
             f"(or 'hftune resume {store.root}' to continue it)")
 
 
@@ -158,8 +197,15 @@ def study_trainable(prepared: PreparedStudy, fn: Callable[..., None] = ray_train
 
 
 def _run(prepared: PreparedStudy, store: StudyStore,
-         on_change: Callable[[dict[str, TrialRecord]], None] | None) -> StudyResult:
+         on_change: Callable[[dict[str, TrialRecord]], None] | None,
+         plan: TunePlan | None = None) -> StudyResult:
+    """Write ``study.yaml`` and ``study.json`` (``running``) and run the study. ``plan``: the
+    strategy's, built before anything was written (default: built here, before the writes)."""
     from ray import tune
+
+    if plan is None:
+        plan = prepared.strategy.plan(prepared.config.budget.num_samples,
+                                      prepared.resources.max_concurrent)
 
     cfg = prepared.config
     res = prepared.resources
@@ -172,7 +218,7 @@ def _run(prepared: PreparedStudy, store: StudyStore,
                    "max_concurrent": res.max_concurrent})
     store.write_config(cfg.model_dump(mode="json"))
     store.write_study(study)
-    parts = tune_parts(prepared, store, on_change)
+    parts = tune_parts(prepared, store, on_change, plan=plan)
     tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
                        tune_config=parts.tune_config, run_config=parts.run_config)
     result = execute(tuner, prepared, store, study)
@@ -244,13 +290,15 @@ class TuneParts:
 
 def tune_parts(prepared: PreparedStudy, store: StudyStore,
                on_change: Callable[[dict[str, TrialRecord]], None] | None = None,
-               run_name: str | None = None, time_budget_s: float | None = None) -> TuneParts:
+               run_name: str | None = None, time_budget_s: float | None = None,
+               plan: TunePlan | None = None) -> TuneParts:
     """The trainable (study setup, per-trial resources), Ray's configs and hftune's callbacks.
 
     Trials whose record in ``store`` has already ended (a resume) are passed to the trainable as
     ``setup.extra["ended_trials"]``: Ray's last snapshot of the experiment may be older than the
     records, and such a trial must not train again (it returns at once). ``time_budget_s``
-    replaces ``budget.time_budget_s`` (what a study's step 2 has left of it).
+    replaces ``budget.time_budget_s`` (what a study's step 2 has left of it). ``plan``: the
+    strategy's plan when already built (default: built here).
     """
     from ray import tune
     from ray.tune.search import Searcher
@@ -261,7 +309,8 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
 
     cfg = prepared.config
     res = prepared.resources
-    plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
+    if plan is None:
+        plan = prepared.strategy.plan(cfg.budget.num_samples, res.max_concurrent)
     recorder = StudyRecorder(store, list(dict.fromkeys([*prepared.space, *plan.param_space])),
                              on_change=on_change, phase=prepared.strategy.phase)
     budget = ([CheckpointBudget(cfg.checkpoints.keep, plan.scheduler, metric=prepared.metric,

@@ -169,7 +169,18 @@ class StudyStore:
             raise StudyFolderError(f"{path}: not a study record ({exc})") from None
 
     def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load((self.root / "study.yaml").read_text(encoding="utf-8"))
+        """The config in ``study.yaml``. Raises :class:`StudyFolderError` (one line that names
+        the file) when it is missing or unreadable, not YAML, or not a mapping."""
+        path = self.root / "study.yaml"
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise StudyFolderError(f"{path}: cannot be read as YAML ({reason})") from None
+        if not isinstance(data, dict):
+            raise StudyFolderError(f"{path}: not a study config (a YAML "
+                                   f"{type(data).__name__}, not a mapping)")
+        return data
 
     def read_trials(self) -> list[TrialRecord]:
         """All trial records, in trial-id order."""
@@ -187,12 +198,32 @@ class StudyStore:
         return records
 
     def read_lineage(self) -> list[dict[str, Any]]:
-        """Every exploit, in the order they happened (empty for strategies that never clone)."""
+        """Every exploit, in the order they happened (empty for strategies that never clone).
+
+        A last line that is not a JSON object is skipped (being written, or cut short by a
+        killed run), as :func:`hftune.report.data.read_lineage` does; any other such line is a
+        :class:`StudyFolderError` naming the file and line (an exploit would be missing).
+        """
         path = self.root / "lineage.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StudyFolderError(f"{path}: cannot be read ({exc})") from None
+        numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+        events = []
+        for n, line in numbered:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                event = None
+            if isinstance(event, dict):
+                events.append(event)
+            elif n != numbered[-1][0]:
+                raise StudyFolderError(f"{path}: line {n} is not a JSON object (an exploit "
+                                       f"event)")
+        return events
 
     def disk_bytes(self) -> int:
         """Bytes the study folder takes (checkpoints included)."""
@@ -204,11 +235,33 @@ class StudyStore:
 
     @staticmethod
     def _atomic_write(path: Path, text: str) -> None:
+        """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``.
+        The file gets the mode a plainly created one would (``0o666`` less the umask), not
+        ``mkstemp``'s owner-only ``0o600``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o666 & ~current_umask())
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def current_umask() -> int:
+    """The process umask: from ``/proc/self/status`` (Linux), else by setting it (briefly to
+    the strictest mask, so that nothing made meanwhile is too open) and setting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _read_json(path: Path) -> Any:
