@@ -110,12 +110,14 @@ class Dimension:
 KINDS = ("grid", "choice", "uniform", "loguniform", "randint", "quniform")
 
 
-def parse_dimension(name: str, raw: Any) -> Dimension:
-    """Parse one config entry; raises :class:`ConfigError` naming ``search_space.<name>``."""
-    where = f"search_space.{name}"
+def parse_dimension(name: str, raw: Any, *, section: str = "search_space") -> Dimension:
+    """Parse one config entry; raises :class:`ConfigError` naming ``<section>.<name>``
+    (``search_space.<name>``, or e.g. ``strategy.mutations.<name>``)."""
+    where = f"{section}.{name}"
     if isinstance(raw, Sequence) and not isinstance(raw, str):
         if len(raw) == 0:
             raise ConfigError(f"{where}: the grid list is empty; give at least one value")
+        _check_finite(where, raw)
         return Dimension(name, "grid", values=tuple(raw))
     if not isinstance(raw, Mapping) or len(raw) != 1:
         raise ConfigError(
@@ -130,6 +132,7 @@ def parse_dimension(name: str, raw: Any) -> Dimension:
     if kind == "choice":
         if len(args) == 0:
             raise ConfigError(f"{where}.choice: the list is empty; give at least one value")
+        _check_finite(f"{where}.choice", args)
         return Dimension(name, "choice", values=tuple(args))
     want = 3 if kind == "quniform" else 2
     shape = "[lo, hi, q]" if kind == "quniform" else "[lo, hi]"
@@ -148,23 +151,37 @@ def parse_dimension(name: str, raw: Any) -> Dimension:
     return Dimension(name, kind, low=low, high=high, q=q)
 
 
+def _check_finite(where: str, values: Sequence[Any]) -> None:
+    """Refuse NaN or an infinity among listed values (a range refuses them as bounds)."""
+    for value in values:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: {value!r} is not a finite number; list finite values "
+                              f"only")
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def parse_space(raw: Mapping[str, Any], *, training_fields: set[str]) -> dict[str, Dimension]:
-    """Parse a whole ``search_space``; keys must be ``TrainingArguments`` fields or ``model.*``."""
+def parse_space(raw: Mapping[str, Any], *, training_fields: set[str],
+                section: str = "search_space") -> dict[str, Dimension]:
+    """Parse a whole ``search_space``; keys must be ``TrainingArguments`` fields or ``model.*``.
+
+    ``section`` is the config key that holds ``raw``, named in errors (``search_space``, or
+    ``strategy.mutations`` for PBT's mutations, written in the same syntax).
+    """
     space: dict[str, Dimension] = {}
     for name, value in raw.items():
         if not name.startswith(MODEL_PREFIX) and name not in training_fields:
             raise ConfigError(
-                f"search_space.{name}: not a TrainingArguments field; use a real field "
+                f"{section}.{name}: not a TrainingArguments field; use a real field "
                 f"(e.g. learning_rate, per_device_train_batch_size, num_train_epochs, "
-                f"weight_decay, warmup_steps, warmup_ratio, seed) or 'model.<config key>'"
+                f"weight_decay, warmup_steps, lr_scheduler_type, seed) or "
+                f"'model.<config key>'"
             )
         if name.startswith(MODEL_PREFIX) and len(name) == len(MODEL_PREFIX):
-            raise ConfigError("search_space.model.: name a model config key after 'model.'")
-        space[name] = parse_dimension(name, value)
+            raise ConfigError(f"{section}.model.: name a model config key after 'model.'")
+        space[name] = parse_dimension(name, value, section=section)
     return space
 
 

@@ -237,3 +237,20 @@ def test_a_bad_trial_record_is_one_line(tmp_path: Path) -> None:
     (root / "trials" / "t9.json").write_text(json.dumps({"config": {}}), encoding="utf-8")
     with pytest.raises(StudyFolderError, match=r"t9\.json: not a trial record"):
         StudyStore(root).read_trials()
+
+
+def test_values_that_are_no_score_are_left_out_of_every_report(tmp_path: Path) -> None:
+    """A record hftune did not write (a text value) or a diverged evaluation (infinite) is no
+    score: the best, the curves and both formats leave it out instead of failing."""
+    trials = _trials([[0.6, 0.7]])
+    trials[0].reports.append(_report("high", 3))  # type: ignore[arg-type]
+    trials[0].reports.append(_report(float("inf"), 4))
+    root = _study(tmp_path, "odd", trials)
+    data = load_study(root)
+    assert data.best().trial_id == "t0" and summary_row(data)["best"] == 0.7
+    from hftune.report.data import reports_frame
+
+    assert list(reports_frame(data)["value"]) == [0.6, 0.7]
+    for fmt_name, name in (("html", "r.html"), ("md", "r.md")):
+        write_report([root], tmp_path / name, fmt=fmt_name)
+        assert (tmp_path / name).stat().st_size > 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,61 @@ UNSUPPORTED_TRAINING_ARGS = {
 }
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(ConfigError, yaml.YAMLError):
+    """A mapping that gives one key twice (YAML keeps the last silently): one line naming the
+    key and both lines. A :class:`ConfigError`, and a ``yaml.YAMLError`` for code that catches
+    those."""
+
+
 class _Loader(yaml.SafeLoader):
-    """The safe loader, reading ``1e-5`` as a float (YAML 1.1 wants ``1.0e-5``)."""
+    """The safe loader, with three changes:
+
+    * ``1e-5`` is a float (YAML 1.1 wants ``1.0e-5``);
+    * only ``true`` and ``false`` (any case) are booleans, as in YAML 1.2: ``yes``, ``no``,
+      ``on``, ``off``, ``y`` and ``n`` stay text, so ``labels: [no, yes]`` means two labels,
+      not ``[false, true]``. Pydantic still reads ``yes``/``no`` as booleans for the config's
+      own boolean keys; a ``TrainingArguments`` boolean (``fp16: yes``) is refused with
+      "expected true or false";
+    * a key given twice in one mapping is a :class:`DuplicateKeyError` (merge keys, ``<<``,
+      may be overridden, as YAML intends).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            _refuse_duplicate_keys(self, node)
+        return super().construct_mapping(node, deep=deep)
 
 
+def _refuse_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
+    """Raise :class:`DuplicateKeyError` at the second of two equal scalar keys of ``node``."""
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        try:
+            earlier = first_line.get(key)
+        except TypeError:  # unhashable: the constructor refuses it with its own message
+            continue
+        first_line.setdefault(key, line)
+        if earlier is not None:
+            where = "the same line" if earlier == line else f"line {earlier}"
+            raise DuplicateKeyError(
+                f"line {line}: key '{key}' is given twice (first on {where}); YAML would keep "
+                f"only the last one, so merge them into one")
+
+
+# YAML 1.2 booleans only (see _Loader): drop YAML 1.1's yes/no/on/off resolver, add true/false.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -51,7 +104,8 @@ _Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text safely (no Python object tags), with ``1e-5`` as a float."""
+    """Parse YAML text safely (no Python object tags), with ``1e-5`` as a float, only
+    ``true``/``false`` as booleans, and a key given twice refused (see :class:`_Loader`)."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
@@ -71,6 +125,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
     try:
         data = parse_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -90,6 +146,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
                 f"--set {item!r}: expected KEY=VALUE, e.g. --set budget.num_samples=8")
         try:
             value = parse_yaml(raw) if raw.strip() else None
+        except DuplicateKeyError as exc:
+            raise ConfigError(f"--set {item!r}: {exc}") from None
         except yaml.YAMLError:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
         _set_path(data, key.strip(), value)
@@ -196,17 +254,71 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    """One line for the first pydantic error: the dotted key, what is wrong, and the fix."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    """One line for the first pydantic error: the dotted key, what is wrong, and the fix.
+
+    The key is the config's own: pydantic's names for the members of a union
+    (``constrained-float``, ``literal['auto']``) are left out of it. A value that fits no
+    member of a union gets what each member wants, e.g. ``resources.gpus_per_trial: Input
+    should be a valid number or 'auto' (got 'lots')``.
+    """
+    errors = exc.errors()
+    err = errors[0]
+    loc, branch = _config_loc(err["loc"])
+    where = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         parent = _model_at(StudyConfig, err["loc"][:-1])
         valid = ", ".join(parent.model_fields) if parent else ""
-        return f"{loc}: unknown key; valid keys here: {valid}"
+        return f"{where}: unknown key; valid keys here: {valid}"
     if err["type"] == "missing":
-        return f"{loc}: required key is missing"
+        return f"{where}: required key is missing"
+    message = err["msg"]
+    if branch:  # the other members of the union were tried too: say what each wants
+        wants = [e["msg"].split(", ")[0] for e in errors if _config_loc(e["loc"]) == (loc, True)]
+        prefix = "Input should be "
+        message = " or ".join([wants[0], *(w.removeprefix(prefix) for w in wants[1:])])
     value = err.get("input")
-    return f"{loc}: {err['msg']} (got {value!r})"
+    return f"{where}: {message} (got {value!r})"
+
+
+def _config_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+    """``loc`` without pydantic's union-member tags, and whether it had one.
+
+    Walks :class:`StudyConfig`'s annotations along ``loc``: a part met where the annotation is
+    a union of two or more members (``None`` aside) is the tag of the member tried, not a key.
+    """
+    out: list[Any] = []
+    branch = False
+    annotation: Any = StudyConfig
+    for part in loc:
+        annotation = _unwrap(annotation)
+        members = [m for m in typing.get_args(annotation) if m is not type(None)]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(members) > 1:
+            branch = True
+            annotation = None  # which member's keys follow is not known here
+            continue
+        out.append(part)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            annotation = field.annotation if field is not None else None
+        elif typing.get_origin(annotation) in (list, tuple, set, frozenset, dict):
+            annotation = typing.get_args(annotation)[-1] if typing.get_args(annotation) else None
+        else:
+            annotation = None
+    return tuple(out), branch
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` and ``X | None`` around a single member."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            members = [m for m in typing.get_args(annotation) if m is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        return annotation
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

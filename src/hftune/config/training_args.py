@@ -8,6 +8,9 @@ fields; a bad value (``optim: adamw``, ``lr_scheduler_type: cosin``,
   value of that type; an integer field takes an integral float only where hftune's trainable
   turns it into an int (``per_device_train_batch_size: 16.0``). Other annotations are not
   type-checked: transformers accepts more than they say (``fsdp: true`` on ``str | None``);
+* such a number is finite and inside its field's :data:`ALLOWED` interval, where transformers
+  accepts values that torch refuses or that make no sense (``learning_rate: -1``,
+  ``adam_beta1: 2``, ``seed: -1``); ``num_train_epochs`` is above 0 unless ``max_steps`` is;
 * one ``TrainingArguments`` is built the way a trial builds it
   (:func:`hftune.training.trainable.training_arguments`: hftune's defaults < ``training`` <
   the trial's config, and the evaluation cadence) from the fixed ``training`` values, and
@@ -33,10 +36,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 import tempfile
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +51,56 @@ from hftune.space import MODEL_PREFIX, Dimension
 
 # Checked by type only: what TrainingArguments makes of them depends on the trials' machine.
 MACHINE_DEPENDENT = frozenset({"use_cpu", "tf32", "ddp_backend", "deepspeed"})
-# Smallest values that can train at all (transformers itself accepts 0 and fails later).
-MINIMUM = {"per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
-           "gradient_accumulation_steps": 1}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The values a numeric field takes: from ``low`` to ``high`` (``None``: no bound), each
+    end included unless ``low_open``/``high_open``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        """``at least 1``, ``above 0``, ``in [0, 1)``, ``in 0..4294967295``."""
+        low, high = _plain(self.low), _plain(self.high)
+        if high is None:
+            return f"above {low}" if self.low_open else f"at least {low}"
+        if low is None:
+            return f"below {high}" if self.high_open else f"at most {high}"
+        if not (self.low_open or self.high_open) and isinstance(low, int) \
+                and isinstance(high, int):
+            return f"in {low}..{high}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+# Values that TrainingArguments accepts but that cannot train (torch refuses them when a trial
+# builds its optimizer or data loader, or transformers' set_seed does), or that make no sense
+# (a negative max_grad_norm flips the gradients). Every number field must also be finite.
+# A learning rate of 0 is allowed: torch takes it, and a range may start there
+# ({uniform: [0, 1e-4]}). num_train_epochs is checked with max_steps (_check_trains).
+# (TrainingArguments itself refuses a negative warmup_steps.)
+ALLOWED = {
+    "per_device_train_batch_size": Interval(1),
+    "per_device_eval_batch_size": Interval(1),
+    "gradient_accumulation_steps": Interval(1),
+    "learning_rate": Interval(0),
+    "weight_decay": Interval(0),
+    "adam_beta1": Interval(0, 1, high_open=True),
+    "adam_beta2": Interval(0, 1, high_open=True),
+    "adam_epsilon": Interval(0),
+    "max_grad_norm": Interval(0),
+    "label_smoothing_factor": Interval(0, 1, high_open=True),
+    "dataloader_num_workers": Interval(0),
+    "seed": Interval(0, 2**32 - 1),
+}
 _HUB_PREFIXES = ("hub_", "push_to_hub")
 # Never created: TrainingArguments only records it.
 # Most TrainingArguments built to check pairs of searched values (~0.1 ms each).
@@ -142,8 +194,9 @@ def _refusal(where: str, name: str, value: Any, exc: Exception) -> ConfigError:
 
 
 def _check_type(where: str, name: str, value: Any) -> bool:
-    """Raise for a value of the wrong type or below :data:`MINIMUM`; True when the value is an
-    integral float for an integer field (fine only where the trainable turns it into an int)."""
+    """Raise for a value of the wrong type, one that is not finite, or one outside the field's
+    :data:`ALLOWED` interval; True when the value is an integral float for an integer field
+    (fine only where the trainable turns it into an int)."""
     scalar = scalar_types(name)
     if scalar is None:
         return False
@@ -154,10 +207,41 @@ def _check_type(where: str, name: str, value: Any) -> bool:
     if not coerced and not _fits(value, kinds):
         raise ConfigError(f"{where}: expected {_describe(kinds)} for TrainingArguments.{name}, "
                           f"got {value!r}")
-    minimum = MINIMUM.get(name)
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: {name} must be at least {minimum}, got {value!r}")
+    if isinstance(value, bool):
+        return coerced
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: {name} must be a finite number, got {value!r}")
+    allowed = ALLOWED.get(name)
+    if allowed is not None and value not in allowed:
+        raise ConfigError(f"{where}: {name} must be {allowed.describe()}, got {value!r}")
     return coerced
+
+
+def _plain(x: float | None) -> int | float | None:
+    return int(x) if x is not None and float(x).is_integer() else x
+
+
+def _check_trains(where: str, name: str, value: Any, max_steps: Iterable[Any]) -> None:
+    """``num_train_epochs`` of 0 or less trains nothing (and never evaluates) unless the trial
+    stops at ``max_steps`` instead: refused when any of the trials' ``max_steps`` values (the
+    fixed one, or every searched one) is not above 0."""
+    if name != "num_train_epochs" or not _fits(value, frozenset({float})) or value > 0:
+        return
+    if all(isinstance(steps, int | float) and steps > 0 for steps in max_steps):
+        return
+    raise ConfigError(f"{where}: num_train_epochs must be above 0 (or max_steps above 0), got "
+                      f"{value!r}: the trial would train nothing and report no score")
+
+
+def _max_steps(context: TrialContext, below: Mapping[str, Any] | None = None,
+               space: Iterable[Dimension] = ()) -> tuple[Any, ...]:
+    """The ``max_steps`` values trials can have: every searched one (edge values), else the
+    one ``below`` or the fixed ``training`` sets, else the default (-1: train by epochs)."""
+    for dim in space:
+        if dim.name == "max_steps":
+            return dim.edge_values()
+    values = {**context.training, **(below or {})}
+    return (values.get("max_steps", field_default("max_steps")),)
 
 
 def _kept_integer(where: str, name: str, value: Any, args: Any) -> None:
@@ -177,19 +261,23 @@ def _check_evaluates(where: str, name: str, value: Any, context: TrialContext) -
 
 
 def check_value(where: str, name: str, value: Any, context: TrialContext,
-                base: Mapping[str, Any] | None = None) -> None:
+                base: Mapping[str, Any] | None = None, *,
+                max_steps: Iterable[Any] | None = None) -> None:
     """Check one ``TrainingArguments`` value, set on top of the fixed ``training`` values.
 
     ``where`` is the config key reported (``search_space.optim``,
     ``strategy.screen_config.optim``); ``base`` holds searched values the fixed ones need to
-    build at all (see :func:`check_fixed_training`), set under the value. Raises
-    :class:`ConfigError`.
+    build at all (see :func:`check_fixed_training`), set under the value. ``max_steps``: the
+    values of ``max_steps`` the value can meet in a trial (default: the fixed one), for
+    ``num_train_epochs`` (see :func:`_check_trains`). Raises :class:`ConfigError`.
     """
     coerced = _check_type(where, name, value)
     _check_evaluates(where, name, value, context)
+    below = {k: v for k, v in (base or {}).items() if k != name}
+    _check_trains(where, name, value,
+                  _max_steps(context, below) if max_steps is None else max_steps)
     if name in MACHINE_DEPENDENT:
         return
-    below = {k: v for k, v in (base or {}).items() if k != name}
     try:
         args = _build(context, {**below, name: value})
     except Exception as exc:  # any refusal of transformers' becomes one line
@@ -224,10 +312,12 @@ def check_fixed_training(context: TrialContext,
     are accepted. Returns the searched values they needed (empty when they build alone): each
     searched value is then checked on top of them (:func:`check_dimension`).
     """
+    space = list(space)
     coerced = {name: value for name, value in context.training.items()
                if _check_type(f"training.{name}", name, value)}
     for name, value in context.training.items():
         _check_evaluates(f"training.{name}", name, value, context)
+        _check_trains(f"training.{name}", name, value, _max_steps(context, space=space))
     base: dict[str, Any] = {}
     try:
         args = _build(context, {})
@@ -279,10 +369,11 @@ def _culprit(context: TrialContext, exc: Exception) -> ConfigError:
 
 
 def check_dimension(dim: Dimension, context: TrialContext,
-                    base: Mapping[str, Any] | None = None) -> None:
+                    base: Mapping[str, Any] | None = None, *,
+                    max_steps: Iterable[Any] | None = None) -> None:
     """Check a search-space dimension of a ``TrainingArguments`` field: its domain's type, and
     each value of a list or choice or both ends of a range (``model.*`` keys are skipped), on
-    top of ``base`` (see :func:`check_value`)."""
+    top of ``base``, meeting ``max_steps`` (see :func:`check_value`)."""
     if dim.name.startswith(MODEL_PREFIX):
         return
     where = f"search_space.{dim.name}"
@@ -291,7 +382,7 @@ def check_dimension(dim: Dimension, context: TrialContext,
             f"{where}: TrainingArguments.{dim.name} takes integers, but {dim.kind} draws "
             f"fractions; use randint, quniform with integer lo, hi and q, or a list of integers")
     for value in dim.edge_values():
-        check_value(where, dim.name, value, context, base)
+        check_value(where, dim.name, value, context, base, max_steps=max_steps)
 
 
 def check_combinations(context: TrialContext, space: Iterable[Dimension],
@@ -331,6 +422,7 @@ def check_training(context: TrialContext, space: Iterable[Dimension]) -> None:
     pairs of searched values."""
     space = list(space)
     base = check_fixed_training(context, space)
+    max_steps = _max_steps(context, space=space)
     for dim in space:
-        check_dimension(dim, context, base)
+        check_dimension(dim, context, base, max_steps=max_steps)
     check_combinations(context, space, base)

@@ -11,20 +11,23 @@ document (an array of records, or columns) or JSON Lines (as ``datasets.Dataset.
 writes). TSV is read with quoting off (as GLUE's own files need). Label values may be integers
 or strings; strings are mapped to ids in the order of the task's label names (or sorted, for a
 custom task without ``labels``). A row without a label (an empty or blank cell, or JSON
-``null``) is a :class:`DataError` naming the file and the row, never a class of its own.
+``null``) is a :class:`DataError` naming the file and the row, never a class of its own; so is
+a row whose label is not one value, or whose text is missing or not text, and a CSV/TSV row
+with more or fewer fields than the header (naming its line).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from hftune.data.tasks import HUB_DATASET, ResolvedTask
-from hftune.errors import DataError
+from hftune.errors import ConfigError, DataError
 
 SPLIT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 DATA_DIR_ENV = "HFTUNE_DATA_DIR"
@@ -47,6 +50,10 @@ class TaskData:
 def find_data_dir(task: ResolvedTask, data_dir: Path | None) -> Path | None:
     """The local folder to read, or ``None`` to use the Hub."""
     if data_dir is not None:
+        if Path(data_dir).exists() and not Path(data_dir).is_dir():
+            raise DataError(f"task.data_dir: '{data_dir}' is a file, not a folder; point "
+                            f"task.data_dir (or --data-dir) at the folder that holds the split "
+                            f"files (train.jsonl, validation.jsonl, ...)")
         if not Path(data_dir).is_dir():
             raise DataError(f"task.data_dir: folder '{data_dir}' does not exist")
         return Path(data_dir)
@@ -90,23 +97,64 @@ def _split_file(folder: Path, split: str) -> Path:
 
 
 def read_split_file(path: Path) -> pd.DataFrame:
-    """Read one split file into a DataFrame; unreadable or empty files are a :class:`DataError`."""
+    """Read one split file into a DataFrame; unreadable or empty files are a :class:`DataError`.
+
+    A CSV/TSV row with more or fewer fields than the header is a :class:`DataError` naming
+    its line (pandas would otherwise shift the columns, or fill the missing ones).
+    """
+    sep = "\t" if path.suffix == ".tsv" else ","
+    quoting = csv.QUOTE_NONE if path.suffix == ".tsv" else csv.QUOTE_MINIMAL
     try:
         if path.suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         elif path.suffix == ".json":
             frame = _read_json_or_lines(path)
-        elif path.suffix == ".tsv":
-            frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str,
-                                keep_default_na=False)
         else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame = _read_delimited(path, sep, quoting)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot read the data file ({reason})") from None
     if len(frame) == 0:
         raise DataError(f"{path}: the file has no rows")
     return frame
+
+
+def _read_delimited(path: Path, sep: str, quoting: int) -> pd.DataFrame:
+    """A CSV/TSV file, all cells text; a record of another width than the header is a
+    :class:`DataError` naming its line (:func:`_check_field_counts`), whether pandas reads the
+    file (it fills missing fields, and drops or shifts extra ones) or refuses it (naming a
+    record number, not a line)."""
+    try:
+        with warnings.catch_warnings():  # a row of another width: refused below, by line
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, sep=sep, quoting=quoting, dtype=str,
+                                keep_default_na=False, index_col=False)
+    except ValueError:
+        _check_field_counts(path, sep, quoting)
+        raise
+    _check_field_counts(path, sep, quoting)
+    return frame
+
+
+def _check_field_counts(path: Path, sep: str, quoting: int) -> None:
+    """Raise a :class:`DataError` at the first CSV/TSV record whose number of fields is not
+    the header's, naming its (first) line; blank lines are skipped, as pandas skips them. A
+    file the csv module cannot parse strictly (an unterminated quote) is left to pandas."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh, delimiter=sep, quoting=quoting, strict=True)
+        try:
+            header = next(reader, None)
+            line = reader.line_num + 1
+            for record in reader:
+                if record and header is not None and len(record) != len(header):
+                    raise DataError(
+                        f"{path}: line {line} has {len(record)} fields, but the header has "
+                        f"{len(header)}; give every row one field per column"
+                        + (" (a tab inside a text?)" if sep == "\t" else
+                           " (quote a text that holds a comma)"))
+                line = reader.line_num + 1
+        except csv.Error:  # what pandas read, the csv module may not (a huge field): no check
+            return
 
 
 def _read_json_or_lines(path: Path) -> pd.DataFrame:
@@ -143,9 +191,12 @@ def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str,
               origins: dict[str, str] | None = None) -> TaskData:
     """Pick the text columns, check and map labels, and drop everything else.
 
-    ``origins`` names where each split was read (its file), for errors about one row; a row
-    whose label is missing (empty or blank text, ``None``, NaN) is a :class:`DataError` that
-    names that file and the row, checked before any class names are taken from the data.
+    ``origins`` names where each split was read (its file), for errors about one row. Each is
+    a :class:`DataError` that names that file and the row, checked before any class names are
+    taken from the data: a row whose label is missing (empty or blank text, ``None``, NaN) or
+    not one value (a list or an object), and a row whose text is missing (no such key, or
+    ``null``) or not text (a number, a list). A label field that is also a text field is a
+    :class:`ConfigError`.
     """
     origins = origins or {}
     first = frames[task.train_split]
@@ -157,6 +208,11 @@ def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str,
             f"columns found: {', '.join(map(str, first.columns))} (set task.text_fields)"
         )
     _label_col(task, first, source)
+    if task.label_field in fields:
+        raise ConfigError(
+            f"task.label_field: '{task.label_field}' is also a text field "
+            f"({', '.join(fields)}); the labels cannot be read as text too: set "
+            f"task.label_field or task.text_fields to another column")
     for split, frame in frames.items():
         missing = [c for c in (*fields, task.label_field) if c not in frame.columns]
         if missing:
@@ -164,8 +220,10 @@ def normalise(task: ResolvedTask, frames: dict[str, pd.DataFrame], source: str,
                 f"{source}: split '{split}' lacks the column(s) {', '.join(missing)}; "
                 f"columns found: {', '.join(map(str, frame.columns))}"
             )
-        _check_labels_present(frame[task.label_field], task.label_field,
-                              origins.get(split, f"{source} [{split}]"))
+        origin = origins.get(split, f"{source} [{split}]")
+        _check_labels_present(frame[task.label_field], task.label_field, origin)
+        for text_field in fields:
+            _check_texts(frame[text_field], text_field, origin)
     label_names = task.label_names or _labels_from_data(first[task.label_field])
     out: dict[str, pd.DataFrame] = {}
     for split, frame in frames.items():
@@ -198,19 +256,39 @@ def _is_missing(value: object) -> bool:
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
-def _check_labels_present(column: pd.Series, label_field: str, origin: str) -> None:
-    """Raise a :class:`DataError` at the first row of ``column`` without a label.
+def _row(i: int, origin: str) -> str:
+    """Row ``i`` (from 0) of ``origin`` as errors name it: ``row 3`` (records, for JSON, counted
+    from 1), with ``(line 4)`` for a CSV/TSV file, whose header is line 1 (exact unless the file
+    has blank lines or quoted line breaks)."""
+    return f"row {i + 1}" + (f" (line {i + 2})" if origin.endswith((".csv", ".tsv")) else "")
 
-    Rows are counted from 1 over the data rows (records, for JSON); for a CSV/TSV file the
-    line is given too, the header being line 1 (exact unless the file has blank lines or
-    quoted line breaks).
-    """
+
+def _check_labels_present(column: pd.Series, label_field: str, origin: str) -> None:
+    """Raise a :class:`DataError` at the first row of ``column`` without a label, or with one
+    that is not a single value (a list or an object), naming the row (see :func:`_row`)."""
     for i, value in enumerate(column.tolist()):
+        if not pd.api.types.is_scalar(value):
+            raise DataError(f"{origin}: {_row(i, origin)} has the label {value!r} (a "
+                            f"{type(value).__name__}) in column '{label_field}'; give each row "
+                            f"one class name or id")
         if _is_missing(value):
-            where = f"row {i + 1}" + (
-                f" (line {i + 2})" if origin.endswith((".csv", ".tsv")) else "")
-            raise DataError(f"{origin}: {where} has no label (column '{label_field}' is "
-                            f"empty); give every row a label or remove the row")
+            raise DataError(f"{origin}: {_row(i, origin)} has no label (column '{label_field}' "
+                            f"is empty); give every row a label or remove the row")
+
+
+def _check_texts(column: pd.Series, field: str, origin: str) -> None:
+    """Raise a :class:`DataError` at the first row of ``column`` whose text is missing (no such
+    key in a JSON record, ``null``, NaN) or is not text (a number, a list, an object), naming
+    the row (see :func:`_row`). Empty text is allowed."""
+    for i, value in enumerate(column.tolist()):
+        if isinstance(value, str):
+            continue
+        if pd.api.types.is_scalar(value) and (value is None or bool(pd.isna(value))):
+            raise DataError(f"{origin}: {_row(i, origin)} has no text in column '{field}' "
+                            f"(missing or null); give every row its text or remove the row")
+        raise DataError(f"{origin}: {_row(i, origin)} has {value!r} (a {type(value).__name__}) "
+                        f"in the text column '{field}', not text; quote it as a string or "
+                        f"check task.text_fields")
 
 
 def _labels_from_data(column: pd.Series) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from hftune.study.records import (
     best_trial,
     killed_run_seconds,
     run_resources,
+    score_value,
 )
 from hftune.study.store import StudyStore
 
@@ -280,11 +281,11 @@ def holdout_value(data: StudyData) -> float | None:
         return float(own)
     key = f"holdout_{data.metric}"
     report = best.scored_report(data.metric, data.mode, data.study.score)
-    if report is not None and report.get(key) is not None:
-        return float(report[key])
+    if report is not None and score_value(report.get(key)) is not None:
+        return score_value(report[key])
     for r in reversed(best.reports):
-        if r.get(key) is not None:
-            return float(r[key])
+        if score_value(r.get(key)) is not None:
+            return score_value(r[key])
     return None
 
 
@@ -414,16 +415,16 @@ def report_time(data: StudyData, trial: TrialRecord, report: dict[str, Any]) -> 
 
 
 def reports_frame(data: StudyData) -> pd.DataFrame:
-    """One row per evaluation with a value of the metric: trial_id, state, epoch, value,
+    """One row per evaluation with a finite value of the metric: trial_id, state, epoch, value,
     seconds since the study started (``t_s``) and the reported ``learning_rate`` (or NaN)."""
     rows = []
     for t in data.trials:
         for r in t.reports:
-            value = r.get(data.metric)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
+            value = score_value(r.get(data.metric))  # None: missing, NaN, infinite, text
+            if value is None:
                 continue
             rows.append({"trial_id": t.trial_id, "state": t.state,
-                         "epoch": r.get("epoch"), "value": float(value),
+                         "epoch": r.get("epoch"), "value": value,
                          "t_s": report_time(data, t, r),
                          "learning_rate": r.get("learning_rate")})
     columns = ["trial_id", "state", "epoch", "value", "t_s", "learning_rate"]

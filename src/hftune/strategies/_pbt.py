@@ -110,7 +110,8 @@ class PBTStrategy(Strategy):
         raw = self.options.mutations
         if raw is None:
             return dict(self.space)
-        mutations = parse_space(raw, training_fields=set(training_argument_fields()))
+        mutations = parse_space(raw, training_fields=set(training_argument_fields()),
+                                section="strategy.mutations")
         unknown = [k for k in mutations if k not in self.space]
         if unknown:
             raise ConfigError(f"strategy.mutations.{unknown[0]}: also declare it in search_space "

@@ -29,6 +29,12 @@ PADDING_OFFSET_MODEL_TYPES = frozenset({"roberta", "xlm-roberta", "xlm-roberta-x
                                         "xmod", "ibert", "mpnet"})
 # Tokenizers saved without a limit report ``model_max_length`` as a huge placeholder (1e30).
 SANE_TOKENIZER_LIMIT = 1_000_000
+# The smallest share of the model's vocabulary (config vocab_size) its tokenizer must have.
+# Real pairs differ by a few percent at most (embeddings padded to a multiple of 64 or 128:
+# Phi-2 has 50295 tokens for 51200 rows; T5 32100 for 32128; or tokens added to the
+# tokenizer); the stand-in tokenizer transformers builds for a folder without tokenizer files
+# has 5 tokens for BERT's 30522.
+MIN_VOCABULARY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,11 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
     """Resolve, load, check and tokenize; raises on any bad input before anything is written.
 
     Checked here, each as a one-line :class:`HftuneInputError`: the task (split names that
-    overlap: :func:`hftune.data.tasks.check_split_names`), the objective, the model's config and
-    tokenizer (a pad token: :func:`check_pad_token`), ``max_length`` against the model's limit
-    (:func:`max_input_length`), the search space's ``model.*`` keys, and the data.
+    overlap: :func:`hftune.data.tasks.check_split_names`), the objective, the model's config,
+    weights (:func:`hftune.training.model.check_weights`) and tokenizer (a pad token:
+    :func:`check_pad_token`; the model's vocabulary: :func:`check_vocabulary`),
+    ``max_length`` against the model's limit (:func:`max_input_length`), the search space's
+    ``model.*`` keys, and the data.
 
     ``tracking=False`` skips the check of the config's tracking clients (for commands that
     reopen a study without tracking anything: evaluate, rerun, replay).
@@ -135,6 +143,7 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
         raise ModelError(f"model: no tokenizer for '{cfg.model}' ({str(exc).splitlines()[0]})"
                          ) from None
     check_pad_token(tokenizer, cfg.model)
+    check_vocabulary(tokenizer, model_config, cfg.model)
     limit, why = max_input_length(model_config, tokenizer)
     if limit is not None and cfg.max_length > limit:
         raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of {limit} "
@@ -235,6 +244,28 @@ def check_pad_token(tokenizer: Any, model_ref: str) -> None:
                          f"(tokenizer.pad_token = tokenizer.eos_token and "
                          f"model.config.pad_token_id = tokenizer.eos_token_id, then "
                          f"save_pretrained both) and set model: to that folder")
+
+
+def check_vocabulary(tokenizer: Any, model_config: Any, model_ref: str) -> None:
+    """Refuse a tokenizer that covers less than :data:`MIN_VOCABULARY_SHARE` of the model's
+    vocabulary (``len(tokenizer)`` against the config's ``vocab_size``).
+
+    A model folder saved without its tokenizer (``model.save_pretrained`` alone) still loads a
+    tokenizer: transformers builds one from the model type with a handful of special tokens,
+    and nearly every word becomes ``[UNK]``, so every trial would learn nothing. A tokenizer a
+    little smaller or larger than the embedding table (padded tables, added tokens) is fine;
+    without an integer ``vocab_size`` nothing is checked. Raises :class:`ModelError`.
+    """
+    vocab = getattr(model_config, "vocab_size", None)
+    if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab <= 0:
+        return
+    size = len(tokenizer)
+    if size < vocab * MIN_VOCABULARY_SHARE:
+        raise ModelError(
+            f"model: the tokenizer of '{model_ref}' has {size} tokens for the model's "
+            f"vocabulary of {vocab} (vocab_size), so most text would become unknown tokens; is "
+            f"the tokenizer missing from the folder? save it next to the weights "
+            f"(tokenizer.save_pretrained(FOLDER)) and set model: to that folder")
 
 
 def _check_model_keys(model_config: Any, space: dict[str, space_mod.Dimension]) -> None:

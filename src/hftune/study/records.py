@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -60,12 +61,17 @@ class TrialRecord:
     run_started_at: float | None = None
 
     def values(self, metric: str) -> list[float]:
-        return [float(r[metric]) for r in self.reports
-                if r.get(metric) is not None and not _unusable(r[metric])]
+        """Every usable value of ``metric``, in report order (see :func:`_unusable`)."""
+        return [float(r[metric]) for r in self._scored(metric)]
+
+    def _scored(self, metric: str) -> list[dict[str, Any]]:
+        """The reports with a usable value of ``metric``: a finite number (a report without
+        one, or with NaN, infinity, text or anything else, has no value)."""
+        return [r for r in self.reports if isinstance(r, dict) and not _unusable(r.get(metric))]
 
     def best_report(self, metric: str, mode: str) -> dict[str, Any] | None:
         """The report with the best value of ``metric`` (first one on ties)."""
-        scored = [r for r in self.reports if r.get(metric) is not None and not _unusable(r[metric])]
+        scored = self._scored(metric)
         if not scored:
             return None
         pick = max if mode == "max" else min
@@ -75,8 +81,7 @@ class TrialRecord:
         """The report that gives the trial its score: its best evaluation (``rule="best"``) or
         its last one with a value of ``metric``."""
         if rule == "last":
-            scored = [r for r in self.reports
-                      if r.get(metric) is not None and not _unusable(r[metric])]
+            scored = self._scored(metric)
             return scored[-1] if scored else None
         return self.best_report(metric, mode)
 
@@ -182,7 +187,9 @@ class TrialRecord:
 
     @property
     def last_epoch(self) -> float | None:
-        return float(self.reports[-1]["epoch"]) if self.reports else None
+        """The epoch of the last report; ``None`` without reports or a number there."""
+        epoch = self.reports[-1].get("epoch") if self.reports else None
+        return None if _unusable(epoch) else float(epoch)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,7 +223,8 @@ def reports_compute_parts(reports: list[dict[str, Any]],
             if first is not None:
                 parts.append(ComputePart(run_s, *run_resources(first, default)))
             first = report
-        run_s = float(report.get("elapsed_s") or 0.0)
+        elapsed = report.get("elapsed_s")
+        run_s = 0.0 if _unusable(elapsed) else float(elapsed)
     if first is not None:
         parts.append(ComputePart(run_s, *run_resources(first, default)))
     return parts
@@ -247,9 +255,19 @@ def _amount(value: Any, zero_ok: bool) -> float | None:
     return value if math.isfinite(value) and usable else None
 
 
+def score_value(value: Any) -> float | None:
+    """A reported value as a score: a float for a finite number, ``None`` for anything else
+    (missing, NaN, infinite, text: see :func:`_unusable`), for every reader of reports."""
+    return None if _unusable(value) else float(value)
+
+
 def _unusable(value: Any) -> bool:
-    """A reported value that is no score: NaN or infinite (a diverged evaluation)."""
-    return isinstance(value, float) and not math.isfinite(value)
+    """A reported value that is no score: missing (``None``), NaN or infinite (a diverged
+    evaluation), or not a number at all (text such as ``"high"``, a boolean, a list: a record
+    hftune did not write)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return True
+    return not math.isfinite(float(value))
 
 
 @dataclass

