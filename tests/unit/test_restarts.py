@@ -106,13 +106,14 @@ def test_tracking_logs_each_step_once_across_a_restart() -> None:
     for report in (_report(2, 1.0, first=True, restored_from="a", restored_epoch=1.0),
                    _report(3, 2.0), _report(4, 3.0)):
         cb.on_trial_result(2, [], a, report)
-    # b exploits a's checkpoint: every report of b is logged, at a's steps
+    # b exploits a's checkpoint: b's steps go on past its last one logged (30): 30 + (20 - 10),
+    # then 40 + (30 - 20)
     cb.on_trial_result(1, [], b, _report(3, 1.0, first=True))
     for report in (_report(2, 1.0, first=True, restored_from="a", restored_epoch=1.0),
                    _report(3, 2.0)):
         cb.on_trial_result(2, [], b, report)
     assert cb.steps == [("a", 10), ("a", 20), ("a", 30), ("a", 40),
-                        ("b", 30), ("b", 20), ("b", 30)]
+                        ("b", 30), ("b", 40), ("b", 50)]
 
 
 def test_tracking_remembers_the_steps_logged_before_a_resume() -> None:

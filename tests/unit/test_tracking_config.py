@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -214,6 +215,7 @@ def test_mlflow_store_is_the_environments_else_the_studys(from_env, tmp_path,
 ])
 def test_mlflow_uri_with_a_password_is_refused(uri, refused, monkeypatch) -> None:
     monkeypatch.setattr(tracking_mod, "module_available", lambda name: True)
+    monkeypatch.setattr(tracking_mod, "check_mlflow_store", lambda cfg: None)  # no server here
     cfg = study({"mlflow": {"tracking_uri": uri}})
     if refused:
         with pytest.raises(ConfigError, match="holds a password.*MLFLOW_TRACKING_PASSWORD"):
@@ -257,12 +259,14 @@ def test_only_metric_keys_are_selected() -> None:
 
 
 class _Recording(TrackingCallback):
-    """A target that records calls, and fails on demand."""
+    """A target that records calls, and fails on demand (its state file in a temporary
+    folder unless ``study_dir`` is given)."""
 
     target = "fake"
 
-    def __init__(self, fail_on: str | None = None) -> None:
-        super().__init__("s", Path("."), ["learning_rate"], frozenset({"accuracy"}))
+    def __init__(self, fail_on: str | None = None, study_dir: Path | None = None) -> None:
+        super().__init__("s", study_dir or Path(tempfile.mkdtemp(prefix="hftune-fake-")),
+                         ["learning_rate"], frozenset({"accuracy"}))
         self.calls: list[tuple] = []
         self.fail_on = fail_on
 
@@ -313,16 +317,21 @@ def test_events_open_log_and_close_one_run_per_trial() -> None:
 
 
 @pytest.mark.parametrize("fail_on", ["start", "open", "log"])
-def test_a_failing_target_warns_once_and_turns_off(fail_on, capsys) -> None:
+def test_a_failing_target_warns_and_turns_off_after_three_in_a_row(fail_on, capsys) -> None:
     cb = _Recording(fail_on=fail_on)
     cb.setup()
-    for step in (1, 2):
+    for step in (1, 2, 3, 4):
         cb.on_trial_result(1, [], _trial(), {"accuracy": 0.5, "step": step})  # never raises
     cb.on_trial_complete(2, [], _trial())
     err = capsys.readouterr().err
-    assert err.count("hftune: fake tracking stopped") == 1 and f"{fail_on} broke" in err
+    assert err.count(f"hftune: fake tracking: logging a result: RuntimeError: {fail_on} "
+                     f"broke; skipped") == 2
+    assert err.count("hftune: fake tracking stopped after 3 failures in a row") == 1
     assert "second line" not in err
-    assert all(call[0] != "close" for call in cb.calls)
+    assert [call for call in cb.calls if call[0] == "log"] == []
+    # a run that was open when the target turned off is closed (best effort), once
+    assert [call for call in cb.calls if call[0] == "close"] == (
+        [("close", "killed")] if fail_on == "log" else [])
 
 
 def test_tensorboard_writes_only_the_trials_values(tmp_path) -> None:

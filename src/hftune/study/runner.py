@@ -134,7 +134,7 @@ def _clear_study_files(store: StudyStore) -> None:
         (store.root / name).unlink(missing_ok=True)
     for folder in (store.trials_dir, *store.experiment_dirs(), store.root / "reruns",
                    store.root / "mlruns",
-                   store.root / "tensorboard", store.root / "wandb"):
+                   store.root / "tensorboard", store.root / "wandb", store.root / "tracking"):
         shutil.rmtree(folder, ignore_errors=True)
 
 

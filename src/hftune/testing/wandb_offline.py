@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,22 @@ def _chunks(data: bytes) -> Iterator[bytes]:
             pending = b""
 
 
-def read_offline_run(path: Path) -> OfflineRun:
-    """Parse ``run-<id>.wandb``: the run record, config updates, history rows and exit."""
+def read_offline_run(path: Path, wait_s: float = 10.0) -> OfflineRun:
+    """Parse ``run-<id>.wandb``: the run record, config updates, history rows and exit.
+
+    W&B's service process writes the file on its own schedule: a file read before it has
+    written the run record is read again, for up to ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _read_offline_run(path)
+        except ValueError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _read_offline_run(path: Path) -> OfflineRun:
     from wandb.proto import wandb_internal_pb2 as pb
 
     run: OfflineRun | None = None

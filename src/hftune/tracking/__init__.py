@@ -2,20 +2,23 @@
 
 ``tracking: [mlflow, wandb, tensorboard]`` (or a mapping with per-target options, see
 :class:`hftune.config.schema.TrackingConfig`) adds, next to the study folder, one run per trial
-with its hyperparameters and per-evaluation metrics, grouped per study:
+with its hyperparameters (and, after each PBT exploit, its new config) and per-evaluation
+metrics, grouped per study:
 
 * ``mlflow``: one experiment named after the study; store ``tracking_uri``, else
   ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<study>/mlflow.db`` (artifacts under
-  ``<study>/mlruns``); a URI with a password is refused (credentials come from the environment);
+  ``<study>/mlruns``); a URI with a credential is refused (credentials come from the
+  environment);
 * ``wandb``: ``group=<study name>``, ``project`` from the config (default ``hftune``); runs under
   ``<study>/wandb/``; ``WANDB_MODE=offline`` works without an account; the API key only from
   the environment;
 * ``tensorboard``: one event folder per trial under ``<study>/tensorboard/``.
 
 Each target is a driver-side Ray Tune ``Callback`` beside the study recorder (one small module
-per target). :func:`check_tracking_available` runs with the other input checks, before any
-study folder exists: a target whose client is not installed is a one-line
-:class:`~hftune.errors.ConfigError` naming the extra to install.
+per target). Per trial, values are logged at a strictly increasing tracking step, each
+evaluation once, also across PBT exploits, retries and resumes (:mod:`hftune.tracking._steps`;
+each target keeps its count in ``<study>/tracking/<target>.json``). :func:`check_tracking_available`
+runs with the other input checks, before any study folder exists (:mod:`hftune.tracking._checks`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from hftune.config.schema import StudyConfig
 from hftune.errors import ConfigError
 from hftune.tracking._base import BASE_METRICS, TrackingCallback
+from hftune.tracking._checks import check_mlflow_store, check_wandb_settings, uri_credential
 
 __all__ = ["BASE_METRICS", "REQUIRED_MODULES", "TrackingCallback", "build_tracking_callbacks",
            "check_tracking_available"]
@@ -71,20 +75,20 @@ def wandb_has_credentials() -> bool:
 
 
 def has_password(uri: str) -> bool:
-    """Whether ``uri`` carries a password in its user info (``scheme://user:password@host``)."""
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(uri).password is not None
-    except ValueError:
-        return False
+    """Whether ``uri`` carries a credential: a password in its user info
+    (``scheme://user:password@host``), a token as its user name, or a credential-looking
+    query parameter (``token=``, ``access_token=``, ``api_key=``, ``password=``, ...)."""
+    return uri_credential(uri) is not None
 
 
 def check_tracking_available(cfg: StudyConfig) -> None:
     """Raise :class:`ConfigError` (one line) for the first tracking target that cannot work.
 
-    A target whose client is not installed names the extra to install; an MLflow
-    ``tracking_uri`` with a password says where credentials go instead; ``wandb`` in online mode
+    In order: a target whose client is not installed names the extra to install; an MLflow
+    ``tracking_uri`` with a credential says where credentials go instead; the MLflow store is
+    checked (:func:`~hftune.tracking._checks.check_mlflow_store`: a refused ``file:`` store, a
+    bad scheme, a server that cannot be reached within 5 s, a deleted experiment); the W&B
+    settings are validated (project, entity, tags; no network); ``wandb`` in online mode
     without an API key says how to give one (or to run offline).
     """
     for target in cfg.tracking.targets:
@@ -92,11 +96,18 @@ def check_tracking_available(cfg: StudyConfig) -> None:
             raise ConfigError(f"tracking: {target} is not installed; install it with: "
                               f"pip install 'hftune[{target}]'")
     mlflow = cfg.tracking.mlflow
-    if mlflow is not None and mlflow.tracking_uri and has_password(mlflow.tracking_uri):
+    held = uri_credential(mlflow.tracking_uri) if mlflow is not None and (
+        mlflow.tracking_uri) else None
+    if held is not None:
         raise ConfigError(
-            "tracking.mlflow.tracking_uri holds a password, and the study folder keeps its "
-            "config; give it in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, or leave "
-            "tracking_uri unset and give the whole URI in $MLFLOW_TRACKING_URI")
+            f"tracking.mlflow.tracking_uri holds {held}, and the study folder keeps its "
+            f"config; give credentials in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD "
+            f"(or MLFLOW_TRACKING_TOKEN), or leave tracking_uri unset and give the whole URI in "
+            f"$MLFLOW_TRACKING_URI")
+    if mlflow is not None:
+        check_mlflow_store(cfg)
+    if cfg.tracking.wandb is not None:
+        check_wandb_settings(cfg)
     if cfg.tracking.wandb is not None and wandb_mode(cfg) == "online" and not (
             wandb_has_credentials()):
         raise ConfigError("tracking.wandb: no W&B API key; set WANDB_API_KEY or run 'wandb "
@@ -113,7 +124,9 @@ def build_tracking_callbacks(cfg: StudyConfig, study_dir: Path, search_keys: Ite
     ``metrics``: the task's metric names; they are logged with ``loss``, ``epoch``, ``step``,
     ``learning_rate`` and the other keys of :data:`BASE_METRICS`, and nothing else.
     ``logged_steps``: on a resume, each trial's highest step already logged (its record's
-    ``last_step``), so that epochs a restarted trial trains again are not logged twice.
+    ``last_step``); used only by a target without its own state file (a study folder written
+    before hftune kept one: :mod:`hftune.tracking._steps`), so that epochs a restarted trial
+    trains again are not logged twice.
     Nothing is imported or connected here: each callback starts at its first trial result.
     """
     keys, names = list(search_keys), frozenset(metrics)

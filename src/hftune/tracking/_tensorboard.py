@@ -6,12 +6,17 @@ not with Ray's ``TBXLoggerCallback``, which writes into Ray's own trial folders 
 and logs every numeric result field (``ray/tune/time_total_s``, ``ray/tune/pid``, ...). Ray's
 default loggers still write those there; this folder holds only the trial's own values.
 
-Each metric is a scalar under its own name (``accuracy``, ``loss``, ...) at the global training
-step; the hyperparameters are written for the HParams dashboard when the run opens.
+Each metric is a scalar under its own name (``accuracy``, ``loss``, ...) at the trial's
+tracking step (the global training step until a PBT exploit: :mod:`hftune.tracking._steps`);
+the hyperparameters are written for the HParams dashboard when the run opens. After the n-th
+PBT exploit of a trial, the new config is a text summary ``hftune/config_after_exploit`` (JSON)
+at the tracking step from which it applies (TensorBoard's Text tab); the HParams dashboard keeps
+the initial values.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,11 @@ class TensorboardTracking(TrackingCallback):
     def _log(self, run: Any, metrics: dict[str, float], step: int) -> None:
         for key, value in metrics.items():
             run.add_scalar(key, value, global_step=step)
+        run.flush()
+
+    def _log_exploit(self, run: Any, number: int, info: dict[str, Any]) -> None:
+        text = json.dumps({**info, "exploit": number}, sort_keys=True, default=str)
+        run.add_text("hftune/config_after_exploit", text, global_step=info["step"])
         run.flush()
 
     def _close(self, run: Any, status: str) -> None:
