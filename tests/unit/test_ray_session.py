@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 
+from hftune.environ import environ_set
 from hftune.study import ray_session
-from hftune.study.ray_session import WORKER_ENV, _environ, _move_tune_actor_env, worker_env
+from hftune.study.ray_session import WORKER_ENV, _move_tune_actor_env, worker_env
 
 
 def test_environ_is_restored(monkeypatch) -> None:
     monkeypatch.setenv("HFTUNE_TEST_KEPT", "driver")
     monkeypatch.delenv("HFTUNE_TEST_NEW", raising=False)
-    with _environ({"HFTUNE_TEST_KEPT": "worker", "HFTUNE_TEST_NEW": "worker"}):
+    with environ_set({"HFTUNE_TEST_KEPT": "worker", "HFTUNE_TEST_NEW": "worker"}):
         assert os.environ["HFTUNE_TEST_KEPT"] == os.environ["HFTUNE_TEST_NEW"] == "worker"
     assert os.environ["HFTUNE_TEST_KEPT"] == "driver"
     assert "HFTUNE_TEST_NEW" not in os.environ

@@ -14,12 +14,12 @@ started elsewhere).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hftune.environ import environ_set
 from hftune.errors import HftuneInputError
 from hftune.study.ray_telemetry import count_callbacks_without_imports
 
@@ -107,7 +107,7 @@ def start_local_ray(num_cpus: int, env: Mapping[str, str] | None = None) -> None
 
     env = dict(worker_env() if env is None else env)
     env.update(_move_tune_actor_env())
-    with _environ(env):  # the raylet, and with it every worker, inherits the driver's environment
+    with environ_set(env):  # the raylet, and with it every worker, inherits this environment
         ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **RAY_INIT_OPTIONS)
 
 
@@ -132,16 +132,3 @@ def _move_tune_actor_env() -> dict[str, str]:
     return moved
 
 
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    """``values`` in ``os.environ`` inside the block, the driver's own environment after it."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old

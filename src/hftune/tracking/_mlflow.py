@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from hftune.environ import environ_set
 from hftune.tracking._base import TrackingCallback
 
 _SAFE_ID = re.compile(r"[\w.-]+")  # fits in the search filter's quotes as it is
@@ -57,17 +58,8 @@ _LIMITS_LOCK = threading.RLock()
 def http_limits(limits: dict[str, str]) -> Iterator[None]:
     """Set MLflow's HTTP retry and timeout variables to ``limits`` for the block, then put
     back what the environment had (one block at a time in this process)."""
-    with _LIMITS_LOCK:
-        saved = {name: os.environ.get(name) for name in limits}
-        os.environ.update(limits)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with _LIMITS_LOCK, environ_set(limits):
+        yield
 
 
 def sqlite_uri(path: Path) -> str:
