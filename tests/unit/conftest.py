@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,21 @@ def rte_trial_setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
                       train_dataset=tokenized.splits["train"],
                       eval_dataset=tokenized.splits["validation"], metrics=("accuracy",),
                       training={}, seed=3, cpus_per_trial=1, gpus_per_trial=0)
+
+
+@pytest.fixture
+def write_study(tmp_path: Path, tiny_bert: Path, shared_data: Path):
+    """Write a valid study config (16 RTE rows, tiny BERT) to ``tmp_path/study.yaml``:
+    ``write(text="", **top)`` replaces top-level keys (or writes ``text`` as it is) and returns
+    the config's path and its ``output_dir``."""
+    def write(text: str = "", **top: object) -> tuple[Path, Path]:
+        base = {"name": "study", "output_dir": str(tmp_path / "study-out"),
+                "model": str(tiny_bert),
+                "task": {"name": "rte", "data_dir": str(shared_data / "rte"),
+                         "max_train_samples": 16, "max_eval_samples": 16},
+                "search_space": {"learning_rate": [1e-4]}}
+        base.update(top)
+        path = tmp_path / "study.yaml"
+        path.write_text(text or json.dumps(base))
+        return path, Path(str(base["output_dir"]))
+    return write

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -17,21 +16,6 @@ def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
         main()
     out = capsys.readouterr()
     return int(info.value.code or 0), out.out, out.err
-
-
-@pytest.fixture
-def write_study(tmp_path: Path, tiny_bert: Path, shared_data: Path):
-    def write(text: str = "", **top) -> tuple[Path, Path]:
-        out = tmp_path / "study-out"
-        base = {"name": "bad", "output_dir": str(out), "model": str(tiny_bert),
-                "task": {"name": "rte", "data_dir": str(shared_data / "rte"),
-                         "max_train_samples": 16, "max_eval_samples": 16},
-                "search_space": {"learning_rate": [1e-4]}}
-        base.update(top)
-        path = tmp_path / "study.yaml"
-        path.write_text(text or json.dumps(base))
-        return path, out
-    return write
 
 
 def check_refused(code: int, err: str, out_dir: Path, needle: str) -> None:

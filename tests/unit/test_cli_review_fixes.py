@@ -52,22 +52,6 @@ def one_line(code: int, err: str, needle: str) -> str:
 
 
 @pytest.fixture
-def write_config(tmp_path: Path, tiny_bert: Path, shared_data: Path):
-    """A valid study config (16 RTE rows, tiny BERT) with ``top`` keys replaced."""
-    def write(**top: object) -> tuple[Path, Path]:
-        out = tmp_path / "study-out"
-        base = {"name": "fix", "output_dir": str(out), "model": str(tiny_bert),
-                "task": {"name": "rte", "data_dir": str(shared_data / "rte"),
-                         "max_train_samples": 16, "max_eval_samples": 16},
-                "search_space": {"learning_rate": [1e-4]}}
-        base.update(top)
-        path = tmp_path / "study.yaml"
-        path.write_text(json.dumps(base))
-        return path, Path(str(base["output_dir"]))
-    return write
-
-
-@pytest.fixture
 def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     """``hftune run`` stops where it would connect to Ray."""
     from hftune.study import runner
@@ -142,15 +126,15 @@ def test_usage_errors_of_typers_click_and_of_plain_click(monkeypatch, capsys) ->
 
 # -- H2: seed range; the plan before the study folder ---------------------------------------------
 @pytest.mark.parametrize("seed", [-1, 2**32])
-def test_a_seed_out_of_range_is_one_line(seed: int, write_config, no_ray, monkeypatch,
+def test_a_seed_out_of_range_is_one_line(seed: int, write_study, no_ray, monkeypatch,
                                          capsys) -> None:
-    path, out = write_config(seed=seed)
+    path, out = write_study(seed=seed)
     code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
     one_line(code, err, "seed: Input should be")
     assert not out.exists()
 
 
-def test_a_plan_error_leaves_no_study_folder(write_config, monkeypatch) -> None:
+def test_a_plan_error_leaves_no_study_folder(write_study, monkeypatch) -> None:
     from hftune.config.loading import load_config
     from hftune.study import runner
 
@@ -164,7 +148,7 @@ def test_a_plan_error_leaves_no_study_folder(write_config, monkeypatch) -> None:
     monkeypatch.setattr(runner, "prepare_study", prepare)
     monkeypatch.setattr(runner, "fit_to_cluster", lambda prepared, address: prepared)
     monkeypatch.setattr(runner, "study_trainable", _reached)
-    path, out = write_config()
+    path, out = write_study()
     with pytest.raises(Reached):
         runner.run_study(load_config(path))
     assert not out.exists()
@@ -173,7 +157,7 @@ def test_a_plan_error_leaves_no_study_folder(write_config, monkeypatch) -> None:
 # -- H4, L6, L9: output_dir -----------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["file", "under-file", "unwritable"])
 def test_an_output_dir_that_cannot_be_a_folder_is_refused_up_front(
-        where: str, write_config, no_ray, monkeypatch, capsys, tmp_path: Path) -> None:
+        where: str, write_study, no_ray, monkeypatch, capsys, tmp_path: Path) -> None:
     from hftune.study import runner
 
     afile = tmp_path / "afile.txt"
@@ -181,7 +165,7 @@ def test_an_output_dir_that_cannot_be_a_folder_is_refused_up_front(
     out = {"file": afile, "under-file": afile / "sub",
            "unwritable": _unwritable() if where == "unwritable" else None}[where]
     monkeypatch.setattr(runner, "prepare_study", _reached)  # refused before preparing
-    path, _ = write_config(output_dir=str(out))
+    path, _ = write_study(output_dir=str(out))
     code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
     one_line(code, err, f"output_dir: {out}")
     assert afile.read_text() == "x"
@@ -197,9 +181,9 @@ def test_output_dir_expands_home_and_refuses_empty(monkeypatch, tmp_path: Path) 
         validate_study({**base, "output_dir": ""})
 
 
-def test_an_interrupted_study_is_named_with_an(write_config, no_ray, monkeypatch,
+def test_an_interrupted_study_is_named_with_an(write_study, no_ray, monkeypatch,
                                                capsys) -> None:
-    path, out = write_config()
+    path, out = write_study()
     StudyStore(out).write_study(StudyRecord(name="fix", status="running", strategy="grid",
                                             metric="accuracy", mode="max"))
     code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
@@ -269,18 +253,18 @@ def test_on_a_cluster_a_trial_must_fit_one_node(fit_check, monkeypatch) -> None:
         fit_check({"cpus_per_trial": 32, "gpus_per_trial": 1}, "head:6379")
 
 
-def test_resources_over_the_machine_through_the_cli(write_config, monkeypatch, capsys) -> None:
+def test_resources_over_the_machine_through_the_cli(write_study, monkeypatch, capsys) -> None:
     import ray
 
     from hftune.study import runner
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(runner, "connect_ray", _reached)
-    path, out = write_config(resources={"cpus_per_trial": 100_000})
+    path, out = write_study(resources={"cpus_per_trial": 100_000})
     code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
     one_line(code, err, "resources.cpus_per_trial: 100000 CPUs per trial, but this machine has")
     assert not out.exists()
-    path, out = write_config(resources={"gpus_per_trial": 1.5})
+    path, out = write_study(resources={"gpus_per_trial": 1.5})
     code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
     one_line(code, err, "resources.gpus_per_trial: a trial takes a share of one GPU")
 

@@ -113,8 +113,8 @@ def test_replaced_seconds_and_an_error_tail_take_the_latest_runs_resources() -> 
                    ended_at=STARTED + 550 + 10, run_started_at=STARTED + 500)
     parts = trial.compute_parts({"cpus_per_trial": 8, "gpus_per_trial": 2})
     assert parts == [ComputePart(100.0, 2.0, 1.0), ComputePart(50.0, 8.0, 2.0),
-                     ComputePart(40.0, 8.0, 2.0, "replaced"),
-                     ComputePart(10.0, 8.0, 2.0, "error_tail")]
+                     ComputePart(40.0, 8.0, 2.0),
+                     ComputePart(10.0, 8.0, 2.0)]
     assert sum(p.seconds for p in parts) == pytest.approx(trial.compute_s)  # 200 s
     data = _data([trial], {"cpus_per_trial": 8, "gpus_per_trial": 2})
     # 100 × 1 + (50 + 40 + 10) × 2 = 300 GPU-s
@@ -122,7 +122,7 @@ def test_replaced_seconds_and_an_error_tail_take_the_latest_runs_resources() -> 
     # no report at all: the errored trial's seconds are priced at the study's resources
     lone = _trial("u", [], state="errored", ended_at=STARTED + 30)
     assert lone.compute_parts({"gpus_per_trial": 0.5}) == [
-        ComputePart(30.0, 1.0, 0.5, "error_tail")]
+        ComputePart(30.0, 1.0, 0.5)]
 
 
 @pytest.mark.parametrize("name", ["grid", "asha", "pbt", "running"])

@@ -187,10 +187,14 @@ def _build(context: TrialContext, hparams: Mapping[str, Any]) -> Any:
     return training_arguments(setup, portable(hparams), _OUTPUT_DIR)
 
 
-def _refusal(where: str, name: str, value: Any, exc: Exception) -> ConfigError:
+def _reason(exc: Exception) -> str:
+    """The first line of what transformers raised (its messages run to several lines)."""
     lines = str(exc).strip().splitlines()
-    reason = lines[0] if lines else type(exc).__name__
-    return ConfigError(f"{where}: TrainingArguments refuses {name}={value!r}: {reason}")
+    return lines[0] if lines else type(exc).__name__
+
+
+def _refusal(where: str, name: str, value: Any, exc: Exception) -> ConfigError:
+    return ConfigError(f"{where}: TrainingArguments refuses {name}={value!r}: {_reason(exc)}")
 
 
 def _check_type(where: str, name: str, value: Any) -> bool:
@@ -295,10 +299,9 @@ def check_together(where: str, values: Mapping[str, Any], context: TrialContext)
     try:
         _build(context, fields)
     except Exception as exc:  # any refusal of transformers' becomes one line
-        lines = str(exc).strip().splitlines()
         shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
         raise ConfigError(f"{where}: TrainingArguments refuses these values together ({shown}): "
-                          f"{lines[0] if lines else type(exc).__name__}") from None
+                          f"{_reason(exc)}") from None
 
 
 def check_fixed_training(context: TrialContext,
@@ -363,9 +366,7 @@ def _culprit(context: TrialContext, exc: Exception) -> ConfigError:
             _build(dataclasses.replace(context, training=so_far), {})
         except Exception as first:
             return _refusal(f"training.{name}", name, value, first)
-    lines = str(exc).strip().splitlines()
-    return ConfigError(f"training: TrainingArguments refuses these values: "
-                       f"{lines[0] if lines else type(exc).__name__}")
+    return ConfigError(f"training: TrainingArguments refuses these values: {_reason(exc)}")
 
 
 def check_dimension(dim: Dimension, context: TrialContext,
@@ -409,11 +410,9 @@ def check_combinations(context: TrialContext, space: Iterable[Dimension],
                 try:
                     _build(context, {**below, first.name: a, second.name: b})
                 except Exception as exc:  # any refusal of transformers'
-                    lines = str(exc).strip().splitlines()
                     refuse_for_new_study(
                         f"search_space: TrainingArguments refuses {first.name}={a!r} together "
-                        f"with {second.name}={b!r}: "
-                        f"{lines[0] if lines else type(exc).__name__}; a trial can draw both, "
+                        f"with {second.name}={b!r}: {_reason(exc)}; a trial can draw both, "
                         f"so search only one of them or leave that pair out of their values")
 
 

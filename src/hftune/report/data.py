@@ -272,13 +272,13 @@ def holdout_value(data: StudyData) -> float | None:
     best = data.best()
     if best is None:
         return None
-    value = data.raw.get("best_holdout")
-    if data.raw.get("best_trial_id") == best.trial_id and _number(value):
-        return float(value)
+    value = score_value(data.raw.get("best_holdout"))
+    if data.raw.get("best_trial_id") == best.trial_id and value is not None:
+        return value
     metrics = (best.holdout or {}).get("metrics") if isinstance(best.holdout, dict) else None
-    own = metrics.get(data.metric) if isinstance(metrics, dict) else None
-    if _number(own):
-        return float(own)
+    own = score_value(metrics.get(data.metric)) if isinstance(metrics, dict) else None
+    if own is not None:
+        return own
     key = f"holdout_{data.metric}"
     report = best.scored_report(data.metric, data.mode, data.study.score)
     if report is not None and score_value(report.get(key)) is not None:
@@ -287,10 +287,6 @@ def holdout_value(data: StudyData) -> float | None:
         if score_value(r.get(key)) is not None:
             return score_value(r[key])
     return None
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def state_counts(data: StudyData) -> dict[str, int]:

@@ -10,7 +10,6 @@ metric) and ``holdout`` (how it was measured), and each evaluated trial's record
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +39,7 @@ def select_top_k(trials: list[TrialRecord], metric: str, mode: str, rule: str = 
     scored = []
     for t in trials:
         s = t.score(metric, mode, rule)
-        if s is not None and math.isfinite(s):
+        if s is not None:
             scored.append((s, t))
     scored.sort(key=lambda st: st[0], reverse=(mode == "max"))
     return [t for _, t in scored[:k]]

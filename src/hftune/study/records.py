@@ -11,24 +11,17 @@ from typing import Any, Literal
 TrialState = Literal["pending", "running", "finished", "stopped", "errored"]
 StudyStatus = Literal["running", "finished", "interrupted", "failed"]
 ENDED_STATES = ("finished", "stopped", "errored")
-ComputeKind = Literal["run", "replaced", "error_tail"]
 
 
 @dataclass(frozen=True)
 class ComputePart:
-    """Seconds of a trial's compute and the per-trial resources that held them.
-
-    ``kind``: ``"run"``, one run of the trial (its last ``elapsed_s``, at the resources its
-    first report records); ``"replaced"``, the seconds of the reports a restart replaced
-    (``TrialRecord.replaced_s``); ``"error_tail"``, an errored trial's seconds after its last
-    report. The last two are priced at the resources of the trial's latest run (see
-    :meth:`TrialRecord.compute_parts`).
-    """
+    """Seconds of a trial's compute and the per-trial resources that held them: one run of the
+    trial, the reports a restart replaced, or an errored trial's seconds after its last report
+    (see :meth:`TrialRecord.compute_parts`)."""
 
     seconds: float
     cpus_per_trial: float
     gpus_per_trial: float
-    kind: ComputeKind = "run"
 
 
 @dataclass
@@ -126,12 +119,11 @@ class TrialRecord:
     def compute_parts(self, default: Mapping[str, Any] | None = None) -> list[ComputePart]:
         """:attr:`compute_s` split by the per-trial resources that held it.
 
-        One ``"run"`` part per run of the trial (:func:`reports_compute_parts`: its seconds at
+        One part per run of the trial (:func:`reports_compute_parts`: its seconds at
         the ``cpus_per_trial``/``gpus_per_trial`` its first report records, else at
         ``default``'s, the study's resources, for reports written before hftune recorded
-        them), then a ``"replaced"`` part for ``replaced_s`` when it is not 0 and an
-        ``"error_tail"`` part for an errored trial's seconds after its last report when there
-        are any. Their seconds add up to :attr:`compute_s`.
+        them), then a part for ``replaced_s`` when it is not 0 and one for an errored trial's
+        seconds after its last report when there are any. Their seconds add up to :attr:`compute_s`.
 
         The replaced seconds and the error tail are priced at the resources of the trial's
         latest run that reported (``default``'s when none did). An approximation where those
@@ -146,10 +138,10 @@ class TrialRecord:
         else:
             cpus, gpus = run_resources(None, default)
         if self.replaced_s:
-            parts.append(ComputePart(self.replaced_s, cpus, gpus, "replaced"))
+            parts.append(ComputePart(self.replaced_s, cpus, gpus))
         tail = self._error_tail_s()
         if tail > 0:
-            parts.append(ComputePart(tail, cpus, gpus, "error_tail"))
+            parts.append(ComputePart(tail, cpus, gpus))
         return parts
 
     def last_activity(self) -> float | None:
@@ -207,7 +199,7 @@ def reports_compute_s(reports: list[dict[str, Any]]) -> float:
 
 def reports_compute_parts(reports: list[dict[str, Any]],
                           default: Mapping[str, Any] | None = None) -> list[ComputePart]:
-    """One ``"run"`` :class:`ComputePart` per run that made ``reports``, in order.
+    """One :class:`ComputePart` per run that made ``reports``, in order.
 
     A run starts at the first report and at every later report with ``worker_pid``; its
     seconds are its last report's ``elapsed_s``. Its resources are the ``cpus_per_trial`` and

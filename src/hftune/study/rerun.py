@@ -95,7 +95,7 @@ def summarize_reruns(runs: list[TrialRecord], configs: list[dict[str, Any]],
             if int(run.config.get("config_index", -1)) != index:
                 continue
             score = run.score(metric, mode, rule)
-            if score is not None and math.isfinite(score):
+            if score is not None:
                 values.append(score)
                 seeds.append(int(run.config["seed"]))
         std = statistics.stdev(values) if len(values) >= 2 else None
