@@ -38,7 +38,7 @@ elif [ -f .venv/bin/activate ]; then
   . .venv/bin/activate
 fi
 command -v nvidia-smi >/dev/null || { echo "gpu_seed_study.sh: no nvidia-smi (no GPU)"; exit 2; }
-export RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export RAY_USAGE_STATS_ENABLED=0 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 STUDY_ROOT="${STUDY_ROOT:-runs/gpu-seed}"
 WORK=$(mktemp -d)
 MODEL="$WORK/bert-base-shape"

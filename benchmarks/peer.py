@@ -95,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", choices=sorted(GRIDS), default="ref")
     parser.add_argument("--json", default=None, help="write the result here")
     ns = parser.parse_args(argv)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     with tempfile.TemporaryDirectory(prefix="hftune-peer-") as out:
         result = run_peer(ns.model_dir, ns.data_dir, GRIDS[ns.grid], ns.rows, out)
     text = json.dumps(result, default=str)

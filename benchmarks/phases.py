@@ -120,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="{}",
                         help="JSON: config keys to set (dotted: training.group_by_length)")
     ns = parser.parse_args(argv)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     grid = GRIDS[ns.grid] if ns.grid in GRIDS else json.loads(ns.grid)
     if ns.phase == "hftune":
         result = run_hftune(ns.model_dir, ns.data_dir, grid, ns.rows, json.loads(ns.variant))

@@ -94,7 +94,7 @@ def run_phase(name: str, argv: list[str], log_dir: Path,
               extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one phase as a child process; its JSON result plus ``proc_wall_s`` and ``peak_rss``."""
     out = log_dir / f"{name}.json"
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0",
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(extra_env or {}))
     started = time.perf_counter()
     with open(log_dir / f"{name}.log", "w") as log:
@@ -193,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--note", default="", help="a line saved with the results")
     ns = parser.parse_args(argv)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     sys.path.insert(0, str(REPO / "src"))
     from hftune.testing.tiny_model import make_tiny_bert
 

@@ -7,5 +7,4 @@ bash scripts/setup.sh
 if [ -z "${HFTUNE_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export HFTUNE_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
-export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}
 .venv/bin/hftune run examples/quickstart.yaml --overwrite "$@"

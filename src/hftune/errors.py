@@ -41,6 +41,12 @@ class PolicyError(ConfigError):
     already run with the setting can still be reopened (:func:`waiving_policy`)."""
 
 
+class LibraryInternalsError(HftuneInputError):
+    """An internal of a third-party library that hftune relies on (one of the hooks in
+    :mod:`hftune._compat`) is missing or changed in the installed version: the message names
+    the library, its version, the internal and what would break, and how to fix it."""
+
+
 class HftuneWarning(UserWarning):
     """Something a user should know that does not stop the command; the CLI prints it as one
     ``warning:`` line."""

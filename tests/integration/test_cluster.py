@@ -1,14 +1,17 @@
 """``hftune run --address``: a real 2-node Ray cluster on loopback runs the study's trials.
 
-The cluster is two ``ray start`` nodes (1 CPU each) with their own Ray temp dir; the study runs
-through the real command in a subprocess. At the end every process whose command line names
-that temp dir is killed (by pid): ``ray stop`` would stop the test session's Ray too.
+The cluster is two ``ray start`` nodes (1 CPU each) with their own Ray temp dir, started as the
+README's recipe says: a token generated first, ``RAY_AUTH_MODE=token`` and the token's file
+(``RAY_AUTH_TOKEN_PATH``) on every node and on the driver. The study runs through the real
+command in a subprocess. At the end every process whose command line names that temp dir is
+killed (by pid): ``ray stop`` would stop the test session's Ray too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -43,12 +46,21 @@ def _kill_marked(marker: str) -> None:
 
 
 @pytest.fixture
-def two_node_cluster() -> Iterator[str]:
-    """``127.0.0.1:PORT`` of a head node plus one worker node, 1 CPU each."""
+def cluster_token(tmp_path: Path) -> dict[str, str]:
+    """The environment of the README's recipe: a fresh private token file, token mode."""
+    token = tmp_path / "ray-token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+@pytest.fixture
+def two_node_cluster(cluster_token: dict[str, str]) -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a head node plus one worker node, 1 CPU each, token mode."""
     tmp = tempfile.mkdtemp(prefix="hftc", dir="/tmp")
-    env = {**os.environ, "RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "disabled",
-           "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_TMPDIR": tmp, "RAY_USAGE_STATS_ENABLED": "0", **cluster_token}
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN", None)
     port = _free_port()
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
               "--dashboard-agent-listen-port", "0"]
@@ -66,17 +78,24 @@ def two_node_cluster() -> Iterator[str]:
 
 
 def test_study_on_a_two_node_cluster_uses_both_nodes(two_node_cluster: str, tiny_bert: Path,
-                                                     shared_data: Path, tmp_path: Path) -> None:
+                                                     shared_data: Path, tmp_path: Path,
+                                                     cluster_token: dict[str, str]) -> None:
+    from hftune._compat.ray import gcs_answers_without_token
+
+    assert not gcs_answers_without_token(two_node_cluster)  # the recipe's cluster is closed
     out = tmp_path / "on-cluster"
     cfg = study_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "rte",
                      search_space={"learning_rate": [3e-4, 1e-3, 3e-3, 1e-2],
                                    "num_train_epochs": [1]})
-    run = HftuneProcess(["run", str(cfg), "--quiet", "--address", two_node_cluster])
+    # the driver has the token through RAY_AUTH_TOKEN_PATH (hftune turns token mode on)
+    run = HftuneProcess(["run", str(cfg), "--quiet", "--address", two_node_cluster],
+                        env={"RAY_AUTH_TOKEN_PATH": cluster_token["RAY_AUTH_TOKEN_PATH"]})
     try:
         code = run.wait(timeout=240)
     finally:
         run.kill()
     assert code == 0, run.output()[-3000:]
+    assert "warning:" not in run.output()
     study = json.loads((out / "study.json").read_text())
     assert study["status"] == "finished"
     records = read_records(out)

@@ -43,7 +43,6 @@ def test_study_tracked_to_mlflow_wandb_tensorboard(ray_session, tiny_bert, share
     key = "sk-test-" + secrets.token_hex(20)
     monkeypatch.setenv("WANDB_API_KEY", key)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)  # nothing may land in the current directory (./mlruns, ./wandb)

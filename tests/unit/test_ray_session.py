@@ -6,7 +6,7 @@ import os
 
 from hftune.environ import environ_set
 from hftune.study import ray_session
-from hftune.study.ray_session import WORKER_ENV, _move_tune_actor_env, worker_env
+from hftune.study.ray_session import WORKER_ENV, worker_env
 
 
 def test_environ_is_restored(monkeypatch) -> None:
@@ -24,22 +24,6 @@ def test_worker_env_passes_the_drivers_hub_settings(monkeypatch) -> None:
     env = worker_env()
     assert env["HF_HOME"] == "/data/hf" and "HF_DATASETS_OFFLINE" not in env
     assert WORKER_ENV.items() <= env.items()
-
-
-def test_tune_actor_variables_move_to_the_workers(monkeypatch) -> None:
-    from ray.tune.execution import class_cache
-
-    monkeypatch.setattr(class_cache, "DEFAULT_ENV_VARS", {"PL_DISABLE_FORK": "1"})
-    for name in class_cache.ENV_VARS_TO_PROPAGATE:
-        monkeypatch.delenv(name, raising=False)
-    assert _move_tune_actor_env() == {"PL_DISABLE_FORK": "1"}
-
-    class Trainable:
-        pass
-
-    remote = class_cache._ActorClassCache().get(Trainable)
-    assert class_cache.DEFAULT_ENV_VARS == {}
-    assert not (remote._default_options.get("runtime_env") or {}).get("env_vars")
 
 
 def test_local_ray_gets_every_cpu(monkeypatch) -> None:

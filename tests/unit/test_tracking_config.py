@@ -23,7 +23,6 @@ BASE = {"name": "t", "model": "bert-base-uncased", "task": "rte",
 @pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
 
 
 def study(tracking, **changes) -> StudyConfig:

@@ -53,7 +53,6 @@ PBT_STEPS = [100, 200, 300, 350, 400, 450, 500, 550]  # the exploit: 300 + (150 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 

@@ -200,16 +200,23 @@ def test_last_policy_saves_every_scored_evaluation() -> None:
     assert saved == [True, True, False]  # a worse one too; none without the metric
 
 
-def test_missing_checkpoint_falls_back_to_the_newest_sibling(tmp_path: Path) -> None:
+def test_missing_checkpoint_falls_back_to_the_newest_one_before_it(tmp_path: Path) -> None:
+    """A gone checkpoint: the trial's newest kept one at or before it (never a later state);
+    a resume's link in its place: the linked one; both flagged as a fallback."""
     from hftune.training.checkpoint import find_checkpoint
 
-    for i in (3, 5):
+    for i in (3, 5, 7):
         (tmp_path / f"checkpoint_{i:06d}").mkdir()
         (tmp_path / f"checkpoint_{i:06d}" / "hftune.json").write_text("{}")
     assert find_checkpoint(tmp_path / "checkpoint_000003") == (
         tmp_path / "checkpoint_000003", False)
-    assert find_checkpoint(tmp_path / "checkpoint_000001") == (
+    assert find_checkpoint(tmp_path / "checkpoint_000006") == (
         tmp_path / "checkpoint_000005", True)
+    with pytest.raises(FileNotFoundError, match="checkpoint_000001 is gone"):
+        find_checkpoint(tmp_path / "checkpoint_000001")
+    (tmp_path / "checkpoint_000004").symlink_to("checkpoint_000003")
+    assert find_checkpoint(tmp_path / "checkpoint_000004") == (
+        (tmp_path / "checkpoint_000003").resolve(), True)
 
 
 def test_base_weights_are_read_once_per_process(setup: TrialSetup, monkeypatch) -> None:

@@ -42,7 +42,11 @@ def run(
 def print_outcome(result: StudyResult) -> None:
     """What ``run`` and ``resume`` print at the end: trial counts, any message from the study,
     the selected trial (its score: best or last evaluation, per the study's rule) and the
-    folder. Exits with 1 when no trial reported a value."""
+    folder. Exits with 1 when the study is no success
+    (:func:`hftune.study.records.outcome_problem`: trials a resume could not restore, every
+    trial errored, or no trial reported a value)."""
+    from hftune.study.records import outcome_problem
+
     study = result.study
     counts = {s: sum(t.state == s for t in result.trials)
               for s in ("finished", "stopped", "errored")}
@@ -50,12 +54,14 @@ def print_outcome(result: StudyResult) -> None:
                + ", ".join(f"{n} {s}" for s, n in counts.items()))
     if study.message:
         typer.echo(study.message)
-    if study.best_trial_id is None or study.best_value is None:
-        typer.echo(f"no trial reported a value; see 'hftune status {result.root}'")
-        raise typer.Exit(1)
-    best = next(t for t in result.trials if t.trial_id == study.best_trial_id)
-    which = "last" if study.score == "last" else "best"
-    epoch = f", epoch {study.best_epoch:g}" if study.best_epoch is not None else ""
-    typer.echo(f"{which} validation {study.metric}: {study.best_value:.4f} "
-               f"(trial {study.best_trial_id}{epoch}) with {best.config}")
+    best = next((t for t in result.trials if t.trial_id == study.best_trial_id), None)
+    if best is not None and study.best_value is not None:
+        which = "last" if study.score == "last" else "best"
+        epoch = f", epoch {study.best_epoch:g}" if study.best_epoch is not None else ""
+        typer.echo(f"{which} validation {study.metric}: {study.best_value:.4f} "
+                   f"(trial {study.best_trial_id}{epoch}) with {best.config}")
     typer.echo(f"study folder: {result.root}")
+    problem = outcome_problem(study, result.trials)
+    if problem is not None:
+        typer.echo(f"{problem}; see 'hftune status {result.root}'", err=True)
+        raise typer.Exit(1)

@@ -41,6 +41,11 @@ def status(
         typer.echo(f"disk use: {data['disk_bytes'] / 2**20:.1f} MiB (checkpoints included)")
     if data.get("message"):
         typer.echo(data["message"])
+    for row in data["trials"]:
+        if row["state"] == "errored" and row.get("error"):
+            typer.echo(f"trial {row['trial_id']} errored: {row['error']}")
+    if data.get("problem"):
+        typer.echo(data["problem"])
 
 
 def _fmt(value: object) -> str:

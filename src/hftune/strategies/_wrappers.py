@@ -84,10 +84,7 @@ class ScoredSearcher(Searcher):
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
                               **spec: Any) -> bool:
-        from ray.tune.search.util import _set_search_properties_backwards_compatible
-
-        done = _set_search_properties_backwards_compatible(
-            self.searcher.set_search_properties, metric, mode, config, **spec)
+        done = self.searcher.set_search_properties(metric, mode, config, **spec)
         self._metric = self.searcher.metric or metric
         self._mode = self.searcher.mode or mode
         return done

@@ -20,12 +20,22 @@ from typing import Any
 
 from ray.tune import Callback
 
+from hftune._compat.ray import driver_staging_dirs, pbt_exploit_sources, snapshot_referenced
 from hftune.training.checkpoint import META_FILE, read_meta
 
 
 def _path_of(checkpoint: Any) -> str | None:
     path = getattr(checkpoint, "path", None)
     return str(Path(path).resolve()) if path else None
+
+
+def _remove(checkpoint: Path) -> None:
+    """Delete a checkpoint folder, or the link a resume left in place of a lost one
+    (:func:`hftune.study.resume.stand_in_for_lost_checkpoints`)."""
+    if checkpoint.is_symlink():
+        checkpoint.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 class CheckpointBudget(Callback):
@@ -45,17 +55,24 @@ class CheckpointBudget(Callback):
         state["scheduler"] = None  # Ray pickles callbacks with the experiment state
         return state
 
-    def protected(self, trials: list[Any]) -> set[str]:
-        """Checkpoints that a trial will restore from or that the scheduler may clone."""
+    def protected(self, trials: list[Any]) -> set[str] | None:
+        """Checkpoints that a trial will restore from, that the scheduler may clone, or that
+        Ray's newest snapshot names (a resume restores those); ``None`` while a snapshot file
+        cannot be read (nothing may be deleted then)."""
         keep = {_path_of(t.checkpoint) for t in trials if t.checkpoint is not None}
-        for state in getattr(self.scheduler, "_trial_state", {}).values():
-            keep.add(_path_of(getattr(state, "last_checkpoint", None)))
         keep.discard(None)
-        return keep  # type: ignore[return-value]
+        keep.update(pbt_exploit_sources(self.scheduler))
+        experiments = {Path(t.path).parent for t in trials if t.path}
+        snapshot = snapshot_referenced(sorted(experiments | driver_staging_dirs(trials)))
+        if snapshot is None:
+            return None
+        return keep | snapshot  # type: ignore[operator]
 
     def prune(self, trials: list[Any]) -> int:
         """Delete unneeded checkpoints of every trial; returns how many were deleted."""
         protected = self.protected(trials)
+        if protected is None:
+            return 0
         deleted = 0
         for trial in trials:
             folder = Path(trial.path) if trial.path else None
@@ -65,7 +82,7 @@ class CheckpointBudget(Callback):
             best = self.best_of(checkpoints)
             for checkpoint in checkpoints[: max(len(checkpoints) - self.keep, 0)]:
                 if checkpoint != best and str(checkpoint.resolve()) not in protected:
-                    shutil.rmtree(checkpoint, ignore_errors=True)
+                    _remove(checkpoint)
                     deleted += 1
         self.deleted += deleted
         return deleted

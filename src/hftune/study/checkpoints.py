@@ -119,12 +119,14 @@ def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequenc
     from transformers import (
         AutoModelForSequenceClassification,
         DataCollatorWithPadding,
-        Trainer,
         TrainingArguments,
     )
     from transformers.trainer_callback import PrinterCallback
 
+    from hftune._compat.transformers import import_trainer
     from hftune.training.metrics import make_compute_metrics
+
+    Trainer = import_trainer()  # noqa: N806
 
     if isinstance(model, str | Path):
         model = AutoModelForSequenceClassification.from_pretrained(

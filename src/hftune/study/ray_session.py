@@ -10,6 +10,9 @@ sit idle). Measured on the 4×1 benchmark grid: 5-8 s less per study (``benchmar
 
 On a cluster the environment travels as the job's ``runtime_env`` (the nodes' raylets were
 started elsewhere).
+
+Token authentication is always on for a local Ray and used on a cluster whenever a token is at
+hand: :mod:`hftune.study.ray_auth`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hftune._compat.ray import (
+    count_callbacks_without_imports,
+    move_tune_actor_env,
+    refresh_auth_mode,
+)
 from hftune.environ import environ_set
 from hftune.errors import HftuneInputError
-from hftune.study.ray_telemetry import count_callbacks_without_imports
+from hftune.study import ray_auth
 
 # Environment every trial process gets (on every node).
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -64,20 +72,45 @@ def connect_ray(address: str | None) -> None:
     """Connect to the cluster at ``address``, or start a local Ray with every CPU.
 
     Nothing happens when this process is already connected (tests, or a caller's own Ray).
-    Raises :class:`HftuneInputError` when Ray cannot start or connect.
+    On a cluster, token mode is used when a token is at hand (:mod:`hftune.study.ray_auth`),
+    and a cluster that answers clients without one gets a ``warning:`` line. Raises
+    :class:`HftuneInputError` when Ray cannot start or connect (a cluster that asks for a
+    token this process does not have, too).
     """
     import ray
 
     count_callbacks_without_imports()
     if ray.is_initialized():
         return
+    if not address:
+        _connect_failed(None, lambda: start_local_ray(os.cpu_count() or 1))
+        return
+    env = ray_auth.auth_env_for_cluster()
+
+    def join() -> None:
+        with environ_set(env):
+            refresh_auth_mode()
+            ray.init(address=address, runtime_env={"env_vars": worker_env()},
+                     **RAY_INIT_OPTIONS)
+
+    _connect_failed(address, join)
+    ray_auth.warn_if_unprotected(ray.get_runtime_context().gcs_address)
+
+
+def _connect_failed(address: str | None, connect: Any) -> None:
+    """Run ``connect``; its failure to start or join Ray is one :class:`HftuneInputError`
+    line (a missing or wrong token named as such)."""
+    from ray.exceptions import AuthenticationError
+
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
     try:
-        if address:
-            ray.init(address=address, runtime_env={"env_vars": worker_env()}, **RAY_INIT_OPTIONS)
-        else:
-            start_local_ray(os.cpu_count() or 1)
+        connect()
+    except AuthenticationError:
+        raise HftuneInputError(
+            f"--address: {where} asks for a token this process does not have or that is "
+            f"wrong; set {ray_auth.TOKEN_PATH_ENV} to a copy of the head node's token file (or "
+            f"{ray_auth.TOKEN_ENV} to the token) and {ray_auth.AUTH_MODE}=token") from None
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise HftuneInputError(f"--address: cannot connect to {where} "
                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
                                ) from None
@@ -101,34 +134,15 @@ def cluster_node_shape() -> tuple[float, int]:
 
 
 def start_local_ray(num_cpus: int, env: Mapping[str, str] | None = None) -> None:
-    """Start Ray on this machine (loopback interface only) with ``num_cpus`` CPUs, whose
-    workers get ``env`` (default :func:`worker_env`) and Ray Tune's per-actor variables."""
+    """Start Ray on this machine with ``num_cpus`` CPUs, in token-authentication mode
+    (:func:`hftune.study.ray_auth.auth_env_for_local_ray`), whose workers get ``env``
+    (default :func:`worker_env`) and Ray Tune's per-actor variables. The driver's environment
+    is as it was afterwards."""
     import ray
 
     env = dict(worker_env() if env is None else env)
-    env.update(_move_tune_actor_env())
+    env.update(move_tune_actor_env())
+    env.update(ray_auth.auth_env_for_local_ray())
     with environ_set(env):  # the raylet, and with it every worker, inherits this environment
+        refresh_auth_mode()
         ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **RAY_INIT_OPTIONS)
-
-
-def _move_tune_actor_env() -> dict[str, str]:
-    """Take Ray Tune's fixed per-actor environment variables off its trial actors; returns them,
-    for the workers' own environment.
-
-    Ray Tune creates every trainable actor with a runtime environment holding its
-    ``DEFAULT_ENV_VARS`` (``PL_DISABLE_FORK=1``), and Ray never gives an actor with a runtime
-    environment a worker started without one, such as those it starts when the driver connects.
-    With the variables in every worker's environment instead, the actors' runtime environment is
-    empty and they get those workers. Variables Tune copies from the driver's environment
-    (``AWS_*``, ...) still travel with the actors (and then they wait for workers of their own).
-    """
-    from ray.tune.execution import class_cache
-
-    defaults = getattr(class_cache, "DEFAULT_ENV_VARS", None)
-    if not isinstance(defaults, dict):
-        return {}
-    moved = {str(k): str(v) for k, v in defaults.items()}
-    defaults.clear()
-    return moved
-
-

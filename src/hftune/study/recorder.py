@@ -5,11 +5,15 @@ rewrites that trial's JSON record; a listener (the live progress display) is tol
 
 Across a resume (or a retry after a failure) a record stays true to what the trial did: a record
 that had ended before this recorder started never changes again; when a trial starts over, its
-first report (the one with ``worker_pid``) drops the reports the restart replaces — all of them
-after a start from scratch, those after the checkpoint's epoch after a restore from its own
-checkpoint (a PBT exploit of another trial's checkpoint keeps the history). The seconds the
-dropped reports' runs cost stay in the record's ``replaced_s`` (compute is counted, not hidden),
-and their highest step in ``replaced_step`` (the tracking targets had logged it).
+first report (the one with ``worker_pid``) drops what the restart replaces (:meth:`_start_run`):
+after a start from scratch, every report; after a restore from its own checkpoint, the reports
+after that checkpoint's evaluation; after a resume that continues a PBT exploit Ray's snapshot
+holds, the reports after that exploit. The exploits a restart undoes (recorded after the point
+it continues from: the snapshot was older) leave the trial's ``config_history`` and
+``lineage.jsonl``, and its config is the one it runs with. A new PBT exploit keeps the history.
+The seconds the dropped reports' runs cost stay in the record's ``replaced_s`` (compute is
+counted, not hidden), and their highest step in ``replaced_step`` (the tracking targets had
+logged it).
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ class StudyRecorder(Callback):
         self.on_change = on_change
         self.records: dict[str, TrialRecord] = {r.trial_id: r for r in store.read_trials()}
         self.ended_before = {k for k, r in self.records.items() if r.state in ENDED_STATES}
+        # trials an earlier run left unfinished (a resume): their first run here continues
+        # from Ray's snapshot, which may be older than their records
+        self.carried_over = set(self.records) - self.ended_before
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks with the experiment; the live display stays here.
@@ -85,25 +92,61 @@ class StudyRecorder(Callback):
         rec.node_id = result.get("ray_node_id") or rec.node_id or result.get("node_ip")
         report = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != "node_ip"}
         report["time"] = time.time()
-        ran_with = report.pop("trial_config", None)
-        if "worker_pid" in report:  # the first report of a (re)started run
-            _drop_replaced_reports(rec, report)
-        if report.get("restored_from") is not None:
-            self._record_restore(rec, ran_with or result.get("config") or trial.config,
-                                 report)
+        ran_with = report.pop("trial_config", None) or result.get("config") or trial.config
+        if "worker_pid" in report or "restored_from" in report:  # a (re)started run's first
+            continued = rec.trial_id in self.carried_over
+            self.carried_over.discard(rec.trial_id)
+            self._start_run(rec, report, ran_with, continued)
         rec.reports.append(report)
         self._save(rec)
 
-    def _record_restore(self, rec: TrialRecord, ran_with: dict[str, Any],
-                        report: dict[str, Any]) -> None:
-        """A trial continued from a checkpoint: an exploit when the checkpoint was another's.
+    def _start_run(self, rec: TrialRecord, first: dict[str, Any], ran_with: dict[str, Any],
+                   continued: bool) -> None:
+        """A (re)started run's first report: drop what the run replaces, or record an exploit.
 
         ``ran_with`` is the config the trial reports it trained with, not ``trial.config``: a
-        scheduler sees each result first and may already have changed that one.
+        scheduler sees each result first and may already have changed that one. ``continued``:
+        the trial's first run in a resume.
         """
-        new_config = {k: python_value(ran_with[k]) for k in self.search_keys if k in ran_with}
-        if report["restored_from"] == rec.trial_id and new_config == rec.config:
-            return  # a resume from its own checkpoint
+        source = first.get("restored_from")
+        running = {k: python_value(ran_with[k]) for k in self.search_keys if k in ran_with}
+        if source is None:  # from scratch: nothing recorded before counts
+            self._cut(rec, [], None, None, running)
+        elif source == rec.trial_id:  # its own checkpoint: a retry or a resume
+            epoch = float(first.get("restored_epoch") or 0.0)
+            kept = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
+            self._cut(rec, kept, _time(kept[-1]) if kept else None, epoch, running)
+        elif continued and (entry := _recorded_exploit(rec, source, first)) is not None:
+            # the exploit Ray's snapshot holds, recorded before the kill: replay from it
+            at = entry["time"]
+            self._cut(rec, [r for r in rec.reports if (_time(r) or 0.0) < at], at, None,
+                      running)
+        else:
+            self._record_restore(rec, running, first)
+
+    def _cut(self, rec: TrialRecord, kept: list[dict[str, Any]], at: float | None,
+             epoch: float | None, running: dict[str, Any]) -> None:
+        """Keep ``kept`` of the reports (the rest is replaced); undo the exploits into ``rec``
+        after time ``at`` (entries without a time: after ``epoch``; with neither: all); the
+        trial's config is ``running``."""
+        if len(kept) != len(rec.reports):
+            rec.replaced_s += reports_compute_s(rec.reports) - reports_compute_s(kept)
+            rec.replaced_step = rec.last_step
+            rec.reports = kept
+        undone = [h for h in rec.config_history[1:] if _after(h, at, epoch)]
+        if undone:
+            rec.config_history = [h for h in rec.config_history
+                                  if not any(h is u for u in undone)]
+            if len(rec.config_history) == 1:  # only the initial config is left
+                rec.config_history = []
+            self.store.drop_lineage(lambda e: str(e.get("to_trial")) == rec.trial_id
+                                    and _after(e, at, epoch))
+        if running:
+            rec.config = running
+
+    def _record_restore(self, rec: TrialRecord, new_config: dict[str, Any],
+                        report: dict[str, Any]) -> None:
+        """A trial continued from another trial's checkpoint: a PBT exploit."""
         event = {"time": report["time"], "from_trial": report["restored_from"],
                  "to_trial": rec.trial_id, "epoch": report.get("restored_epoch"),
                  "old_config": dict(rec.config), "new_config": new_config,
@@ -111,7 +154,8 @@ class StudyRecorder(Callback):
         if not rec.config_history:
             rec.config_history.append({"epoch": 0.0, "config": dict(rec.config)})
         rec.config_history.append({"epoch": report.get("restored_epoch"), "config": new_config,
-                                   "from_trial": report["restored_from"]})
+                                   "from_trial": report["restored_from"],
+                                   "time": report["time"]})
         rec.config = new_config
         self.store.append_lineage(event)
 
@@ -132,22 +176,32 @@ class StudyRecorder(Callback):
         self._save(rec)
 
 
-def _drop_replaced_reports(rec: TrialRecord, first: dict[str, Any]) -> None:
-    """Drop the reports that a restarted run of ``rec`` is about to report again, keeping the
-    seconds they cost (``replaced_s``) and the highest step among them (``replaced_step``)."""
-    source = first.get("restored_from")
-    if source is None:
-        kept: list[dict[str, Any]] = []
-    elif source == rec.trial_id:
-        epoch = float(first.get("restored_epoch") or 0.0)
-        kept = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
-    else:
-        return
-    if len(kept) == len(rec.reports):
-        return
-    rec.replaced_s += reports_compute_s(rec.reports) - reports_compute_s(kept)
-    rec.replaced_step = rec.last_step
-    rec.reports = kept
+def _time(entry: dict[str, Any]) -> float | None:
+    value = entry.get("time")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _after(entry: dict[str, Any], at: float | None, epoch: float | None) -> bool:
+    """Whether a history entry or lineage event came after time ``at`` (one without a time:
+    after ``epoch``; with neither bound: always)."""
+    when = _time(entry)
+    if at is not None and when is not None:
+        return when > at
+    if epoch is not None:
+        return float(entry.get("epoch") or 0.0) > epoch + 1e-9
+    return True
+
+
+def _recorded_exploit(rec: TrialRecord, source: str,
+                      first: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest exploit in ``rec``'s history from ``source``'s checkpoint at the epoch the
+    run restored (with its time), or ``None``."""
+    epoch = first.get("restored_epoch")
+    for entry in reversed(rec.config_history[1:]):
+        if entry.get("from_trial") == source and _time(entry) is not None and (
+                epoch is None or abs(float(entry.get("epoch") or 0.0) - float(epoch)) < 1e-9):
+            return entry
+    return None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -295,6 +295,9 @@ class StudyRecord:
     holdout: dict[str, Any] | None = None
     # Seed reruns of the top configs: mean ± std per config (hftune.study.rerun).
     reruns: dict[str, Any] | None = None
+    # Trials a resume could not restore: the checkpoint Ray's snapshot named was gone, and no
+    # earlier one was kept (hftune.study.resume.stand_in_for_lost_checkpoints).
+    unrestorable: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -343,3 +346,19 @@ def best_trial(trials: list[TrialRecord], metric: str, mode: str,
         return None
     pick = max if mode == "max" else min
     return pick(scored, key=lambda st: st[0])[1]
+
+
+def outcome_problem(study: StudyRecord, trials: list[TrialRecord]) -> str | None:
+    """Why a study that ran to its end is no success (``hftune run`` and ``resume`` then exit
+    with code 1, ``hftune status`` says why), or ``None``: a resume could not restore some
+    trials (:attr:`StudyRecord.unrestorable`), every trial errored, or no trial reported a
+    value of the metric. Trials that the strategy or the time budget stopped are a success."""
+    if study.unrestorable:
+        return (f"{len(study.unrestorable)} trial(s) could not be restored by the resume "
+                f"({', '.join(study.unrestorable)}): the checkpoint Ray's last snapshot named "
+                f"was gone and no earlier one was kept")
+    if trials and all(t.state == "errored" for t in trials):
+        return f"every trial errored ({len(trials)}); each trial's error is in its record"
+    if best_trial(trials, study.metric, study.mode, study.score) is None:
+        return f"no trial reported a value of {study.metric}"
+    return None

@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from hftune.environ import environ_set
 from hftune.errors import StudyFolderError
 from hftune.study.holdout import select_top_k
 from hftune.study.records import StudyRecord, TrialRecord
@@ -128,7 +129,7 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
     from hftune.study.ray_session import check_address, connect_ray
     from hftune.study.recorder import StudyRecorder
     from hftune.study.reopen import prepare_again
-    from hftune.study.runner import study_trainable, trial_setup
+    from hftune.study.runner import TUNE_ENV, study_trainable, trial_setup
 
     if top < 1 or seeds < 1:
         raise StudyFolderError("--top and --seeds must be at least 1")
@@ -166,7 +167,8 @@ def rerun_study(root: Path, *, top: int = 3, seeds: int = 5, address: str | None
                 callbacks=[StudyRecorder(runs_store, RERUN_KEYS, on_change=on_change)],
                 failure_config=tune.FailureConfig(
                     max_failures=prepared.config.budget.max_failures)))
-        tuner.fit()
+        with environ_set(TUNE_ENV):
+            tuner.fit()
         runs = runs_store.read_trials()
         summary = summarize_reruns(runs, configs, sources, study.metric, study.mode,
                                    study.score, schedules)

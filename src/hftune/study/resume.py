@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hftune.errors import HftuneInputError, StudyFolderError
+from hftune._compat.ray import replace_restored_callbacks
+from hftune.errors import HftuneWarning, StudyFolderError
 from hftune.study.prepare import PreparedStudy
 from hftune.study.ray_session import check_address
 from hftune.study.records import ENDED_STATES, StudyRecord, TrialRecord, killed_run_seconds
@@ -50,6 +52,7 @@ from hftune.study.runner import (
     tune_parts,
 )
 from hftune.study.store import StudyStore
+from hftune.training.checkpoint import META_FILE
 
 LOST_DIR = "lost"
 
@@ -130,6 +133,10 @@ def _restore(prepared: PreparedStudy, store: StudyStore, study: StudyRecord,
     from ray import tune
 
     experiment = phase_experiment(store, prepared)
+    reopen_killed_trials(experiment, store)
+    lost = stand_in_for_lost_checkpoints(experiment, store)
+    _mark_ended_in_snapshot(experiment, store)
+    study.unrestorable = sorted({*study.unrestorable, *lost})
     parts = tune_parts(prepared, store, on_change, run_name=experiment.name)
     tuner = tune.Tuner.restore(str(experiment.resolve()), trainable=parts.trainable,
                                resume_unfinished=True, resume_errored=False,
@@ -137,6 +144,75 @@ def _restore(prepared: PreparedStudy, store: StudyStore, study: StudyRecord,
     _use_callbacks(tuner, parts)
     _record_resources(study, prepared)
     return execute(tuner, prepared, store, study)
+
+
+def stand_in_for_lost_checkpoints(experiment: Path, store: StudyStore) -> list[str]:
+    """Before Ray restores ``experiment``: each trial that will continue (its record has not
+    ended) from a checkpoint that Ray's newest snapshot names but that is gone continues from
+    its newest kept checkpoint at or before it instead, linked in the lost one's place (the
+    trial's first report then says ``restore_fallback`` and ``restored_checkpoint``); one
+    ``warning:`` line per trial says which. Returns the trials with no such checkpoint: they
+    cannot be restored (Ray errors them), each named in a ``warning:`` line with the folder.
+    """
+    ended = {t.trial_id for t in store.read_trials() if t.state in ENDED_STATES}
+    lost = []
+    for trial in _snapshot(experiment):
+        path = Path(trial.checkpoint) if trial.checkpoint else None
+        if path is None or trial.trial_id in ended or not trial.unfinished or path.exists():
+            continue
+        if path.is_symlink():  # a stand-in whose target is gone too
+            path.unlink()
+        earlier = sorted(p for p in path.parent.glob("checkpoint_*")
+                         if p.name < path.name and not p.is_symlink()
+                         and (p / META_FILE).is_file())
+        if not earlier:
+            warnings.warn(f"trial {trial.trial_id} cannot continue: its checkpoint {path} (in "
+                          f"Ray's last snapshot) is gone and no earlier one is kept",
+                          HftuneWarning, stacklevel=2)
+            lost.append(trial.trial_id)
+            continue
+        path.symlink_to(earlier[-1].name, target_is_directory=True)
+        warnings.warn(f"trial {trial.trial_id}: its checkpoint {path.name} (in Ray's last "
+                      f"snapshot) is gone; it continues from {earlier[-1].name}, the newest "
+                      f"kept before it", HftuneWarning, stacklevel=2)
+    return lost
+
+
+def reopen_killed_trials(experiment: Path, store: StudyStore) -> list[str]:
+    """Records ``errored`` whose trial Ray's newest snapshot still holds as unfinished are
+    reopened (state ``running``): Ray runs them again. A hard kill of a study's process group
+    kills the trial workers first, and the dying driver can still record their deaths as
+    errors; a trial that really raised after the snapshot raises again (its earlier
+    tracebacks stay in ``error``). Finished and stopped records still win over the snapshot.
+    Returns the reopened trial ids."""
+    unfinished = {t.trial_id for t in _snapshot(experiment) if t.unfinished}
+    reopened = []
+    for record in store.read_trials():
+        if record.state == "errored" and record.trial_id in unfinished:
+            record.state = "running"
+            record.ended_at = None
+            store.write_trial(record)
+            reopened.append(record.trial_id)
+    return reopened
+
+
+def _mark_ended_in_snapshot(experiment: Path, store: StudyStore) -> None:
+    """Trials whose records ended after Ray's newest snapshot (finished, stopped, errored) are
+    marked ended in it too (:func:`hftune._compat.ray.mark_ended`): Ray runs them no more."""
+    from hftune._compat.ray import mark_ended, newest_snapshot
+
+    snapshot = newest_snapshot(experiment)
+    if snapshot is not None:
+        mark_ended(snapshot, {t.trial_id: t.state for t in store.read_trials()
+                              if t.state in ENDED_STATES})
+
+
+def _snapshot(experiment: Path) -> list[Any]:
+    """The trials of Ray's newest snapshot of ``experiment`` (none without one)."""
+    from hftune._compat.ray import newest_snapshot, read_snapshot
+
+    snapshot = newest_snapshot(experiment)
+    return [] if snapshot is None else read_snapshot(snapshot)
 
 
 def _record_resources(study: StudyRecord, prepared: PreparedStudy) -> None:
@@ -163,16 +239,11 @@ def _use_callbacks(tuner: Any, parts: TuneParts) -> None:
     The recorder must start from the records on disk now and report to this process's live
     display; callbacks that follow the scheduler are pointed at the restored one.
     """
-    internal = getattr(tuner, "_local_tuner", None)
-    if internal is None:
-        raise HftuneInputError("--address: resume does not work through Ray Client (ray://); "
-                               "use the cluster's HOST:PORT")
-    scheduler = getattr(getattr(internal, "_tune_config", None), "scheduler", None)
     callbacks = list(parts.run_config.callbacks or [])
+    scheduler = replace_restored_callbacks(tuner, callbacks)
     for callback in callbacks:
         if hasattr(callback, "scheduler"):
             callback.scheduler = scheduler
-    internal.get_run_config().callbacks = callbacks
 
 
 def set_aside_lost_records(store: StudyStore) -> list[str]:

@@ -8,7 +8,6 @@ storage every node reaches.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hftune.config.schema import StudyConfig
+from hftune.environ import environ_set
 from hftune.errors import StudyFolderError
 from hftune.strategies.base import TunePlan
 from hftune.study.prepare import PreparedStudy, prepare_study
@@ -25,10 +25,19 @@ from hftune.study.records import StudyRecord, TrialRecord, select_best
 from hftune.study.store import StudyStore
 from hftune.training.trainable import TrialSetup, ray_trainable
 
-# Ray Tune's own console table is replaced by hftune's progress display.
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-# Best-epoch checkpoints make Ray snapshot its experiment often; its warning about it is noise.
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Ray Tune settings for the length of a ``Tuner.fit`` (:func:`execute`), each a documented
+# Ray Tune environment variable. The driver's environment is as it was afterwards.
+TUNE_ENV = {
+    # Ray Tune's own console table is replaced by hftune's progress display.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # Best-epoch checkpoints make Ray snapshot its experiment often; its warning about it is
+    # noise.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # No CSV/JSON/TensorBoard files per trial (result.json, progress.csv, events.out.*): the
+    # study records hold every report (trials/<id>.json, reports.csv), and the tracking targets
+    # log what the user asked for. About 3 KB per evaluation per trial (benchmarks/RESULTS.md).
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+}
 
 @dataclass
 class StudyResult:
@@ -294,18 +303,15 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
                plan: TunePlan | None = None) -> TuneParts:
     """The trainable (study setup, per-trial resources), Ray's configs and hftune's callbacks.
 
-    Trials whose record in ``store`` has already ended (a resume) are passed to the trainable as
-    ``setup.extra["ended_trials"]``: Ray's last snapshot of the experiment may be older than the
-    records, and such a trial must not train again (it returns at once). ``time_budget_s``
-    replaces ``budget.time_budget_s`` (what a study's step 2 has left of it). ``plan``: the
-    strategy's plan when already built (default: built here).
+    ``time_budget_s`` replaces ``budget.time_budget_s`` (what a study's step 2 has left of
+    it). ``plan``: the strategy's plan when already built (default: built here). (Before a
+    resume, :mod:`hftune.study.resume` brings Ray's snapshot in line with the records.)
     """
     from ray import tune
     from ray.tune.search import Searcher
 
     from hftune.study.budget import CheckpointBudget
     from hftune.study.recorder import StudyRecorder
-    from hftune.study.records import ENDED_STATES
 
     cfg = prepared.config
     res = prepared.resources
@@ -317,9 +323,6 @@ def tune_parts(prepared: PreparedStudy, store: StudyStore,
                                 mode=prepared.mode)]
               if checkpoint_policy(prepared) == "every" else [])
     setup = trial_setup(prepared)
-    ended = frozenset(t.trial_id for t in store.read_trials() if t.state in ENDED_STATES)
-    if ended:
-        setup.extra["ended_trials"] = ended
     tune_config = tune.TuneConfig(
         metric=prepared.metric, mode=prepared.mode, search_alg=plan.searcher,
         scheduler=plan.scheduler, num_samples=plan.num_samples,
@@ -370,7 +373,8 @@ def execute(tuner: Any, prepared: PreparedStudy, store: StudyStore,
     budget_s = prepared.config.budget.time_budget_s if budget_s is None else budget_s
     try:
         try:
-            grid = tuner.fit()
+            with environ_set(TUNE_ENV):
+                grid = tuner.fit()
         except KeyboardInterrupt:
             grid = None
         note = None

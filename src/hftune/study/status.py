@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hftune.study.records import TrialRecord
+from hftune.study.records import TrialRecord, outcome_problem
 from hftune.study.store import StudyStore
 
 
@@ -39,4 +39,6 @@ def study_status(root: Path) -> dict[str, Any]:
         data["status"] = "interrupted"
     data["counts"] = counts
     data["trials"] = [trial_row(t, study.metric, study.mode, study.score) for t in trials]
+    ended = data["status"] == "finished"
+    data["problem"] = outcome_problem(study, trials) if ended else None
     return data

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import MISSING
 from pathlib import Path
 from typing import Any
@@ -137,13 +138,21 @@ class StudyStore:
         """Delete these trials' records and the exploit events that involve them."""
         for trial_id in trial_ids:
             (self.trials_dir / f"{trial_id}.json").unlink(missing_ok=True)
-        kept = [e for e in self.read_lineage()
-                if str(e.get("to_trial")) not in trial_ids
-                and str(e.get("from_trial")) not in trial_ids]
-        if (self.root / "lineage.jsonl").is_file():
+        self.drop_lineage(lambda e: str(e.get("to_trial")) in trial_ids
+                          or str(e.get("from_trial")) in trial_ids)
+
+    def drop_lineage(self, drop: Callable[[dict[str, Any]], bool]) -> int:
+        """Rewrite ``lineage.jsonl`` (atomically) without the events ``drop`` selects; returns
+        how many were dropped."""
+        if not (self.root / "lineage.jsonl").is_file():
+            return 0
+        events = self.read_lineage()
+        kept = [e for e in events if not drop(e)]
+        if len(kept) != len(events):
             self._atomic_write(self.root / "lineage.jsonl",
                                "".join(json.dumps(e, default=_json_default) + "\n"
                                        for e in kept))
+        return len(events) - len(kept)
 
     # -- reads --------------------------------------------------------------------------------
     def read_study(self) -> StudyRecord:

@@ -3,7 +3,8 @@
 wandb >= 0.18 writes its runs from a Go service and no longer ships a Python reader. The file
 is a LevelDB-style log (a 7-byte header ``:W&B``, magic ``0xBEE1``, version; then 32 KiB blocks
 of chunks, each ``crc32 (4) | length (2) | type (1) | data``, a record split over FIRST, MIDDLE
-and LAST chunks when it does not fit) of ``wandb_internal_pb2.Record`` protobufs.
+and LAST chunks when it does not fit) of ``wandb_internal_pb2.Record`` protobufs (the class:
+:func:`hftune._compat.wandb.record_class`).
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ def read_offline_run(path: Path, wait_s: float = 10.0) -> OfflineRun:
 
 
 def _read_offline_run(path: Path) -> OfflineRun:
-    from wandb.proto import wandb_internal_pb2 as pb
+    from hftune._compat.wandb import record_class
 
+    record_type = record_class()
     run: OfflineRun | None = None
     for data in _chunks(Path(path).read_bytes()):
-        record = pb.Record()
+        record = record_type()
         record.ParseFromString(data)
         kind = record.WhichOneof("record_type")
         if kind == "run":

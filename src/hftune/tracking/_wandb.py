@@ -89,9 +89,10 @@ class WandbTracking(TrackingCallback):
     def _open(self, trial_id: str, params: dict[str, Any]) -> Any:
         import wandb
 
-        settings = wandb.Settings(console="off", quiet=True, silent=True,
-                                  x_disable_stats=True, disable_git=True, save_code=False,
-                                  disable_job_creation=True)
+        from hftune._compat.wandb import quiet_settings
+
+        settings = quiet_settings(console="off", quiet=True, silent=True, disable_git=True,
+                                  save_code=False, disable_job_creation=True)
         first_id = wandb_run_id(self.study_name, trial_id)
         opened = self._state.get(trial_id).opens  # runs this trial had before this one
         part = opened if wandb_run_mode(self.mode) == "offline" else 0

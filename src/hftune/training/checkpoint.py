@@ -36,6 +36,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from hftune._compat.torch import move_lr_schedule
+
 META_FILE = "hftune.json"
 TRAINER_STATE = "trainer_state.json"
 
@@ -68,6 +70,7 @@ class RestoredState:
     meta: CheckpointMeta
     fallback: bool = False
     global_step: int = 0  # the checkpoint's step in optimizer steps of the restoring config
+    source: str = ""  # the checkpoint folder's name (``checkpoint_000003``) it was copied from
 
     @property
     def folder(self) -> Path:
@@ -92,20 +95,26 @@ def read_meta(folder: Path) -> CheckpointMeta:
 
 
 def find_checkpoint(path: Path) -> tuple[Path, bool]:
-    """``path`` if it still exists; otherwise the newest checkpoint beside it (same trial).
+    """The checkpoint folder to restore for ``path``: ``(folder, fallback_used)``.
 
-    Returns ``(folder, fallback_used)``. A checkpoint budget may delete the exact checkpoint a
-    PBT exploit pointed at before the exploiting trial starts; the source trial's newest
-    checkpoint is then the closest state that still exists.
+    ``path`` itself when it holds a checkpoint. A link there is a resume's stand-in for a
+    checkpoint that was gone (:func:`hftune.study.resume.stand_in_for_lost_checkpoints`): its
+    target, as a fallback. A ``path`` that is gone: the newest checkpoint beside it (same
+    trial) at or before it, as a fallback, never a later one (a later state would not match the
+    history recorded up to ``path``). Raises :class:`FileNotFoundError` naming ``path`` when
+    there is none.
     """
     path = Path(path)
+    if path.is_symlink() and (path / META_FILE).is_file():
+        return path.resolve(), True
     if (path / META_FILE).is_file():
         return path, False
-    siblings = sorted((p for p in path.parent.glob("checkpoint_*") if (p / META_FILE).is_file()),
-                      key=lambda p: p.name)
-    if not siblings:
-        raise FileNotFoundError(f"checkpoint {path} and every checkpoint beside it are gone")
-    return siblings[-1], True
+    earlier = sorted(p for p in path.parent.glob("checkpoint_*")
+                     if p.name <= path.name and not p.is_symlink() and (p / META_FILE).is_file())
+    if not earlier:
+        raise FileNotFoundError(f"checkpoint {path} is gone and no earlier checkpoint of its "
+                                f"trial is kept")
+    return earlier[-1], True
 
 
 def local_checkpoint_path(checkpoint: Any) -> Path:
@@ -142,7 +151,7 @@ def prepare_restore(source: Path, local: Path, *, train_rows: int, batch_size: i
     state["global_step"] = int(round(meta.epoch * steps_per_epoch))
     state["epoch"] = meta.epoch
     state_path.write_text(json.dumps(state), encoding="utf-8")
-    return RestoredState(meta, fallback, state["global_step"])
+    return RestoredState(meta, fallback, state["global_step"], folder.name)
 
 
 # Param-group keys of the optimizer Trainer builds that a trial's config sets through
@@ -198,11 +207,9 @@ class ApplyConfigOnRestore(TrainerCallback):
                     group[key] = defaults[key]
         step = state.global_step
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [args.learning_rate] * len(groups)
-            scheduler.last_epoch = step
             lambdas = getattr(scheduler, "lr_lambdas", None) or [lambda _s: 1.0] * len(groups)
             new_lrs = [args.learning_rate * lam(step) for lam in lambdas]
-            scheduler._last_lr = list(new_lrs)
+            move_lr_schedule(scheduler, [args.learning_rate] * len(groups), step, new_lrs)
         else:
             new_lrs = [args.learning_rate] * len(groups)
         for group, lr in zip(groups, new_lrs, strict=True):

@@ -133,13 +133,13 @@ def _check_torch_file(path: Path) -> None:
 
 
 _cache_lock = threading.Lock()
-_base_weights: dict[str, dict[str, Any]] = {}
+_base_weights: dict[str, tuple[type, dict[str, Any]]] = {}
 
 
 def _pretrained_state(model_path: str, num_labels: int,
-                      trust_remote_code: bool = False) -> dict[str, Any]:
-    """The pretrained weights of ``model_path``, read once per process: all but a head the
-    checkpoint lacks or saved for another number of labels."""
+                      trust_remote_code: bool = False) -> tuple[type, dict[str, Any]]:
+    """The model class and the pretrained weights of ``model_path``, read once per process:
+    all but a head the checkpoint lacks or saved for another number of labels."""
     from transformers import AutoModelForSequenceClassification
 
     with _cache_lock:
@@ -152,8 +152,8 @@ def _pretrained_state(model_path: str, num_labels: int,
             fresh = {*info.get("missing_keys", ()),
                      *(k[0] if isinstance(k, tuple) else k
                        for k in info.get("mismatched_keys", ()))}
-            _base_weights[model_path] = {
-                k: v for k, v in model.state_dict().items() if k not in fresh}
+            _base_weights[model_path] = (type(model), {
+                k: v for k, v in model.state_dict().items() if k not in fresh})
         return _base_weights[model_path]
 
 
@@ -161,14 +161,17 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
                 seed: int, trust_remote_code: bool = False) -> Any:
     """A sequence-classification model for one trial.
 
-    The head (weights not in the checkpoint) is initialised from ``seed``; every other weight is
-    the pretrained one; ``overrides`` are model-config values (e.g. ``hidden_dropout_prob``).
+    The head (weights not in the checkpoint) is initialised from ``seed``, as
+    ``from_pretrained`` initialises missing weights; every other weight is the pretrained one,
+    copied from the process's cache (no file is read again and no weight is first initialised
+    at random: ``from_pretrained`` with the cached ``state_dict``); ``overrides`` are
+    model-config values (e.g. ``hidden_dropout_prob``).
     """
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     num_labels = len(label_names)
-    base = _pretrained_state(model_path, num_labels, trust_remote_code)
+    model_class, base = _pretrained_state(model_path, num_labels, trust_remote_code)
     config = AutoConfig.from_pretrained(
         model_path, num_labels=num_labels, trust_remote_code=trust_remote_code,
         id2label=dict(enumerate(label_names)),
@@ -177,22 +180,13 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
         if not hasattr(config, key):
             raise ModelError(f"search_space.model.{key}: the model config has no '{key}'")
         setattr(config, key, value)
-    from transformers.initialization import no_init_weights
-
-    # Skip the random init of every weight (the pretrained ones are overwritten right after:
-    # ~0.3 s per trial for MiniLM, seconds for BERT-base); only the new head is initialised,
-    # from the trial's seed, the way from_pretrained initialises missing weights.
-    with no_init_weights():
-        model = AutoModelForSequenceClassification.from_config(config)
-    missing, unexpected = model.load_state_dict(base, strict=False)
-    if unexpected:
-        raise ModelError(f"model: cached weights do not fit the model ({unexpected[:3]})")
     torch.manual_seed(seed)
-    fresh = {name.rsplit(".", 1)[0] for name in missing}
-    for name, module in model.named_modules():
-        if name in fresh:
-            model._init_weights(module)
-    return model
+    model, info = model_class.from_pretrained(None, config=config, state_dict=base,
+                                              output_loading_info=True)
+    if info.get("unexpected_keys"):
+        raise ModelError(f"model: cached weights do not fit the model "
+                         f"({sorted(info['unexpected_keys'])[:3]})")
+    return model.train()
 
 
 def _parameter_shapes(config: Any, trust_remote_code: bool) -> dict[str, tuple[int, ...]]:

@@ -135,7 +135,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
                              "gpus_per_trial": float(setup.gpus_per_trial)}
     if restored is not None:
         first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
-                     restore_fallback=restored.fallback)
+                     restore_fallback=restored.fallback, restored_checkpoint=restored.source)
         if _trained_out(restored, args):  # nothing left to train for this config
             if restored.meta.trial_id == trial_id and restored.meta.config == dict(config):
                 return {"reports": 0, "seconds": 0.0}  # own final checkpoint: already reported
@@ -229,8 +229,6 @@ def ray_trainable(config: dict[str, Any], setup: TrialSetup) -> None:
     from ray import tune
 
     context = tune.get_context()
-    if context.get_trial_id() in setup.extra.get("ended_trials", ()):
-        return  # ended before a resume (its record says so); Ray's snapshot was older
     checkpoint = tune.get_checkpoint()
     # The Trainer's scratch folder stays outside Ray's trial folder, which Ray syncs to the
     # study folder: checkpoints reach the study only through tune.report.

@@ -1,0 +1,69 @@
+"""transformers internals hftune relies on (transformers >= 5, < 6), one hook per function.
+
+Each hook names what it relies on and what breaks without it, and raises
+:class:`~hftune.errors.LibraryInternalsError` when the internal is missing or changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hftune._compat import internal_moved
+
+TRANSFORMERS = "transformers"
+# What the hook below takes the place of: Trainer's sampler factories (transformers 4.x-5.x).
+SAMPLER_METHODS = ("_get_train_sampler", "_get_eval_sampler")
+# What transformers print()s on import goes here (see import_trainer): a study prints hftune's
+# lines only.
+LOG = logging.getLogger("hftune.libraries")
+
+
+@functools.cache
+def length_list_trainer(as_list: Callable[[Any], Any]) -> type:
+    """transformers' ``Trainer``, whose samplers pass through ``as_list`` (hftune's: holds a
+    length-grouped sampler's lengths as a list).
+
+    Relies on ``Trainer._get_train_sampler`` and ``Trainer._get_eval_sampler`` (the methods
+    that build the DataLoaders' samplers, since transformers 4.0): ``datasets`` hands the
+    ``length`` column over as a lazy column that reads one row from Arrow at each index, and the
+    sampler indexes it once per row and epoch (0.4 s for RTE's 2,490 rows each time); without
+    the hook length-grouped batches cost that per epoch and evaluation.
+    """
+    Trainer = import_trainer()  # noqa: N806
+
+    for name in SAMPLER_METHODS:
+        if not callable(getattr(Trainer, name, None)):
+            raise internal_moved(TRANSFORMERS, f"Trainer.{name}",
+                                 "give length-grouped samplers a list of lengths")
+
+    class LengthListTrainer(Trainer):
+        def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
+            return as_list(super()._get_train_sampler(*args, **kwargs))
+
+        def _get_eval_sampler(self, *args: Any, **kwargs: Any) -> Any:
+            return as_list(super()._get_eval_sampler(*args, **kwargs))
+
+    return LengthListTrainer
+
+
+def import_trainer() -> type:
+    """transformers' ``Trainer`` class, imported with the ``print`` calls its modules make on
+    import going to the ``hftune.libraries`` logger (the study's log file), not the terminal.
+
+    Relies on ``transformers.integrations.integration_utils`` printing
+    ``[INFO] Running in WANDB offline mode`` when it is first imported with
+    ``WANDB_MODE=offline`` (transformers 5; ``Trainer`` imports it): the first import is made
+    here, with ``sys.stdout`` captured. Without the hook every study prints that line, whether
+    or not it tracks anything in W&B.
+    """
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        from transformers import Trainer
+    for line in captured.getvalue().splitlines():
+        LOG.info("%s", line)
+    return Trainer
