@@ -8,10 +8,10 @@ from hftune.study.gpu_packing import (
     cpus_per_packed_trial,
     largest_batch,
     pack_fraction,
-    precision_defaults,
     resolve_auto,
     trials_per_gpu,
 )
+from hftune.trial_arguments import precision_defaults
 
 GiB = 2**30
 

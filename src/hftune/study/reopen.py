@@ -17,7 +17,7 @@ from hftune.errors import HftuneWarning, StudyFolderError, waiving_policy
 from hftune.study.prepare import PreparedStudy, prepare_study
 from hftune.study.records import StudyRecord
 from hftune.study.store import StudyStore
-from hftune.training.trainable import TRAINING_DEFAULTS
+from hftune.trial_arguments import TRAINING_DEFAULTS
 
 
 def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyConfig:
