@@ -75,6 +75,12 @@ def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
     return metric, mode
 
 
+def study_objective(cfg: StudyConfig) -> tuple[str, str]:
+    """:func:`resolve_objective` for the config's own task (resolved here, so that callers such
+    as the CLI need not know the task registry)."""
+    return resolve_objective(cfg, resolve_task(cfg.task))
+
+
 def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
                       total_gpus: int | None = None) -> Resources:
     """Use the whole machine: one GPU per trial when there are GPUs, else one CPU per trial.
