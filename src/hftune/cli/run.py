@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hftune.config.loading import load_config
+from hftune.study.loading import load_config
 
 if TYPE_CHECKING:
     from hftune.study.runner import StudyResult
