@@ -38,7 +38,7 @@ def grid_configs(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def run_hftune(model_dir: str, data_dir: str, grid: dict[str, list[Any]], rows: int | None,
                variant: dict[str, Any]) -> dict[str, Any]:
     """Run the grid as an hftune study; the study's wall time and per-trial timings."""
-    from hftune.config.loading import validate_study
+    from hftune.study.loading import validate_study
     from hftune.study.runner import run_study
 
     with tempfile.TemporaryDirectory(prefix="hftune-bench-") as out:

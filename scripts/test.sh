@@ -8,5 +8,6 @@ bash scripts/setup.sh
 export RAY_USAGE_STATS_ENABLED=0
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/ruff check src tests
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q -m "not integration" "$@"
 .venv/bin/python -m pytest -q -m integration "$@"

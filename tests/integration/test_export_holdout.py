@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.study.checkpoints import best_checkpoint, evaluate_model, scan_checkpoints
+from hftune.study.loading import validate_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hftune.config.loading import validate_study
+from hftune.study.loading import validate_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hftune.config.loading import validate_study
+from hftune.study.loading import validate_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
 

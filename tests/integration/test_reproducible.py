@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hftune.config.loading import validate_study
+from hftune.study.loading import validate_study
 from hftune.study.runner import run_study
 
 pytestmark = pytest.mark.integration

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.strategies._seeds_then_pbt import top_seeds
 from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
 from hftune.study.export import choose_export
+from hftune.study.loading import validate_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
 

@@ -150,7 +150,7 @@ def test_resume_of_a_non_study_and_of_a_missing_folder(monkeypatch, capsys, tmp_
 
 
 def test_trust_remote_code_is_off_unless_the_config_says_so() -> None:
-    from hftune.config.loading import validate_study
+    from hftune.study.loading import validate_study
 
     base = {"name": "x", "model": "m", "task": "rte"}
     assert validate_study(base).trust_remote_code is False

@@ -135,8 +135,8 @@ def test_a_seed_out_of_range_is_one_line(seed: int, write_study, no_ray, monkeyp
 
 
 def test_a_plan_error_leaves_no_study_folder(write_study, monkeypatch) -> None:
-    from hftune.config.loading import load_config
     from hftune.study import runner
+    from hftune.study.loading import load_config
 
     real = runner.prepare_study
 
@@ -172,7 +172,7 @@ def test_an_output_dir_that_cannot_be_a_folder_is_refused_up_front(
 
 
 def test_output_dir_expands_home_and_refuses_empty(monkeypatch, tmp_path: Path) -> None:
-    from hftune.config.loading import validate_study
+    from hftune.study.loading import validate_study
 
     monkeypatch.setenv("HOME", str(tmp_path))
     base = {"name": "x", "model": "m", "task": "rte"}
@@ -197,8 +197,8 @@ def fit_check(monkeypatch: pytest.MonkeyPatch):
     (local, before Ray: ``connect_ray`` raises :class:`Reached`)."""
     import ray
 
-    from hftune.config.loading import validate_study
     from hftune.study import preflight, runner
+    from hftune.study.loading import validate_study
     from hftune.study.prepare import default_resources
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)

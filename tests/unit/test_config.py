@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hftune.config.loading import apply_overrides, load_config, parse_yaml, validate_study
+from hftune.config.loading import apply_overrides, parse_yaml
 from hftune.errors import ConfigError
+from hftune.study.loading import load_config, validate_study
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.errors import ConfigError, HftuneWarning, PolicyError, waiving_policy
+from hftune.study.loading import validate_study
 from hftune.study.records import StudyRecord
 from hftune.study.reopen import study_config
 from hftune.study.store import StudyStore

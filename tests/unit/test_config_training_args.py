@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.config.schema import TrialContext
 from hftune.config.training_args import check_value, is_hub_argument, scalar_types
 from hftune.errors import ConfigError
+from hftune.study.loading import validate_study
 
 
 def study(**changes: Any) -> Any:

@@ -171,7 +171,7 @@ def test_unlabelled_rows_say_so(tmp_path: Path) -> None:
 def test_a_row_limit_that_keeps_one_class_is_an_error(tmp_path: Path, tiny_bert: Path) -> None:
     """max_train_samples keeps the first rows: a file sorted by label would train on one
     class; the check runs on the rows the trials get."""
-    from hftune.config.loading import validate_study
+    from hftune.study.loading import validate_study
     from hftune.study.prepare import prepare_study
 
     rows = [{"sentence": f"s {i}", "label": int(i >= 6)} for i in range(8)]

@@ -8,10 +8,10 @@ from hftune.study.gpu_packing import (
     cpus_per_packed_trial,
     largest_batch,
     pack_fraction,
-    precision_defaults,
     resolve_auto,
     trials_per_gpu,
 )
+from hftune.trial_arguments import precision_defaults
 
 GiB = 2**30
 
@@ -61,7 +61,7 @@ def test_cpus_are_shared_among_packed_trials() -> None:
 ])
 def test_default_resources_let_packed_trials_fill_the_gpus(resources: dict, cpus: int,
                                                             gpus: int, expected: tuple) -> None:
-    from hftune.config.loading import validate_study
+    from hftune.study.loading import validate_study
     from hftune.study.prepare import default_resources
 
     cfg = validate_study({"name": "x", "model": "m", "task": "rte", "resources": resources})
@@ -92,8 +92,8 @@ def test_auto_without_gpus_is_cpu_trials() -> None:
 
 
 def test_config_accepts_auto_and_numbers_only() -> None:
-    from hftune.config.loading import validate_study
     from hftune.errors import HftuneInputError
+    from hftune.study.loading import validate_study
     from hftune.study.prepare import default_resources
 
     base = {"name": "x", "model": "m", "task": "rte"}

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.errors import ConfigError
 from hftune.study.checkpoints import CheckpointMeta
 from hftune.study.holdout import HoldoutEvaluation, record_holdout, select_top_k
+from hftune.study.loading import validate_study
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 
 

@@ -19,18 +19,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hftune.config.loading import (
-    load_config,
-    parse_yaml,
-    read_yaml,
-    training_argument_fields,
-    validate_study,
-)
+from hftune.config.loading import parse_yaml, read_yaml, training_argument_fields
 from hftune.config.schema import TaskConfig
 from hftune.data.loading import find_data_dir, normalise, read_split_file
 from hftune.data.tasks import resolve_task
 from hftune.errors import ConfigError, DataError, ModelError
 from hftune.space import parse_dimension, parse_space
+from hftune.study.loading import load_config, validate_study
 from hftune.study.prepare import check_vocabulary, prepare_study
 from hftune.study.records import TrialRecord, best_trial, score_value
 from hftune.training.model import resolve_model_ref

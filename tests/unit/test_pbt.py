@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.config.schema import StrategyConfig
 from hftune.errors import ConfigError
 from hftune.space import parse_space
 from hftune.strategies import build_strategy, validate_strategy
 from hftune.strategies._pbt import clip_config
 from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
+from hftune.study.loading import validate_study
 from hftune.study.store import StudyStore
 from hftune.testing.synthetic_pbt import checkpoints_on_disk, epoch_step, run_synthetic_pbt
 
@@ -48,7 +48,7 @@ def test_pbt_options_are_validated() -> None:
 def test_reference_pbt_example_validates() -> None:
     from pathlib import Path
 
-    from hftune.config.loading import load_config
+    from hftune.study.loading import load_config
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "rte-pbt.yaml")
     assert cfg.strategy.name == "pbt" and cfg.strategy.options["population"] == 8

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hftune.config.loading import validate_study
 from hftune.errors import ConfigError, ModelError
+from hftune.study.loading import validate_study
 from hftune.study.prepare import prepare_study
 
 

@@ -56,9 +56,9 @@ def test_cluster_sizing_keeps_the_measured_auto_fraction(monkeypatch) -> None:
     measured while preparing is reused, not probed a second time."""
     from dataclasses import dataclass
 
-    from hftune.config.loading import validate_study
     from hftune.study import gpu_packing, runner
     from hftune.study import ray_session as session
+    from hftune.study.loading import validate_study
     from hftune.study.prepare import Resources
 
     @dataclass

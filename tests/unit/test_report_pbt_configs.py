@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from hftune.report.data import load_study, trials_frame
-from hftune.report.effective_config import config_at_epoch, config_of_report, scored_config
 from hftune.report.tables import trial_table
+from hftune.study.effective_config import config_at_epoch, config_of_report, scored_config
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
 

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hftune.config.loading import load_config, validate_study
 from hftune.config.schema import StrategyConfig
 from hftune.errors import ConfigError
 from hftune.space import parse_space
@@ -20,6 +19,7 @@ from hftune.strategies._wrappers import (
     SeededAsyncHyperBand,
     global_numpy_seed,
 )
+from hftune.study.loading import load_config, validate_study
 from hftune.testing.synthetic import CurveSpec, final_value, sample_config
 
 REPO = Path(__file__).resolve().parents[2]

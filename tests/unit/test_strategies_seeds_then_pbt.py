@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from hftune.config.loading import training_argument_fields, validate_study
+from hftune.config.loading import training_argument_fields
 from hftune.errors import ConfigError
 from hftune.space import parse_space
 from hftune.strategies import build_strategy
 from hftune.strategies._seeds_then_pbt import member_seeds
 from hftune.strategies.base import UNCAPPED_EVALUATIONS
+from hftune.study.loading import validate_study
 
 SPACE = {"learning_rate": {"loguniform": [1e-5, 1e-3]}, "weight_decay": {"uniform": [0.0, 0.3]}}
 

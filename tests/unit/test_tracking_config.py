@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 import hftune.tracking as tracking_mod
-from hftune.config.loading import apply_overrides, validate_study
+from hftune.config.loading import apply_overrides
 from hftune.config.schema import StudyConfig
 from hftune.errors import ConfigError
+from hftune.study.loading import validate_study
 from hftune.tracking import build_tracking_callbacks, check_tracking_available
 from hftune.tracking._base import TrackingCallback, result_step, select_metrics
 

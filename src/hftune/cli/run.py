@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hftune.config.loading import load_config
+from hftune.study.loading import load_config
 
 if TYPE_CHECKING:
     from hftune.study.runner import StudyResult
@@ -28,11 +28,10 @@ def run(
     if quiet:
         result = run_study(cfg, address=address, overwrite=overwrite)
     else:
-        from hftune.data.tasks import resolve_task
-        from hftune.study.prepare import resolve_objective
+        from hftune.study.prepare import study_objective
         from hftune.study.progress import LiveProgress
 
-        metric, mode = resolve_objective(cfg, resolve_task(cfg.task))
+        metric, mode = study_objective(cfg)
         with LiveProgress(metric, mode, rule=cfg.strategy.score) as progress:
             result = run_study(cfg, address=address, overwrite=overwrite,
                                on_change=progress.update)

@@ -1,4 +1,10 @@
-"""Load a study config: YAML (safe loader) → ``--set`` overrides → typed, cross-checked config.
+"""Read a study config: YAML (safe loader) → ``--set`` overrides → typed, cross-checked config.
+
+:func:`read_config` gives the mapping (YAML and overrides), :func:`validate_config` the typed
+config with every check the config can make alone: the schema, ``TrainingArguments`` fields and
+values, the search space. The strategy's own options are checked by the strategy, which builds
+on the config: :func:`hftune.study.loading.load_config` joins the two (the config never imports
+:mod:`hftune.strategies`).
 
 Every failure raises :class:`hftune.errors.ConfigError` with one line naming the key and the fix.
 """
@@ -117,6 +123,12 @@ def training_argument_fields() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(TrainingArguments) if f.init)
 
 
+def config_space(cfg: StudyConfig) -> dict[str, space_mod.Dimension]:
+    """The config's ``search_space`` as typed dimensions (each key a ``TrainingArguments``
+    field or ``model.<config key>``)."""
+    return space_mod.parse_space(cfg.search_space, training_fields=set(training_argument_fields()))
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping safely (no Python object tags)."""
     try:
@@ -188,25 +200,28 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def load_config(
+def read_config(
     path: Path,
     overrides: Iterable[str] = (),
     *,
     data_dir: Path | None = None,
-) -> StudyConfig:
-    """Load and fully validate a study config (schema, search space, strategy options)."""
+) -> dict[str, Any]:
+    """The config file's mapping with the ``--set`` overrides applied and, given ``data_dir``,
+    ``task.data_dir`` set to it (``task: rte`` becomes ``task: {name: rte, ...}``). Not yet
+    validated: :func:`validate_config`."""
     data = apply_overrides(read_yaml(path), overrides)
     if data_dir is not None:
         task = data.get("task")
         data["task"] = {"name": task} if isinstance(task, str) else dict(task or {})
         data["task"]["data_dir"] = str(data_dir)
-    return validate_study(data)
+    return data
 
 
-def validate_study(data: Mapping[str, Any]) -> StudyConfig:
+def validate_config(data: Mapping[str, Any]) -> StudyConfig:
     """Build a :class:`StudyConfig` from a mapping and check what pydantic cannot: field names
-    and values of ``TrainingArguments`` (:mod:`hftune.config.training_args`), the search space,
-    the strategy's options against both, and that the strategy uses ``budget.num_samples``."""
+    and values of ``TrainingArguments`` (:mod:`hftune.config.training_args`) and the search
+    space. The strategy's options are not checked here
+    (:func:`hftune.study.loading.validate_study` checks them too)."""
     from hftune.config.training_args import (
         check_training,
         field_default,
@@ -234,7 +249,7 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
         if key in UNSUPPORTED_TRAINING_ARGS and cfg.training[key] not in (False, None):
             refuse_for_new_study(
                 f"training.{key}: not supported: {UNSUPPORTED_TRAINING_ARGS[key]}")
-    space = space_mod.parse_space(cfg.search_space, training_fields=set(fields))
+    space = config_space(cfg)
     for key in space:
         if is_hub_argument(key):
             raise hub_error(f"search_space.{key}")
@@ -247,9 +262,6 @@ def validate_study(data: Mapping[str, Any]) -> StudyConfig:
             raise ConfigError(f"search_space.{key}: also set in training; the searched value "
                               f"would win, so set it in one place")
     check_training(cfg.strategy.trial_context, space.values())
-    from hftune.strategies import validate_strategy
-
-    validate_strategy(cfg.strategy, space, num_samples=cfg.budget.num_samples)
     return cfg
 
 

@@ -1,8 +1,9 @@
 """Typed study config: every section rejects unknown keys (pydantic ``extra="forbid"``).
 
-Cross-field checks that need other modules (search-space syntax, TrainingArguments fields,
-strategy options) run in :func:`hftune.config.loading.validate_study`, so that this module
-stays a plain description of the file.
+Cross-field checks that need other modules (search-space syntax, TrainingArguments fields) run
+in :func:`hftune.config.loading.validate_config`, and the strategy's options in
+:func:`hftune.study.loading.validate_study`, so that this module stays a plain description of
+the file.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ fields; a bad value (``optim: adamw``, ``lr_scheduler_type: cosin``,
   accepts values that torch refuses or that make no sense (``learning_rate: -1``,
   ``adam_beta1: 2``, ``seed: -1``); ``num_train_epochs`` is above 0 unless ``max_steps`` is;
 * one ``TrainingArguments`` is built the way a trial builds it
-  (:func:`hftune.training.trainable.training_arguments`: hftune's defaults < ``training`` <
+  (:func:`hftune.trial_arguments.training_arguments`: hftune's defaults < ``training`` <
   the trial's config, and the evaluation cadence) from the fixed ``training`` values, and
   again for each search-space value tried on its own: each value of a list or choice, the two
   ends of a range (the other dimensions at their defaults). Whatever transformers raises
@@ -48,6 +48,7 @@ from typing import Any
 from hftune.config.schema import TrialContext
 from hftune.errors import ConfigError, refuse_for_new_study
 from hftune.space import MODEL_PREFIX, Dimension
+from hftune.trial_arguments import training_arguments
 
 # Checked by type only: what TrainingArguments makes of them depends on the trials' machine.
 MACHINE_DEPENDENT = frozenset({"use_cpu", "tf32", "ddp_backend", "deepspeed"})
@@ -175,16 +176,13 @@ def _describe(kinds: frozenset[type]) -> str:
 
 def _build(context: TrialContext, hparams: Mapping[str, Any]) -> Any:
     """``TrainingArguments`` as a trial on the CPU builds them (machine-dependent keys left out)."""
-    from hftune.training.trainable import TrialSetup, training_arguments
 
     def portable(values: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if k not in MACHINE_DEPENDENT}
 
-    setup = TrialSetup(
-        model_path="", tokenizer=None, label_names=(), train_dataset=None, eval_dataset=None,
-        metrics=(), training=portable(context.training), seed=0, cpus_per_trial=1.0,
-        gpus_per_trial=0.0, eval_every=context.eval_every, eval_steps=context.eval_steps)
-    return training_arguments(setup, portable(hparams), _OUTPUT_DIR)
+    return training_arguments(portable(context.training), portable(hparams), _OUTPUT_DIR,
+                              seed=0, gpus_per_trial=0.0, eval_every=context.eval_every,
+                              eval_steps=context.eval_steps)
 
 
 def _reason(exc: Exception) -> str:

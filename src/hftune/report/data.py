@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from hftune.report.effective_config import scored_config
+from hftune.study.effective_config import scored_config
 from hftune.study.records import (
     StudyRecord,
     TrialRecord,
@@ -377,7 +377,7 @@ def trials_frame(data: StudyData) -> pd.DataFrame:
     :func:`trial_compute_minutes`; the column adds up to :func:`compute_minutes`).
 
     The hyperparameters are those in effect at the evaluation that gives the trial its score
-    (:func:`~hftune.report.effective_config.scored_config`): for a PBT member scored before its
+    (:func:`~hftune.study.effective_config.scored_config`): for a PBT member scored before its
     last exploit, not the config it ended with.
     """
     unit = compute_unit(data)

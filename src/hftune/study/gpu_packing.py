@@ -7,9 +7,10 @@ process so the driver never holds a CUDA context), then asks Ray for ``1/k`` GPU
 ``k`` being how many such trials fit in the GPU's memory with some headroom.
 
 :func:`pack_fraction` is the arithmetic (pure, unit-tested); :func:`resolve_auto` wires it to a
-config; :func:`precision_defaults` is the bf16/tf32 choice for GPU trials. Assumes the GPUs of
-a cluster are alike (the driver's machine is measured). ``python -m hftune.study.gpu_packing
-MODEL BATCH MAX_LENGTH`` runs the probe alone and prints its bytes as JSON.
+config. The bf16/tf32 choice for GPU trials is a trial's own (in
+:mod:`hftune.trial_arguments`). Assumes the GPUs of a cluster are alike (the driver's machine is
+measured). ``python -m hftune.study.gpu_packing MODEL BATCH MAX_LENGTH`` runs the probe alone and
+prints its bytes as JSON.
 """
 
 from __future__ import annotations
@@ -69,29 +70,6 @@ def largest_batch(training: dict[str, Any], search_space: dict[str, Any]) -> int
     if isinstance(value, list):
         return int(max(value))
     return int(value)
-
-
-def precision_defaults(has_cuda: bool, bf16_supported: bool,
-                       capability: tuple[int, int] | None) -> dict[str, Any]:
-    """TrainingArguments for GPU trials: bf16 where the GPU has it, tf32 on Ampere and later."""
-    if not has_cuda:
-        return {}
-    out: dict[str, Any] = {}
-    if bf16_supported:
-        out["bf16"] = True
-    if capability is not None and capability[0] >= 8:
-        out["tf32"] = True
-    return out
-
-
-def cuda_precision_defaults() -> dict[str, Any]:
-    """:func:`precision_defaults` for this process's first CUDA device."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return {}
-    return precision_defaults(True, torch.cuda.is_bf16_supported(),
-                              torch.cuda.get_device_capability(0))
 
 
 def probe_trial_bytes(model_path: str, batch: int, max_length: int, num_labels: int = 2,

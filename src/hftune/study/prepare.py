@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hftune import space as space_mod
-from hftune.config.loading import training_argument_fields
+from hftune.config.loading import config_space
 from hftune.config.schema import StudyConfig
 from hftune.data.loading import TaskData, load_task_data
 from hftune.data.tasks import ResolvedTask, resolve_task
@@ -73,6 +73,12 @@ def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
                           f"'{task.name}'; choose one of {', '.join(sorted(allowed))}")
     mode = cfg.strategy.mode or ("min" if metric == "loss" else "max")
     return metric, mode
+
+
+def study_objective(cfg: StudyConfig) -> tuple[str, str]:
+    """:func:`resolve_objective` for the config's own task (resolved here, so that callers such
+    as the CLI need not know the task registry)."""
+    return resolve_objective(cfg, resolve_task(cfg.task))
 
 
 def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
@@ -148,8 +154,7 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
     if limit is not None and cfg.max_length > limit:
         raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of {limit} "
                           f"tokens ({why}); set max_length <= {limit}")
-    space = space_mod.parse_space(cfg.search_space,
-                                  training_fields=set(training_argument_fields()))
+    space = config_space(cfg)
     _check_model_keys(model_config, space)
     check_model_overrides(model_config, {
         k[len(space_mod.MODEL_PREFIX):]: d.edge_values() for k, d in space.items()

@@ -14,10 +14,11 @@ from typing import Any
 
 from hftune.config.schema import StudyConfig
 from hftune.errors import HftuneWarning, StudyFolderError, waiving_policy
+from hftune.study.loading import validate_study
 from hftune.study.prepare import PreparedStudy, prepare_study
 from hftune.study.records import StudyRecord
 from hftune.study.store import StudyStore
-from hftune.training.trainable import TRAINING_DEFAULTS
+from hftune.trial_arguments import TRAINING_DEFAULTS
 
 
 def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyConfig:
@@ -27,8 +28,6 @@ def study_config(store: StudyStore, study: StudyRecord | None = None) -> StudyCo
     (:class:`~hftune.errors.PolicyError`) do not stop it: each is an
     :class:`~hftune.errors.HftuneWarning`, and the study opens as it ran.
     """
-    from hftune.config.loading import validate_study
-
     if not (store.root / "study.yaml").is_file():
         raise StudyFolderError(f"{store.root}: not a study folder (no study.yaml)")
     study = study or store.read_study()

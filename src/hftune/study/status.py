@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hftune.study.effective_config import scored_config
 from hftune.study.records import TrialRecord, outcome_problem
 from hftune.study.store import StudyStore
 
@@ -12,8 +13,6 @@ from hftune.study.store import StudyStore
 def trial_row(trial: TrialRecord, metric: str, mode: str, rule: str = "best") -> dict[str, Any]:
     """One trial as a flat row: config (a PBT member's: the one in effect at its scored
     evaluation), state, score and where it was reached, seconds."""
-    from hftune.report.effective_config import scored_config
-
     summary = trial.summary(metric, mode, rule)
     return {
         "trial_id": trial.trial_id,

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from hftune.errors import StudyFolderError
+from hftune.study.effective_config import scored_config
 from hftune.study.records import StudyRecord, TrialRecord
 
 
@@ -109,11 +110,8 @@ class StudyStore:
 
         A trial's ``config.*`` columns are the config in effect at the evaluation that gives
         it its score (for a PBT member scored before its last exploit, not its final config;
-        see :func:`hftune.report.effective_config.scored_config`).
+        see :func:`hftune.study.effective_config.scored_config`).
         """
-        # imported here: that module depends on nothing in hftune.study, so there is no cycle
-        from hftune.report.effective_config import scored_config
-
         trials = self.read_trials()
         rows, reports = [], []
         for t in trials:

@@ -2,7 +2,8 @@
 
 Everything a trial needs and that does not vary between trials travels in one
 :class:`TrialSetup`, which the runner hands to Ray once (``tune.with_parameters`` puts it in the
-object store); trials only build their model and ``TrainingArguments`` from their config.
+object store); trials only build their model and ``TrainingArguments`` from their config
+(:func:`hftune.trial_arguments.training_arguments`, plain values in, no config schema).
 """
 
 from __future__ import annotations
@@ -16,17 +17,7 @@ from typing import Any
 
 from hftune.space import split_hyperparameters
 from hftune.training.heap import prepare_heap
-
-# Values hftune uses unless the config's `training:` says otherwise.
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "per_device_eval_batch_size": 64,
-    "dataloader_num_workers": 0,
-    "logging_strategy": "no",
-    # batches of similar lengths (shuffled in groups of 50 batches): less padding, less
-    # arithmetic (benchmarks/RESULTS.md, ablations); `random` is transformers' own default
-    "train_sampling_strategy": "group_by_length",
-    "use_cpu": None,  # decided from the trial's GPUs
-}
+from hftune.trial_arguments import training_arguments
 
 
 @dataclass
@@ -50,37 +41,6 @@ class TrialSetup:
     checkpoints: str = "none"  # "none" | "best" | "last" | "every" (see training.callback)
     trust_remote_code: bool = False  # the config's trust_remote_code (model code from the Hub)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def training_arguments(setup: TrialSetup, hparams: dict[str, Any], output_dir: str) -> Any:
-    """``TrainingArguments`` for one trial: defaults < config ``training`` < trial config."""
-    from transformers import TrainingArguments
-
-    values = {k: v for k, v in TRAINING_DEFAULTS.items() if v is not None}
-    values.update(setup.training)
-    values.update(hparams)
-    values.setdefault("seed", setup.seed)
-    values.setdefault("use_cpu", setup.gpus_per_trial == 0)
-    if setup.gpus_per_trial and "fp16" not in values:  # bf16/tf32 where the GPU has them
-        from hftune.study.gpu_packing import cuda_precision_defaults
-
-        for key, value in cuda_precision_defaults().items():
-            values.setdefault(key, value)
-    if setup.eval_every == "steps":
-        values.update(eval_strategy="steps", eval_steps=setup.eval_steps)
-    else:
-        values.update(eval_strategy="epoch")
-    for key in ("per_device_train_batch_size", "num_train_epochs", "warmup_steps", "seed"):
-        if key in values and isinstance(values[key], float) and values[key].is_integer():
-            values[key] = int(values[key])
-    # The trial hands the Trainer only the model's columns (and `length` for length-grouped
-    # batches, which Trainer would drop): hftune.training.batches
-    values["remove_unused_columns"] = False
-    # Checkpoints are asked for by the report callback (TrainerControl.should_save), never by
-    # a save schedule; "best" and "last" keep only the weights (what export needs).
-    values["save_only_model"] = setup.checkpoints in ("best", "last")
-    return TrainingArguments(
-        output_dir=output_dir, save_strategy="no", report_to=[], disable_tqdm=True, **values)
 
 
 def set_torch_threads(cpus: float) -> int:
@@ -120,7 +80,9 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     prepare_heap()
     threads = set_torch_threads(setup.cpus_per_trial)
     hparams, model_overrides = split_hyperparameters(config)
-    args = training_arguments(setup, hparams, output_dir)
+    args = training_arguments(
+        setup.training, hparams, output_dir, seed=setup.seed, gpus_per_trial=setup.gpus_per_trial,
+        eval_every=setup.eval_every, eval_steps=setup.eval_steps, checkpoints=setup.checkpoints)
     restored = None
     if restore_from is not None:
         restored = prepare_restore(

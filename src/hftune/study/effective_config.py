@@ -7,16 +7,16 @@ where ``E`` is the epoch of the checkpoint the member continued from (``restored
 trial's score may come from an evaluation made before its last exploit, so tables that show a
 score next to a config must show the config of that evaluation: :func:`scored_config`.
 
-This module imports nothing from :mod:`hftune.study` at run time, so the study store can use it
-(``trials.csv``) without an import cycle.
+Part of the study layer: the record knows which config made its scored evaluation, so the
+study's own tables (``trials.csv``, ``hftune status``) and the report (which reads the records)
+ask this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from hftune.study.records import TrialRecord
+from hftune.study.records import TrialRecord
 
 
 def _history(trial: TrialRecord) -> list[dict[str, Any]]:
