@@ -1,0 +1,149 @@
+"""PBT after a real ``kill -9``: every member finishes, from a checkpoint that exists.
+
+``hftune run`` runs a PBT study (4 members, an exploit every epoch) on a slice of SST-2 in its
+own process group; the test watches the study folder and kills the group with SIGKILL on the
+Nth event written there (reports and exploits), N drawn from a seeded generator or "right after
+the first exploit", never after a timed sleep. ``hftune resume`` then runs in this process. What
+must hold, at every ``checkpoints.keep`` tried: every member ``finished``, the study
+``finished``, each evaluation recorded once per run (a run continues right after the checkpoint
+it restored), the lineage matching the records, and the learning rate and weight decay in
+effect after each restore those of the config in force.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_resume import HftuneProcess, read_records, run_cli, wait_for
+
+from hftune.study.store import StudyStore
+
+pytestmark = pytest.mark.integration
+
+EPOCHS = 4
+POPULATION = 4
+# events a whole study writes: a report per member and epoch (exploits add more)
+STUDY_EVENTS = POPULATION * EPOCHS
+_draw = random.Random(22)
+KILL_AT = [_draw.randint(2, STUDY_EVENTS - 2) for _ in range(2)]
+
+
+def pbt_yaml(path: Path, out: Path, model: Path, data: Path, keep: int) -> Path:
+    cfg: dict[str, Any] = {
+        "name": out.name, "output_dir": str(out), "model": str(model), "seed": 7,
+        "task": {"name": "sst2", "data_dir": str(data), "max_train_samples": 480,
+                 "max_eval_samples": 64},
+        "max_length": 48,
+        "search_space": {"learning_rate": {"loguniform": [2.0e-4, 3.0e-3]},
+                         "weight_decay": {"uniform": [0.0, 0.3]},
+                         "per_device_train_batch_size": [16, 32],
+                         "num_train_epochs": [EPOCHS]},
+        "strategy": {"name": "pbt", "population": POPULATION, "perturbation_interval": 1},
+        "checkpoints": {"keep": keep},
+        "resources": {"cpus_per_trial": 1},
+    }
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def events(out: Path) -> int:
+    """Events written to the study folder so far: reports in the trial records, exploits."""
+    reports = sum(len(r["reports"]) for r in read_records(out).values())
+    try:
+        exploits = (out / "lineage.jsonl").read_text().count("\n")
+    except OSError:
+        exploits = 0
+    return reports + exploits
+
+
+def exploits(out: Path) -> int:
+    try:
+        return (out / "lineage.jsonl").read_text().count("\n")
+    except OSError:
+        return 0
+
+
+def runs_of(reports: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """A record's reports split into runs (a run starts at a report with ``worker_pid``)."""
+    runs: list[list[dict[str, Any]]] = []
+    for report in reports:
+        if not runs or "worker_pid" in report:
+            runs.append([])
+        runs[-1].append(report)
+    return runs
+
+
+def check_member(trial_id: str, rec: dict[str, Any], lineage: list[dict[str, Any]]) -> None:
+    """One member's record after the resume: finished, each evaluation once per run, its
+    exploits in the lineage, the restored optimizer holding the config in force."""
+    assert rec["state"] == "finished", (trial_id, rec.get("error"))
+    reports = rec["reports"]
+    assert reports[-1]["trained_all"] and reports[-1]["epoch"] == EPOCHS
+    history = rec["config_history"]
+    into = [e for e in lineage if e["to_trial"] == trial_id]
+    assert len(into) == max(len(history) - 1, 0)
+    config = dict(history[0]["config"]) if history else dict(rec["config"])
+    exploit_runs = 0
+    previous: dict[str, Any] | None = None
+    for run in runs_of(reports):
+        first = run[0]
+        source = first.get("restored_from")
+        if source is None:  # the member's first run: from the start
+            assert previous is None and first["epoch"] == 1.0, (trial_id, first)
+        elif source == trial_id:  # continued its own checkpoint (a resume): right after it
+            assert previous is not None and first["epoch"] == previous["epoch"] + 1
+            assert first["restored_epoch"] == previous["epoch"]
+        else:  # an exploit: the donor's checkpoint, then the new config
+            event = into[exploit_runs]
+            exploit_runs += 1
+            assert (event["from_trial"], event["epoch"]) == (source, first["restored_epoch"])
+            assert first["epoch"] in (first["restored_epoch"] + 1, EPOCHS)
+            config = dict(event["new_config"])
+            assert history[exploit_runs]["config"] == config
+        if first.get("trained") is False:  # cloned a member that had finished: no training
+            assert first["epoch"] == first["restored_epoch"] == EPOCHS and len(run) == 1
+        elif source is not None:
+            applied = first["applied"]  # read back from the restored optimizer
+            assert applied["base_learning_rate"] == pytest.approx(config["learning_rate"])
+            assert applied["weight_decay"] == pytest.approx(config["weight_decay"])
+        epochs = [r["epoch"] for r in run]
+        assert epochs == [first["epoch"] + i for i in range(len(run))], (trial_id, epochs)
+        previous = run[-1]
+    assert exploit_runs == len(into)
+    assert rec["config"] == config
+
+
+@pytest.mark.parametrize(("keep", "kill_at"), [(1, "exploit"), (2, "exploit"),
+                                                (3, KILL_AT[0]), (1, KILL_AT[1])],
+                         ids=["keep1-after-exploit", "keep2-after-exploit",
+                              f"keep3-event{KILL_AT[0]}", f"keep1-event{KILL_AT[1]}"])
+def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | str,
+                                                      ray_session, tiny_bert, shared_data,
+                                                      tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "pbt"
+    cfg = pbt_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "sst2", keep)
+    run = HftuneProcess(["run", str(cfg), "--quiet"])
+    try:
+        if kill_at == "exploit":
+            wait_for(lambda: exploits(out) >= 1, "a first exploit", run, timeout=300)
+        else:
+            wait_for(lambda: events(out) >= kill_at, f"event {kill_at}", run, timeout=300)
+    finally:
+        run.kill()
+    assert not run.left_behind()
+
+    code, stdout, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
+    assert code == 0, stdout + err
+    store = StudyStore(out)
+    study = store.read_study()
+    assert study.status == "finished" and not study.unrestorable
+    records = read_records(out)
+    assert len(records) == POPULATION
+    lineage = store.read_lineage()
+    for trial_id, rec in records.items():
+        check_member(trial_id, rec, lineage)
+    assert all(e["to_trial"] in records and e["from_trial"] in records for e in lineage)
