@@ -24,18 +24,17 @@ from hftune.study.store import StudyStore
 
 pytestmark = pytest.mark.integration
 
-EPOCHS = 4
+EPOCHS = 6
 POPULATION = 4
 # events a whole study writes: a report per member and epoch (exploits add more)
 STUDY_EVENTS = POPULATION * EPOCHS
-_draw = random.Random(22)
-KILL_AT = [_draw.randint(2, STUDY_EVENTS - 2) for _ in range(2)]
+KILL_AT = [random.Random(22).randint(2, STUDY_EVENTS - 2)]
 
 
 def pbt_yaml(path: Path, out: Path, model: Path, data: Path, keep: int) -> Path:
     cfg: dict[str, Any] = {
         "name": out.name, "output_dir": str(out), "model": str(model), "seed": 7,
-        "task": {"name": "sst2", "data_dir": str(data), "max_train_samples": 480,
+        "task": {"name": "sst2", "data_dir": str(data), "max_train_samples": 1200,
                  "max_eval_samples": 64},
         "max_length": 48,
         "search_space": {"learning_rate": {"loguniform": [2.0e-4, 3.0e-3]},
@@ -58,6 +57,27 @@ def events(out: Path) -> int:
     except OSError:
         exploits = 0
     return reports + exploits
+
+
+def snapshot_behind(out: Path, keep: int) -> bool:
+    """Whether a member still training has reported (and so checkpointed) more than ``keep``
+    times since Ray's newest experiment snapshot, which names a checkpoint of its own for it:
+    that checkpoint is then older than the member's ``keep`` newest, the one a budget that
+    ignored the snapshot deletes, and the one a resume restores it from."""
+    from hftune._compat.ray import newest_snapshot, read_snapshot
+
+    snapshot = newest_snapshot(out / "ray")
+    if snapshot is None:
+        return False
+    try:
+        named = {t.trial_id for t in read_snapshot(snapshot)
+                 if t.checkpoint and t.folder and Path(t.checkpoint).parent == t.folder}
+    except ValueError:  # being written
+        return False
+    written = snapshot.stat().st_mtime
+    return any(sum(r["time"] > written for r in rec["reports"]) > keep
+               for trial_id, rec in read_records(out).items()
+               if trial_id in named and not rec["reports"][-1].get("trained_all"))
 
 
 def exploits(out: Path) -> int:
@@ -101,12 +121,14 @@ def check_member(trial_id: str, rec: dict[str, Any], lineage: list[dict[str, Any
             event = into[exploit_runs]
             exploit_runs += 1
             assert (event["from_trial"], event["epoch"]) == (source, first["restored_epoch"])
-            assert first["epoch"] in (first["restored_epoch"] + 1, EPOCHS)
+            cloned_finished = first.get("trained") is False  # no training: its metrics
+            assert first["epoch"] == first["restored_epoch"] + (0 if cloned_finished else 1)
             config = dict(event["new_config"])
             assert history[exploit_runs]["config"] == config
         if first.get("trained") is False:  # cloned a member that had finished: no training
             assert first["epoch"] == first["restored_epoch"] == EPOCHS and len(run) == 1
         elif source is not None:
+            assert first["restore_fallback"] is False, (trial_id, first)
             applied = first["applied"]  # read back from the restored optimizer
             assert applied["base_learning_rate"] == pytest.approx(config["learning_rate"])
             assert applied["weight_decay"] == pytest.approx(config["weight_decay"])
@@ -117,19 +139,25 @@ def check_member(trial_id: str, rec: dict[str, Any], lineage: list[dict[str, Any
     assert rec["config"] == config
 
 
-@pytest.mark.parametrize(("keep", "kill_at"), [(1, "exploit"), (2, "exploit"),
-                                                (3, KILL_AT[0]), (1, KILL_AT[1])],
+@pytest.mark.parametrize(("keep", "kill_at"), [(1, "exploit"), (2, "exploit"), (1, "behind"),
+                                                (2, "behind"), (3, KILL_AT[0])],
                          ids=["keep1-after-exploit", "keep2-after-exploit",
-                              f"keep3-event{KILL_AT[0]}", f"keep1-event{KILL_AT[1]}"])
+                              "keep1-snapshot-behind", "keep2-snapshot-behind",
+                              f"keep3-event{KILL_AT[0]}"])
 def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | str,
                                                       ray_session, tiny_bert, shared_data,
                                                       tmp_path, monkeypatch, capsys) -> None:
     out = tmp_path / "pbt"
     cfg = pbt_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "sst2", keep)
-    run = HftuneProcess(["run", str(cfg), "--quiet"])
+    # Ray's snapshots every 12 s (a documented Ray Tune setting; its default adapts to how
+    # long one takes): members train several epochs between two of them
+    run = HftuneProcess(["run", str(cfg), "--quiet"], env={"TUNE_GLOBAL_CHECKPOINT_S": "12"})
     try:
         if kill_at == "exploit":
             wait_for(lambda: exploits(out) >= 1, "a first exploit", run, timeout=300)
+        elif kill_at == "behind":
+            wait_for(lambda: snapshot_behind(out, keep), "a snapshot behind the checkpoints",
+                     run, timeout=300)
         else:
             wait_for(lambda: events(out) >= kill_at, f"event {kill_at}", run, timeout=300)
     finally:
@@ -138,6 +166,8 @@ def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | 
 
     code, stdout, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
     assert code == 0, stdout + err
+    # the checkpoints Ray's snapshot names were kept: no member needed a fallback
+    assert "is gone" not in err, err
     store = StudyStore(out)
     study = store.read_study()
     assert study.status == "finished" and not study.unrestorable

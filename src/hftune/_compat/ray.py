@@ -254,6 +254,8 @@ class SnapshotTrial:
     trial_id: str
     status: str  # Ray's: PENDING, RUNNING, PAUSED, TERMINATED, ERROR
     checkpoint: str | None  # the folder a restore continues it from (None: starts over)
+    folder: Path | None = None  # the trial's own folder in the experiment
+    registered: frozenset[str] = frozenset()  # its own checkpoints Ray knew of then
 
     @property
     def unfinished(self) -> bool:
@@ -265,10 +267,12 @@ def read_snapshot(snapshot: Path) -> list[SnapshotTrial]:
     """The trials of a Ray experiment snapshot file (:func:`newest_snapshot`).
 
     Relies on Ray's snapshot layout (ray 2.7+): ``{"trial_data": [[trial_json,
-    run_metadata_json], ...]}``, the trial JSON holding ``trial_id`` and ``status``, the run
-    metadata a ``_TrainingRunMetadata`` JSON whose ``checkpoint_manager`` (a cloudpickled
-    ``_CheckpointManager``) has ``latest_checkpoint_result``: what ``Trial.checkpoint`` returns
-    after a restore (also a donor's checkpoint after a PBT exploit). The file is one Ray wrote
+    run_metadata_json], ...]}``, the trial JSON holding ``trial_id``, ``status`` and
+    ``relative_logdir``, the run metadata a ``_TrainingRunMetadata`` JSON whose
+    ``checkpoint_manager`` (a cloudpickled ``_CheckpointManager``) has
+    ``latest_checkpoint_result`` (what ``Trial.checkpoint`` returns after a restore, also a
+    donor's checkpoint after a PBT exploit) and ``best_checkpoint_results`` (every checkpoint
+    the trial reported, with ``CheckpointConfig(num_to_keep=None)``). The file is one Ray wrote
     for this study; it is unpickled as Ray's own restore does. Raises :class:`ValueError` for
     a file that does not parse (being written), ``LibraryInternalsError`` for another layout.
     """
@@ -286,12 +290,18 @@ def read_snapshot(snapshot: Path) -> list[SnapshotTrial]:
             trial = json.loads(trial_json)
             manager = _TrainingRunMetadata.from_json_state(metadata_json).checkpoint_manager
             latest = manager.latest_checkpoint_result if manager is not None else None
+            results = manager.best_checkpoint_results if manager is not None else []
             trial_id, status = str(trial["trial_id"]), str(trial["status"])
+            logdir = trial.get("relative_logdir")
         except (TypeError, KeyError, AttributeError) as exc:
             raise internal_moved(RAY, f"the experiment snapshot's trial entries ({exc!r})",
                                  "know which checkpoints a resume restores") from None
         path = getattr(getattr(latest, "checkpoint", None), "path", None)
-        out.append(SnapshotTrial(trial_id, status, str(path) if path else None))
+        registered = frozenset(str(r.checkpoint.path) for r in results
+                               if getattr(r, "checkpoint", None) is not None)
+        out.append(SnapshotTrial(trial_id, status, str(path) if path else None,
+                                 Path(snapshot).parent / logdir if logdir else None,
+                                 registered))
     return out
 
 

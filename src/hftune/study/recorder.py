@@ -114,7 +114,7 @@ class StudyRecorder(Callback):
             self._cut(rec, [], None, None, running)
         elif source == rec.trial_id:  # its own checkpoint: a retry or a resume
             epoch = float(first.get("restored_epoch") or 0.0)
-            kept = [r for r in rec.reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
+            kept = _up_to_evaluation(rec.reports, first.get("restored_eval"), epoch)
             self._cut(rec, kept, _time(kept[-1]) if kept else None, epoch, running)
         elif continued and (entry := _recorded_exploit(rec, source, first)) is not None:
             # the exploit Ray's snapshot holds, recorded before the kill: replay from it
@@ -155,6 +155,7 @@ class StudyRecorder(Callback):
             rec.config_history.append({"epoch": 0.0, "config": dict(rec.config)})
         rec.config_history.append({"epoch": report.get("restored_epoch"), "config": new_config,
                                    "from_trial": report["restored_from"],
+                                   "from_eval": report.get("restored_eval"),
                                    "time": report["time"]})
         rec.config = new_config
         self.store.append_lineage(event)
@@ -192,14 +193,30 @@ def _after(entry: dict[str, Any], at: float | None, epoch: float | None) -> bool
     return True
 
 
+def _up_to_evaluation(reports: list[dict[str, Any]], eval_id: str | None,
+                      epoch: float) -> list[dict[str, Any]]:
+    """The reports up to the evaluation whose weights a restored checkpoint holds: the one
+    with that ``eval_id``; for checkpoints without one (earlier hftune), those up to its
+    ``epoch`` (which can repeat after an exploit, hence the id)."""
+    ids = [r.get("eval_id") for r in reports]
+    if eval_id is not None and eval_id in ids:
+        return reports[:ids.index(eval_id) + 1]
+    return [r for r in reports if float(r.get("epoch", 0.0)) <= epoch + 1e-9]
+
+
 def _recorded_exploit(rec: TrialRecord, source: str,
                       first: dict[str, Any]) -> dict[str, Any] | None:
-    """The latest exploit in ``rec``'s history from ``source``'s checkpoint at the epoch the
-    run restored (with its time), or ``None``."""
-    epoch = first.get("restored_epoch")
+    """The latest exploit in ``rec``'s history from the checkpoint of ``source`` the run
+    restored (the same evaluation id; for entries without one, the same epoch), with its
+    time, or ``None``."""
+    epoch, eval_id = first.get("restored_epoch"), first.get("restored_eval")
     for entry in reversed(rec.config_history[1:]):
-        if entry.get("from_trial") == source and _time(entry) is not None and (
-                epoch is None or abs(float(entry.get("epoch") or 0.0) - float(epoch)) < 1e-9):
+        if entry.get("from_trial") != source or _time(entry) is None:
+            continue
+        if entry.get("from_eval") is not None and eval_id is not None:
+            if entry["from_eval"] == eval_id:
+                return entry
+        elif epoch is None or abs(float(entry.get("epoch") or 0.0) - float(epoch)) < 1e-9:
             return entry
     return None
 

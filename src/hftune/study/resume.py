@@ -134,6 +134,7 @@ def _restore(prepared: PreparedStudy, store: StudyStore, study: StudyRecord,
 
     experiment = phase_experiment(store, prepared)
     reopen_killed_trials(experiment, store)
+    drop_checkpoints_after_snapshot(experiment, store)
     lost = stand_in_for_lost_checkpoints(experiment, store)
     _mark_ended_in_snapshot(experiment, store)
     study.unrestorable = sorted({*study.unrestorable, *lost})
@@ -176,6 +177,31 @@ def stand_in_for_lost_checkpoints(experiment: Path, store: StudyStore) -> list[s
                       f"snapshot) is gone; it continues from {earlier[-1].name}, the newest "
                       f"kept before it", HftuneWarning, stacklevel=2)
     return lost
+
+
+def drop_checkpoints_after_snapshot(experiment: Path, store: StudyStore) -> list[Path]:
+    """Delete the checkpoint folders of each trial Ray will continue that its newest snapshot
+    does not know (written by the killed run after the snapshot); returns them.
+
+    The continued run trains those evaluations again, and Ray names its new checkpoints by the
+    counter the snapshot holds: left in place, a stale folder would be taken for the newest
+    checkpoint of the trial (by the checkpoint budget) or be written into. Export and the
+    held-out estimate never used them (their evaluations leave the records). Checkpoints any
+    snapshot entry restores from are kept, whatever folder they lie in.
+    """
+    trials = _snapshot(experiment)
+    ended = {t.trial_id for t in store.read_trials() if t.state in ENDED_STATES}
+    named = {os.path.realpath(t.checkpoint) for t in trials if t.checkpoint}
+    dropped = []
+    for trial in trials:
+        if not trial.unfinished or trial.trial_id in ended or trial.folder is None:
+            continue
+        known = {os.path.realpath(p) for p in trial.registered} | named
+        for checkpoint in sorted(trial.folder.glob("checkpoint_*")):
+            if os.path.realpath(checkpoint) not in known and not checkpoint.is_symlink():
+                shutil.rmtree(checkpoint, ignore_errors=True)
+                dropped.append(checkpoint)
+    return dropped
 
 
 def reopen_killed_trials(experiment: Path, store: StudyStore) -> list[str]:

@@ -12,7 +12,9 @@ the real code paths.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,9 @@ def synthetic_pbt_trainable(config: dict[str, Any]) -> None:
         meta = json.loads((folder / META_FILE).read_text())
         w = json.loads((folder / STATE_FILE).read_text())["w"]
         epoch = int(meta["epoch"])
-        extra = {"trial_config": dict(config),
+        extra = {"trial_config": dict(config), "worker_pid": os.getpid(),
                  "restored_from": meta["trial_id"], "restored_epoch": float(epoch),
+                 "restored_eval": meta["record"].get("eval_id"),
                  "restored_w": w, "restore_fallback": fallback,
                  "applied": {"learning_rate": config["learning_rate"],
                              "weight_decay": config["weight_decay"]}}
@@ -51,13 +54,15 @@ def synthetic_pbt_trainable(config: dict[str, Any]) -> None:
         # cloned a trial that had already finished: report its state, which becomes this
         # trial's checkpoint (as the real trainable does)
         _report(trial_id, config, w, {"accuracy": w, "epoch": float(epoch), "step": epoch,
-                                      "trained_all": True, "elapsed_s": 0.0, **extra})
+                                      "eval_id": uuid.uuid4().hex[:16], "trained_all": True,
+                                      "elapsed_s": 0.0, **extra})
         return
     while epoch < total:
         w = epoch_step(w, config)
         epoch += 1
         record = {"accuracy": w, "epoch": float(epoch), "step": epoch,
-                  "trained_all": epoch >= total, "elapsed_s": 0.0,
+                  "eval_id": uuid.uuid4().hex[:16], "trained_all": epoch >= total,
+                  "elapsed_s": 0.0,
                   "learning_rate": config["learning_rate"],
                   "weight_decay": config["weight_decay"], **extra}
         extra = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,8 @@ class ReportCallback(TrainerCallback):
     """Reports every evaluation: metrics without the ``eval_`` prefix, plus progress fields.
 
     Each record has ``epoch`` (fractional when evaluating every N steps), ``step``,
+    ``eval_id`` (unique to this evaluation: a checkpoint's record names the evaluation it holds
+    the weights of, where epoch and step can repeat after a PBT exploit),
     ``elapsed_s`` (seconds since the trial started), ``eval_s`` (this evaluation's seconds),
     ``learning_rate`` and ``weight_decay`` as the optimizer holds them, and ``trained_all`` (whether
     training has reached its last step).
@@ -79,6 +82,7 @@ class ReportCallback(TrainerCallback):
         record.update(
             epoch=float(state.epoch or 0.0),
             step=int(state.global_step),
+            eval_id=new_eval_id(),
             elapsed_s=time.perf_counter() - self._started,
             trained_all=bool(state.max_steps and state.global_step >= state.max_steps),
         )
@@ -131,6 +135,11 @@ class ReportCallback(TrainerCallback):
             self._report(record, folder)
         except StopTrial:
             control.should_training_stop = True
+
+
+def new_eval_id() -> str:
+    """A new evaluation's id: 16 random hex digits."""
+    return uuid.uuid4().hex[:16]
 
 
 def optimizer_hyperparameters(optimizer: Any) -> dict[str, float]:

@@ -68,7 +68,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     per-trial resources it runs with, ``cpus_per_trial`` and ``gpus_per_trial`` (floats).
     """
     from hftune.training.batches import PaddingCollator, model_inputs, trainer_class
-    from hftune.training.callback import ReportCallback, StopAtEpoch
+    from hftune.training.callback import ReportCallback, StopAtEpoch, new_eval_id
     from hftune.training.checkpoint import ApplyConfigOnRestore, prepare_restore, write_meta
     from hftune.training.metrics import make_compute_metrics
     from hftune.training.model import build_model
@@ -97,6 +97,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
                              "gpus_per_trial": float(setup.gpus_per_trial)}
     if restored is not None:
         first.update(restored_from=restored.meta.trial_id, restored_epoch=restored.meta.epoch,
+                     restored_eval=restored.meta.record.get("eval_id"),
                      restore_fallback=restored.fallback, restored_checkpoint=restored.source)
         if _trained_out(restored, args):  # nothing left to train for this config
             if restored.meta.trial_id == trial_id and restored.meta.config == dict(config):
@@ -108,6 +109,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
             # it (export and the held-out estimate match checkpoints to reports by step).
             metrics = {k: v for k, v in restored.meta.record.items() if k not in _NOT_CLONED}
             record = {**metrics, **first, "step": restored.global_step, "trained_all": True,
+                      "eval_id": new_eval_id(),
                       "trained": False,
                       "elapsed_s": time.perf_counter() - started}  # not the source's seconds
             write_meta(restored.folder, trial_id=trial_id, epoch=restored.meta.epoch,
