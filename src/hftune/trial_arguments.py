@@ -45,6 +45,9 @@ def training_arguments(training: Mapping[str, Any], hparams: Mapping[str, Any],
     """
     from transformers import TrainingArguments
 
+    from hftune._compat.transformers import import_integrations
+
+    import_integrations()  # what TrainingArguments imports first prints on import
     values = {k: v for k, v in TRAINING_DEFAULTS.items() if v is not None}
     values.update(training)
     values.update(hparams)

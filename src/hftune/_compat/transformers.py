@@ -51,19 +51,35 @@ def length_list_trainer(as_list: Callable[[Any], Any]) -> type:
     return LengthListTrainer
 
 
-def import_trainer() -> type:
-    """transformers' ``Trainer`` class, imported with the ``print`` calls its modules make on
-    import going to the ``hftune.libraries`` logger (the study's log file), not the terminal.
+@functools.cache
+def import_integrations() -> None:
+    """Import transformers' integrations module with the ``print`` calls it makes on import
+    going to the ``hftune.libraries`` logger (the study's ``libraries.log``), not the terminal.
 
     Relies on ``transformers.integrations.integration_utils`` printing
     ``[INFO] Running in WANDB offline mode`` when it is first imported with
-    ``WANDB_MODE=offline`` (transformers 5; ``Trainer`` imports it): the first import is made
-    here, with ``sys.stdout`` captured. Without the hook every study prints that line, whether
-    or not it tracks anything in W&B.
+    ``WANDB_MODE=offline`` (transformers 5; the first ``TrainingArguments`` and ``Trainer``
+    import it): the first import is made here, with ``sys.stdout`` captured. Without the hook
+    every study prints that line, whether or not it tracks anything in W&B.
     """
+    import importlib
+
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        from transformers import Trainer
+        try:
+            importlib.import_module("transformers.integrations.integration_utils")
+        except ImportError:
+            raise internal_moved(TRANSFORMERS, "transformers.integrations.integration_utils",
+                                 "import the Trainer's integrations without their print()s"
+                                 ) from None
     for line in captured.getvalue().splitlines():
         LOG.info("%s", line)
+
+
+def import_trainer() -> type:
+    """transformers' ``Trainer`` class, its integrations imported quietly first
+    (:func:`import_integrations`)."""
+    import_integrations()
+    from transformers import Trainer
+
     return Trainer

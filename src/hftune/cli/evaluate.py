@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from hftune.cli.options import VERBOSE, libraries_logged
+
 
 def evaluate(
     study_dir: Path = typer.Argument(..., help="The study folder."),
@@ -14,6 +16,7 @@ def evaluate(
     top_k: int | None = typer.Option(
         None, "--top-k", min=1, help="Trials to evaluate (default: evaluation.holdout_top_k)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+    verbose: bool = VERBOSE,
 ) -> None:
     """Evaluate the top trials' best checkpoints on the held-out part; record it in the study."""
     from hftune.errors import StudyFolderError
@@ -25,7 +28,8 @@ def evaluate(
     store = StudyStore(study_dir)
     if store.is_locked():
         raise StudyFolderError(f"{store.root}: the study is running; evaluate it when it ends")
-    summary = holdout_summary(evaluate_holdout(store, top_k=top_k))
+    with libraries_logged(verbose, study_dir):
+        summary = holdout_summary(evaluate_holdout(store, top_k=top_k))
     if as_json:
         typer.echo(json.dumps(summary, indent=1, default=str))
         return

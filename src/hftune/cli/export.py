@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from hftune.cli.options import VERBOSE, libraries_logged
+
 
 def export(
     study_dir: Path = typer.Argument(..., help="The study folder."),
@@ -13,11 +15,13 @@ def export(
     trial: str | None = typer.Option(None, "--trial",
                                      help="Export this trial instead of the best one."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty folder."),
+    verbose: bool = VERBOSE,
 ) -> None:
     """Write the best trial's best checkpoint, its tokenizer and a model card to OUTPUT."""
     from hftune.study.export import export_best
 
-    result = export_best(study_dir, output, trial_id=trial, overwrite=overwrite)
+    with libraries_logged(verbose, study_dir):
+        result = export_best(study_dir, output, trial_id=trial, overwrite=overwrite)
     value = "-" if result.value is None else f"{result.value:.4f}"
     typer.echo(f"exported trial {result.trial_id} (epoch {result.checkpoint.epoch:g}, "
                f"validation {value}) to {result.out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import TextIO
@@ -40,14 +41,14 @@ _register()
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: TextIO | None = None, line: str | None = None) -> None:
-    """hftune's own warnings as one ``warning:`` line on stderr; others as Python shows them."""
+    """hftune's own warnings as one ``warning:`` line on stderr; the libraries' to the
+    ``py.warnings`` logger (the study's ``libraries.log`` while a command runs:
+    :mod:`hftune.study.library_log`; stderr otherwise)."""
     if issubclass(category, HftuneWarning):
         typer.echo(f"warning: {message}", err=True)
     else:
-        _python_show_warning(message, category, filename, lineno, file, line)
-
-
-_python_show_warning = warnings.showwarning
+        logging.getLogger("py.warnings").warning(
+            "%s", warnings.formatwarning(message, category, filename, lineno, line).rstrip())
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:

@@ -6,16 +6,20 @@ from pathlib import Path
 
 import typer
 
+from hftune.cli.options import VERBOSE, libraries_logged
+
 
 def replay(
     study_dir: Path = typer.Argument(..., help="The study folder."),
     trial: str | None = typer.Option(None, "--trial", help="Replay this trial, not the best."),
+    verbose: bool = VERBOSE,
 ) -> None:
     """Train one model from scratch following the best trial's schedule (PBT: its lineage);
     the evaluations are written to DIR/replay.json."""
     from hftune.study.replay import replay_study
 
-    result = replay_study(study_dir, trial)
+    with libraries_logged(verbose, study_dir):
+        result = replay_study(study_dir, trial)
     for seg in result["schedule"]:
         end = "end" if seg["end"] is None else f"{seg['end']:g}"
         typer.echo(f"epochs {seg['start']:g}..{end}: {seg['config']} (from {seg['trial_id']})")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from hftune.cli.options import VERBOSE, libraries_logged
+
 
 def rerun(
     study_dir: Path = typer.Argument(..., help="The study folder."),
@@ -14,11 +16,13 @@ def rerun(
     seeds: int = typer.Option(5, "--seeds", min=1, help="Seeds per config."),
     address: str | None = typer.Option(None, "--address", help="Join a Ray cluster (HOST:PORT)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+    verbose: bool = VERBOSE,
 ) -> None:
     """Rerun the study's top configs with several seeds; record mean ± std per config."""
     from hftune.study.rerun import rerun_study
 
-    summary = rerun_study(study_dir, top=top, seeds=seeds, address=address)
+    with libraries_logged(verbose, study_dir):
+        summary = rerun_study(study_dir, top=top, seeds=seeds, address=address)
     if as_json:
         typer.echo(json.dumps(summary, indent=1, default=str))
         return

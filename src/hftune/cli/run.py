@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from hftune.cli.options import VERBOSE, libraries_logged
 from hftune.study.loading import load_config
 
 if TYPE_CHECKING:
@@ -20,21 +21,23 @@ def run(
     address: str | None = typer.Option(None, "--address", help="Join a Ray cluster (HOST:PORT)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished study."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live table (logs, CI)."),
+    verbose: bool = VERBOSE,
 ) -> None:
     """Run the hyperparameter study described by CONFIG."""
     from hftune.study.runner import run_study
 
-    cfg = load_config(config, set_, data_dir=data_dir)
-    if quiet:
-        result = run_study(cfg, address=address, overwrite=overwrite)
-    else:
-        from hftune.study.prepare import study_objective
-        from hftune.study.progress import LiveProgress
+    with libraries_logged(verbose):
+        cfg = load_config(config, set_, data_dir=data_dir)
+        if quiet:
+            result = run_study(cfg, address=address, overwrite=overwrite)
+        else:
+            from hftune.study.prepare import study_objective
+            from hftune.study.progress import LiveProgress
 
-        metric, mode = study_objective(cfg)
-        with LiveProgress(metric, mode, rule=cfg.strategy.score) as progress:
-            result = run_study(cfg, address=address, overwrite=overwrite,
-                               on_change=progress.update)
+            metric, mode = study_objective(cfg)
+            with LiveProgress(metric, mode, rule=cfg.strategy.score) as progress:
+                result = run_study(cfg, address=address, overwrite=overwrite,
+                                   on_change=progress.update)
     print_outcome(result)
 
 

@@ -29,7 +29,7 @@ from hftune._compat.ray import (
 )
 from hftune.environ import environ_set
 from hftune.errors import HftuneInputError
-from hftune.study import ray_auth
+from hftune.study import library_log, ray_auth
 
 # Environment every trial process gets (on every node).
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -94,6 +94,7 @@ def connect_ray(address: str | None) -> None:
                      **RAY_INIT_OPTIONS)
 
     _connect_failed(address, join)
+    library_log.reclaim()  # ray.init resets the handlers of Ray's logger
     ray_auth.warn_if_unprotected(ray.get_runtime_context().gcs_address)
 
 
@@ -145,4 +146,5 @@ def start_local_ray(num_cpus: int, env: Mapping[str, str] | None = None) -> None
     env.update(ray_auth.auth_env_for_local_ray())
     with environ_set(env):  # the raylet, and with it every worker, inherits this environment
         refresh_auth_mode()
-        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **RAY_INIT_OPTIONS)
+        ray.init(num_cpus=num_cpus, **RAY_INIT_OPTIONS)
+    library_log.reclaim()  # ray.init resets the handlers of Ray's logger

@@ -59,7 +59,9 @@ class StudyStore:
 
     # -- lock ---------------------------------------------------------------------------------
     def acquire_lock(self) -> None:
-        """Hold the study's lock for this process; refuse if another process holds it."""
+        """Hold the study's lock for this process; refuse if another process holds it. From
+        then on the libraries' log lines go to the study's ``libraries.log``
+        (:func:`hftune.study.library_log.attach_study_folder`)."""
         self.root.mkdir(parents=True, exist_ok=True)
         fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held until release_lock
         try:
@@ -73,6 +75,9 @@ class StudyStore:
         fh.truncate()
         fh.write(str(os.getpid()))
         fh.flush()
+        from hftune.study.library_log import attach_study_folder
+
+        attach_study_folder(self.root)
         self._lock_fh = fh
 
     def is_locked(self) -> bool:
