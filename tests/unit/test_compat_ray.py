@@ -134,6 +134,7 @@ def test_gcs_probe_counts_nothing_listening_as_no_answer() -> None:
     with socket.socket() as sock:  # a free port nobody listens on once closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    assert compat.gcs_auth(f"127.0.0.1:{port}", timeout_s=2) == "unreachable"
     assert compat.gcs_answers_without_token(f"127.0.0.1:{port}", timeout_s=2) is False
 
 
@@ -142,7 +143,7 @@ def test_local_ray_refuses_a_client_without_the_token(ray_session) -> None:
     plain gRPC client that sends no token."""
     ray = ray_session
     assert compat.token_auth_enabled()
-    assert compat.gcs_answers_without_token(ray.get_runtime_context().gcs_address) is False
+    assert compat.gcs_auth(ray.get_runtime_context().gcs_address) == "token"
 
 
 # -- restoring an experiment ---------------------------------------------------------------

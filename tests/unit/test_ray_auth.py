@@ -120,10 +120,51 @@ def test_joining_a_cluster_sets_token_mode_for_ray_init_only(home: Path, monkeyp
     monkeypatch.setattr(ray, "init", fake_init)
     monkeypatch.setattr(ray, "get_runtime_context", lambda: Context())
     monkeypatch.setattr(ray_session, "refresh_auth_mode", lambda: None)
+    monkeypatch.setattr(ray_session, "gcs_auth", lambda address: "token")
     monkeypatch.setattr(compat, "gcs_answers_without_token", lambda address: False)
     ray_session.connect_ray("10.0.0.5:6379")
     assert seen == {"mode": "token", "address": "10.0.0.5:6379"}
     assert "RAY_AUTH_MODE" not in os.environ
+
+
+def _cluster(monkeypatch, auth: str, init) -> None:
+    import ray
+
+    from hftune.study import ray_session
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray_session, "refresh_auth_mode", lambda: None)
+    monkeypatch.setattr(ray_session, "gcs_auth", lambda address: auth)
+
+
+def test_a_cluster_that_asks_for_a_token_this_process_lacks_is_refused_at_once(
+        home: Path, monkeypatch) -> None:
+    from hftune.errors import HftuneInputError
+    from hftune.study import ray_session
+
+    joined: list[object] = []
+    _cluster(monkeypatch, "token", lambda **kw: joined.append(kw))
+    with pytest.raises(HftuneInputError, match="asks for a token and this process has none"):
+        ray_session.connect_ray("10.0.0.5:6379")
+    assert joined == []  # never waited for ray.init's retries
+
+
+def test_a_wrong_token_is_named_as_such(home: Path, monkeypatch) -> None:
+    from hftune.errors import HftuneInputError
+    from hftune.study import ray_session
+
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "e" * 64)
+
+    def refused(**kwargs: object) -> None:
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")
+
+    _cluster(monkeypatch, "token", refused)
+    with pytest.raises(HftuneInputError, match="refused this process's; copy the head"):
+        ray_session.connect_ray("10.0.0.5:6379")
+    _cluster(monkeypatch, "unreachable", refused)
+    with pytest.raises(HftuneInputError, match="cannot connect to the Ray cluster"):
+        ray_session.connect_ray("10.0.0.5:6379")
 
 
 def test_the_token_of_hftunes_local_ray_is_private(ray_session) -> None:

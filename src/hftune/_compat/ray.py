@@ -129,14 +129,15 @@ def token_auth_enabled() -> bool:
     return bool(is_token_auth_enabled())
 
 
-def gcs_answers_without_token(address: str, timeout_s: float = 5.0) -> bool:
-    """Whether the Ray GCS at ``HOST:PORT`` answers a client that sends no token.
+def gcs_auth(address: str, timeout_s: float = 5.0) -> str:
+    """How the Ray GCS at ``HOST:PORT`` treats a client that sends no token: ``"open"`` (it
+    answers), ``"token"`` (it refuses: token authentication) or ``"unreachable"`` (no answer:
+    nothing listens, a timeout, another service).
 
     One ``NodeInfoGcsService.GetClusterId`` call over a plain gRPC channel, without the
-    authorization metadata Ray's clients add: a cluster with token authentication refuses it
-    (``UNAUTHENTICATED``). Relies on ``ray.core.generated.gcs_service_pb2(_grpc)`` (the GCS's
-    protobuf stubs, since ray 2.5); without them hftune cannot warn about an unprotected
-    cluster. Any other failure (nothing listens, a timeout) counts as not answering.
+    authorization metadata Ray's clients add. Relies on ``ray.core.generated.gcs_service_pb2``
+    and ``gcs_service_pb2_grpc`` (the GCS's protobuf stubs, since ray 2.5); without them hftune
+    can neither warn about an open cluster nor tell a missing token from a missing cluster.
     """
     try:
         import grpc
@@ -152,9 +153,16 @@ def gcs_answers_without_token(address: str, timeout_s: float = 5.0) -> bool:
     with grpc.insecure_channel(target) as channel:
         try:
             stub_class(channel).GetClusterId(request, timeout=timeout_s)
-        except grpc.RpcError:
-            return False
-    return True
+        except grpc.RpcError as exc:
+            code = exc.code() if callable(getattr(exc, "code", None)) else None
+            return "token" if code == grpc.StatusCode.UNAUTHENTICATED else "unreachable"
+    return "open"
+
+
+def gcs_answers_without_token(address: str, timeout_s: float = 5.0) -> bool:
+    """Whether the Ray GCS at ``HOST:PORT`` answers a client that sends no token
+    (:func:`gcs_auth` is ``"open"``)."""
+    return gcs_auth(address, timeout_s) == "open"
 
 
 # -- restoring an experiment ---------------------------------------------------------------

@@ -34,6 +34,10 @@ AUTH_MODE = "RAY_AUTH_MODE"
 TOKEN_ENV = "RAY_AUTH_TOKEN"
 TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
 TOKEN_MODE = "token"
+# How a driver gets a cluster's token (README: Joining a Ray cluster).
+TOKEN_HINT = (f"copy the head node's ~/.ray/auth_token here (mode 600) and set "
+              f"{TOKEN_PATH_ENV} to it, or {TOKEN_ENV} to the token (README: Joining a Ray "
+              f"cluster)")
 
 
 def token_file() -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 
 from hftune._compat.ray import (
     count_callbacks_without_imports,
+    gcs_auth,
     move_tune_actor_env,
     refresh_auth_mode,
 )
@@ -86,6 +87,10 @@ def connect_ray(address: str | None) -> None:
         _connect_failed(None, lambda: start_local_ray(os.cpu_count() or 1))
         return
     env = ray_auth.auth_env_for_cluster()
+    asks_token = address != "auto" and gcs_auth(address) == "token"
+    if asks_token and not ray_auth.has_token():
+        raise HftuneInputError(f"--address: the Ray cluster at {address} asks for a token and "
+                               f"this process has none; {ray_auth.TOKEN_HINT}")
 
     def join() -> None:
         with environ_set(env):
@@ -93,28 +98,36 @@ def connect_ray(address: str | None) -> None:
             ray.init(address=address, runtime_env={"env_vars": worker_env()},
                      **RAY_INIT_OPTIONS)
 
-    _connect_failed(address, join)
+    _connect_failed(address, join, asks_token)
     library_log.reclaim()  # ray.init resets the handlers of Ray's logger
     ray_auth.warn_if_unprotected(ray.get_runtime_context().gcs_address)
 
 
-def _connect_failed(address: str | None, connect: Any) -> None:
+def _connect_failed(address: str | None, connect: Any, asks_token: bool = False) -> None:
     """Run ``connect``; its failure to start or join Ray is one :class:`HftuneInputError`
-    line (a missing or wrong token named as such)."""
+    line (a wrong token named as such: ``asks_token``, the cluster refused a tokenless
+    client, and joining it failed)."""
     from ray.exceptions import AuthenticationError
 
     where = f"the Ray cluster at {address}" if address else "a local Ray instance"
     try:
         connect()
     except AuthenticationError:
-        raise HftuneInputError(
-            f"--address: {where} asks for a token this process does not have or that is "
-            f"wrong; set {ray_auth.TOKEN_PATH_ENV} to a copy of the head node's token file (or "
-            f"{ray_auth.TOKEN_ENV} to the token) and {ray_auth.AUTH_MODE}=token") from None
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise HftuneInputError(f"--address: cannot connect to {where} "
-                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        raise HftuneInputError(f"--address: {where} refused this process's token; "
+                               f"{ray_auth.TOKEN_HINT}") from None
+    except ConnectionError as exc:
+        if asks_token:
+            raise HftuneInputError(f"--address: {where} asks for a token and refused this "
+                                   f"process's; {ray_auth.TOKEN_HINT}") from None
+        raise HftuneInputError(f"--address: cannot connect to {where} ({_first_line(exc)})"
                                ) from None
+    except (RuntimeError, ValueError) as exc:
+        raise HftuneInputError(f"--address: cannot connect to {where} ({_first_line(exc)})"
+                               ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def largest_node(nodes: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
