@@ -12,8 +12,9 @@ from hftune.study.runner import run_study
 
 pytestmark = pytest.mark.integration
 
-# Fields that describe the process or the clock, not the training (and every ``*_s`` timing).
-NOT_METRICS = {"time", "worker_pid", "ray_node_id", "torch_threads"}
+# Fields that describe the process, the clock or the evaluation's identity, not the training
+# (and every ``*_s`` timing).
+NOT_METRICS = {"time", "worker_pid", "ray_node_id", "torch_threads", "eval_id"}
 
 
 def _is_metric(key: str) -> bool:
