@@ -144,9 +144,33 @@ def test_searched_model_values_are_checked_before_any_trial(
 
 def test_searched_dropout_rates_keep_the_pretrained_weights(tiny_bert: Path,
                                                             shared_data: Path) -> None:
-    prepare_study(_cfg(tiny_bert, shared_data / "rte",
-                       space={"model.hidden_dropout_prob": {"uniform": [0.0, 0.3]},
-                              "model.attention_probs_dropout_prob": [0.1, 0.2]}))
+    """Dropout rates may be searched: the study prepares, and a trial's model built at each end
+    of the searched ranges holds every pretrained weight unchanged, with the rates in force."""
+    import torch
+    from safetensors.torch import load_file
+
+    from hftune.space import split_hyperparameters
+    from hftune.training.model import build_model
+
+    prepared = prepare_study(_cfg(tiny_bert, shared_data / "rte",
+                                  space={"model.hidden_dropout_prob": {"uniform": [0.0, 0.3]},
+                                         "model.attention_probs_dropout_prob": [0.1, 0.2]}))
+    hidden = prepared.space["model.hidden_dropout_prob"].edge_values()
+    attention = prepared.space["model.attention_probs_dropout_prob"].edge_values()
+    assert hidden == (0.0, 0.3) and attention == (0.1, 0.2)
+    pretrained = load_file(str(tiny_bert / "model.safetensors"))  # a BertModel's: no prefix
+    for config in ({"model.hidden_dropout_prob": hidden[0],
+                    "model.attention_probs_dropout_prob": attention[1]},
+                   {"model.hidden_dropout_prob": hidden[1],
+                    "model.attention_probs_dropout_prob": attention[0]}):
+        _, overrides = split_hyperparameters(config)
+        model = build_model(prepared.model_path, prepared.data.label_names, overrides, seed=1)
+        weights = model.state_dict()
+        assert all(torch.equal(weights[f"bert.{k}"], v) for k, v in pretrained.items())
+        rates = {m.p for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)
+                 and "attention.self" in n}
+        assert rates == {config["model.attention_probs_dropout_prob"]}
+        assert model.bert.embeddings.dropout.p == config["model.hidden_dropout_prob"]
 
 
 def test_model_folder_without_tokenizer_is_refused(tiny_bert: Path, shared_data: Path,
