@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,9 @@ from hftune.errors import StudyFolderError
 from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
-from hftune.testing.records import checkpoint_meta, two_trial_study
+from hftune.testing.fixtures import STARTED
+from hftune.testing.records import checkpoint_meta, study_folder, trial_record, two_trial_study
+from hftune.training.trainable import run_trial
 
 
 def test_scan_attributes_checkpoints_by_their_meta(tmp_path: Path) -> None:
@@ -95,8 +98,94 @@ def test_a_later_steps_checkpoints_are_found(tmp_path: Path) -> None:
     assert trial.trial_id == "p1" and ck.path.parent.parent.name == "ray-pbt"
 
 
+@pytest.fixture(scope="module")
+def trained_study(rte_trial_setup, tiny_bert: Path, tmp_path_factory) -> tuple[Path, Any]:
+    """A study of two real trials (tiny BERT, 64 RTE rows, 2 epochs, a checkpoint at every
+    evaluation), written as the recorder and Ray leave it: the reports as the trainable sent
+    them, each checkpoint in its trial's Ray folder. Returns the folder and the setup."""
+    import dataclasses
+    import shutil
+
+    setup = dataclasses.replace(rte_trial_setup, checkpoints="every", metric="accuracy")
+    root = tmp_path_factory.mktemp("trained") / "study"
+    records = []
+    for trial_id, lr in (("slow", 1e-4), ("fast", 3e-3)):
+        reports: list[dict[str, Any]] = []
+
+        def keep(record: dict[str, Any], folder: Path | None, trial_id=trial_id,
+                 reports=reports) -> None:
+            reports.append({**record, "time": STARTED + len(reports)})
+            if folder is not None:
+                shutil.copytree(folder, root / "ray" / f"t_{trial_id}"
+                                / f"checkpoint_{len(reports) - 1:06d}")
+
+        config = {"learning_rate": lr, "num_train_epochs": 2, "per_device_train_batch_size": 16}
+        run_trial(config, setup, keep, str(root.parent / f"work-{trial_id}"), trial_id=trial_id)
+        records.append(trial_record(trial_id, config=config, reports=reports))
+    study_folder(root, records, name="trained", model=str(tiny_bert), status="finished",
+                 label_names=list(setup.label_names), config={"name": "trained"})
+    return root, setup
+
+
+def _rescore(folder: Path, dataset: Any) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of the model in ``folder`` on ``dataset``, computed
+    here (plain forward passes, no Trainer) from the folder's own weights and tokenizer."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+    )
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    collate = DataCollatorWithPadding(AutoTokenizer.from_pretrained(folder))
+    rows = [{k: r[k] for k in ("input_ids", "attention_mask", "token_type_ids", "labels")}
+            for r in dataset]
+    batch = collate(rows)
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    labels = batch["labels"]
+    accuracy = float((logits.argmax(-1) == labels).float().mean())
+    loss = float(torch.nn.functional.cross_entropy(logits, labels))
+    return accuracy, loss
+
+
+def test_export_rescores_the_recorded_value(trained_study, tmp_path: Path) -> None:
+    """The exported model, evaluated again on the validation rows the trials saw, gives the
+    score the study recorded for the exported trial (accuracy and loss): the
+    weights are those of the evaluation that made the score, with the study's labels and a
+    working tokenizer; the card states that score."""
+    from transformers import AutoModelForSequenceClassification
+
+    from hftune.study.export import export_best
+
+    root, setup = trained_study
+    trials = StudyStore(root).read_trials()
+    best = max(trials, key=lambda t: t.score("accuracy", "max"))
+    scored = best.best_report("accuracy", "max")
+    out = tmp_path / "exported"
+    result = export_best(root, out)
+    assert result.trial_id == best.trial_id and result.value == scored["accuracy"]
+    assert result.scored and result.checkpoint.global_step == scored["step"]
+    accuracy, loss = _rescore(out, setup.eval_dataset)
+    assert accuracy == scored["accuracy"]
+    assert loss == pytest.approx(scored["loss"], rel=1e-6)
+    # the weights of no other evaluation give that loss (each was scored on the same rows)
+    others = [r["loss"] for t in trials for r in t.reports if r is not scored]
+    assert all(abs(o - scored["loss"]) > 1e-4 for o in others), (scored["loss"], others)
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "entailment", 1: "not_entailment"}
+    assert model.config.label2id == {"entailment": 0, "not_entailment": 1}
+    card = (out / "README.md").read_text()
+    assert f"Validation accuracy: **{scored['accuracy']:.4f}**" in card
+    provenance = json.loads((out / "hftune_export.json").read_text())
+    assert (provenance["trial_id"], provenance["value"]) == (best.trial_id, scored["accuracy"])
+
+
 def test_export_writes_a_loadable_model_with_labels_and_card(study_dir: Path,
                                                              tmp_path: Path) -> None:
+    """What export writes besides the weights (their numbers: the test above): the labels of
+    study.json, the study model's tokenizer, a card that says how the model was chosen."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from hftune.study.export import export_best
