@@ -155,11 +155,13 @@ def test_no_compute_yet_takes_the_unit_of_the_latest_resources() -> None:
 
 def test_the_first_report_of_a_run_carries_its_resources(rte_trial_setup: TrialSetup,
                                                          tmp_path: Path) -> None:
-    setup = dataclasses.replace(rte_trial_setup, cpus_per_trial=1, gpus_per_trial=0)
+    setup = dataclasses.replace(rte_trial_setup, cpus_per_trial=2, gpus_per_trial=0)
     events: list[dict[str, Any]] = []
     run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 32}, setup,
               lambda record, folder: events.append(record), str(tmp_path))
     assert len(events) == 2
-    assert (events[0]["cpus_per_trial"], events[0]["gpus_per_trial"]) == (1.0, 0.0)
+    # the setup's own values (2 cores: not a default of 1), as floats
+    assert (events[0]["cpus_per_trial"], events[0]["gpus_per_trial"]) == (2.0, 0.0)
+    assert all(isinstance(events[0][k], float) for k in ("cpus_per_trial", "gpus_per_trial"))
     assert "worker_pid" in events[0]
     assert "cpus_per_trial" not in events[1] and "gpus_per_trial" not in events[1]

@@ -159,15 +159,21 @@ def test_bad_config_is_one_line_naming_the_key(changes, message) -> None:
 def test_what_a_pbt_restore_can_honour_is_accepted() -> None:
     """Step-based schedules may be searched under PBT (a restored member follows its own); a
     plateau schedule or a searched optimizer is fine where nothing restores (grid)."""
-    study(strategy={"name": "pbt"}, search_space={"lr_scheduler_type": ["linear", "cosine"]},
-          training={"optim": "adamw_torch"})
-    study(strategy={"name": "grid"}, search_space={"optim": ["adamw_torch", "sgd"]},
-          training={"lr_scheduler_type": "reduce_lr_on_plateau"})
+    pbt = study(strategy={"name": "pbt"},
+                search_space={"lr_scheduler_type": ["linear", "cosine"]},
+                training={"optim": "adamw_torch"})
+    assert pbt.search_space["lr_scheduler_type"] == ["linear", "cosine"]
+    assert pbt.training == {"optim": "adamw_torch"}
+    grid = study(strategy={"name": "grid"}, search_space={"optim": ["adamw_torch", "sgd"]},
+                 training={"lr_scheduler_type": "reduce_lr_on_plateau"})
+    assert grid.search_space == {"optim": ["adamw_torch", "sgd"]}
+    assert grid.training == {"lr_scheduler_type": "reduce_lr_on_plateau"}
 
 
 def test_hub_settings_that_push_nothing_are_accepted() -> None:
     """push_to_hub: false (copied from HF scripts) and unset hub values push nothing."""
-    study(training={"push_to_hub": False, "hub_private_repo": None, "hub_token": None})
+    cfg = study(training={"push_to_hub": False, "hub_private_repo": None, "hub_token": None})
+    assert cfg.training["push_to_hub"] is False
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:

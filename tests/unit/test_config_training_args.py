@@ -98,7 +98,9 @@ def test_bad_training_values_are_one_line(changes: dict[str, Any], message: str)
      "search_space": {"dataloader_num_workers": [2, 4]}},
 ])
 def test_good_training_values_validate(changes: dict[str, Any]) -> None:
-    study(**changes)
+    cfg = study(**changes)  # accepted, and kept as given
+    for key, value in changes.items():
+        assert getattr(cfg, key) == value, key
 
 
 def test_machine_dependent_values_are_still_type_checked() -> None:
@@ -170,9 +172,11 @@ def test_values_torch_refuses_are_one_line(changes: dict[str, Any], message: str
 def test_the_ends_of_each_interval() -> None:
     """A learning rate of 0 is legal for torch (it trains nothing, but fails nothing), so it is
     accepted, and a range may start there; so are the other closed ends."""
-    study_config(training={"learning_rate": 0, "seed": 2**32 - 1, "adam_beta1": 0.0,
-                    "max_grad_norm": 0.0, "weight_decay": 0.0, "label_smoothing_factor": 0.0})
-    study_config(search_space={"learning_rate": {"uniform": [0.0, 1e-4]}})
+    ends = {"learning_rate": 0, "seed": 2**32 - 1, "adam_beta1": 0.0, "max_grad_norm": 0.0,
+            "weight_decay": 0.0, "label_smoothing_factor": 0.0}
+    assert study_config(training=ends).training == ends
+    assert study_config(search_space={"learning_rate": {"uniform": [0.0, 1e-4]}}).search_space[
+        "learning_rate"] == {"uniform": [0.0, 1e-4]}
     for name, value in (("learning_rate", -1e-9), ("seed", 2**32), ("adam_beta1", 1.0),
                         ("label_smoothing_factor", 1.0)):
         with pytest.raises(ConfigError, match=rf"^training\.{name}: {name} must be"):
@@ -180,9 +184,12 @@ def test_the_ends_of_each_interval() -> None:
 
 
 def test_num_train_epochs_of_0_only_with_max_steps_above_0() -> None:
-    study_config(training={"num_train_epochs": 0, "max_steps": 10})
-    study_config(training={"num_train_epochs": 0}, search_space={"max_steps": [10, 20]})
-    study_config(search_space={"num_train_epochs": [0, 1], "max_steps": [10, 20]})
+    assert study_config(training={"num_train_epochs": 0, "max_steps": 10}).training == {
+        "num_train_epochs": 0, "max_steps": 10}
+    cfg = study_config(training={"num_train_epochs": 0}, search_space={"max_steps": [10, 20]})
+    assert (cfg.training, cfg.search_space) == ({"num_train_epochs": 0}, {"max_steps": [10, 20]})
+    cfg = study_config(search_space={"num_train_epochs": [0, 1], "max_steps": [10, 20]})
+    assert cfg.search_space == {"num_train_epochs": [0, 1], "max_steps": [10, 20]}
     with pytest.raises(ConfigError, match=r"^training\.num_train_epochs: num_train_epochs must "
                                           r"be above 0 \(or max_steps above 0\), got 0"):
         study_config(training={"num_train_epochs": 0}, search_space={"max_steps": [-1, 20]})

@@ -60,7 +60,22 @@ def test_html_plots_and_table_values(html_page: str) -> None:
     assert "No cost shown: one price (0.5/h) cannot price both GPU-hours and" in html_page
     # stopped and errored learning curves are drawn dashed and dotted
     assert '"dash":"dash"' in html_page and '"dash":"dot"' in html_page
-    assert "exploit" in html_page
+
+
+def test_the_pbt_plot_marks_each_exploit_at_its_new_values(folders: dict[str, Path]) -> None:
+    """One ``x`` per exploit of the fixture (PBT_EXPLOITS: after epochs 2 and 4), at the
+    minute it happened and the value the exploit set, in each hyperparameter's row."""
+    from hftune.report.data import load_study
+    from hftune.report.figures import pbt_figure
+    from hftune.testing.fixtures import EPOCH_S, PBT_EXPLOITS, SETUP_S
+
+    fig = pbt_figure(load_study(folders["pbt"]))
+    marks = [t for t in fig.data if t.name == "exploit"]
+    assert len(marks) == 2  # learning_rate and weight_decay
+    minutes = [(SETUP_S + at * EPOCH_S + 1.0) / 60 for at, _, _, _ in PBT_EXPLOITS]
+    for trace, key in zip(marks, ("learning_rate", "weight_decay"), strict=True):
+        assert list(trace.x) == pytest.approx(minutes)
+        assert list(trace.y) == [new[key] for _, _, _, new in PBT_EXPLOITS]
 
 
 def test_cli_writes_html(folders: dict[str, Path], tmp_path: Path) -> None:

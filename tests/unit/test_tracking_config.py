@@ -95,8 +95,18 @@ def test_missing_client_names_the_extra(target, monkeypatch) -> None:
     check_tracking_available(study(others))  # the others are installed: no error
 
 
-def test_installed_clients_pass_the_check() -> None:
+def test_installed_clients_pass_the_check(monkeypatch) -> None:
+    checked: list[str] = []
+    real = tracking_mod.module_available
+
+    def available(name: str) -> bool:
+        checked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(tracking_mod, "module_available", available)
     check_tracking_available(study(["mlflow", "wandb", "tensorboard"]))
+    assert checked == [tracking_mod.REQUIRED_MODULES[t] for t in ("mlflow", "wandb",
+                                                                  "tensorboard")]
 
 
 @pytest.mark.parametrize("env_mode, cfg_mode, has_key, fails", [
