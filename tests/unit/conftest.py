@@ -43,6 +43,15 @@ def rte_trial_setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
                       training={}, seed=3, cpus_per_trial=1, gpus_per_trial=0)
 
 
+@pytest.fixture(scope="session")
+def checkpointing_setup(rte_trial_setup: TrialSetup) -> TrialSetup:
+    """:func:`rte_trial_setup` with a full checkpoint at every evaluation (scored on
+    accuracy): what a PBT donor or an exported trial needs."""
+    import dataclasses
+
+    return dataclasses.replace(rte_trial_setup, checkpoints="every", metric="accuracy")
+
+
 @pytest.fixture
 def write_study(tmp_path: Path, tiny_bert: Path, shared_data: Path):
     """Write a valid study config (16 RTE rows, tiny BERT) to ``tmp_path/study.yaml``:

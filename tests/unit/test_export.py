@@ -15,7 +15,13 @@ from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
 from hftune.testing.fixtures import STARTED
-from hftune.testing.records import checkpoint_meta, study_folder, trial_record, two_trial_study
+from hftune.testing.records import (
+    KeptRun,
+    checkpoint_meta,
+    study_folder,
+    trial_record,
+    two_trial_study,
+)
 from hftune.training.trainable import run_trial
 
 
@@ -99,28 +105,18 @@ def test_a_later_steps_checkpoints_are_found(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained_study(rte_trial_setup, tiny_bert: Path, tmp_path_factory) -> tuple[Path, Any]:
+def trained_study(checkpointing_setup, tiny_bert: Path, tmp_path_factory) -> tuple[Path, Any]:
     """A study of two real trials (tiny BERT, 64 RTE rows, 2 epochs, a checkpoint at every
     evaluation), written as the recorder and Ray leave it: the reports as the trainable sent
     them, each checkpoint in its trial's Ray folder. Returns the folder and the setup."""
-    import dataclasses
-    import shutil
-
-    setup = dataclasses.replace(rte_trial_setup, checkpoints="every", metric="accuracy")
+    setup = checkpointing_setup
     root = tmp_path_factory.mktemp("trained") / "study"
     records = []
     for trial_id, lr in (("slow", 1e-4), ("fast", 3e-3)):
-        reports: list[dict[str, Any]] = []
-
-        def keep(record: dict[str, Any], folder: Path | None, trial_id=trial_id,
-                 reports=reports) -> None:
-            reports.append({**record, "time": STARTED + len(reports)})
-            if folder is not None:
-                shutil.copytree(folder, root / "ray" / f"t_{trial_id}"
-                                / f"checkpoint_{len(reports) - 1:06d}")
-
+        kept = KeptRun(root / "ray" / f"t_{trial_id}")
         config = {"learning_rate": lr, "num_train_epochs": 2, "per_device_train_batch_size": 16}
-        run_trial(config, setup, keep, str(root.parent / f"work-{trial_id}"), trial_id=trial_id)
+        run_trial(config, setup, kept, str(root.parent / f"work-{trial_id}"), trial_id=trial_id)
+        reports = [{**r, "time": STARTED + i} for i, r in enumerate(kept.records)]
         records.append(trial_record(trial_id, config=config, reports=reports))
     study_folder(root, records, name="trained", model=str(tiny_bert), status="finished",
                  label_names=list(setup.label_names), config={"name": "trained"})

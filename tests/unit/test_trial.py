@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hftune.testing.records import KeptRun
 from hftune.training.callback import StopTrial
 from hftune.training.checkpoint import read_meta
 from hftune.training.model import build_model
@@ -64,33 +65,25 @@ def test_model_config_overrides_and_seeded_head(setup: TrialSetup) -> None:
     assert all(torch.isfinite(v).all() for v in c.state_dict().values())
 
 
-def test_restore_applies_the_new_config(setup: TrialSetup, tmp_path: Path,
+def test_restore_applies_the_new_config(checkpointing_setup: TrialSetup, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Exploit + explore on the real HF path: right after the restore the model holds the
     donor's weights and the optimizer the donor's AdamW moments and step counts, parameter by
     parameter, while learning rate, weight decay and schedule are the new config's; epochs
     continue in steps of the new batch size."""
     import copy
-    import dataclasses
     import json
-    import shutil
 
     from safetensors.torch import load_file
 
     from hftune.training.checkpoint import ApplyConfigOnRestore
 
-    full = dataclasses.replace(setup, checkpoints="every", metric="accuracy")
-    kept: list[Path] = []
-
-    def keep(record: dict, folder) -> None:  # what Ray does: persist the folder elsewhere
-        if folder is not None:
-            dest = tmp_path / "store" / f"checkpoint_{len(kept):06d}"
-            shutil.copytree(folder, dest)
-            kept.append(dest)
-
+    setup = checkpointing_setup
+    keep = KeptRun(tmp_path / "store")  # what Ray does: persist each folder elsewhere
     donor = {"learning_rate": 1e-3, "weight_decay": 0.0, "num_train_epochs": 3,
              "per_device_train_batch_size": 16}
-    run_trial(donor, full, keep, str(tmp_path / "donor"), trial_id="donor")
+    run_trial(donor, setup, keep, str(tmp_path / "donor"), trial_id="donor")
+    kept = keep.checkpoints
     assert len(kept) == 3
     meta = json.loads((kept[0] / "hftune.json").read_text())
     assert meta["trial_id"] == "donor" and meta["epoch"] == 1.0 and meta["global_step"] == 4
@@ -116,7 +109,7 @@ def test_restore_applies_the_new_config(setup: TrialSetup, tmp_path: Path,
     events: list[dict] = []
     new = {"learning_rate": 4e-4, "weight_decay": 0.2, "num_train_epochs": 3,
            "per_device_train_batch_size": 32}
-    run_trial(new, full, lambda r, f: events.append(r), str(tmp_path / "exploiter"),
+    run_trial(new, setup, lambda r, f: events.append(r), str(tmp_path / "exploiter"),
               trial_id="exploiter", restore_from=kept[0])
 
     # the donor's weights, every tensor of the checkpoint
@@ -152,21 +145,13 @@ def test_restore_applies_the_new_config(setup: TrialSetup, tmp_path: Path,
     assert first["learning_rate"] == pytest.approx(4e-4 * (6 - 4) / 6)
 
 
-def test_restore_past_the_configs_epochs_trains_no_more(setup: TrialSetup, tmp_path: Path) -> None:
-    import dataclasses
-    import shutil
-
-    full = dataclasses.replace(setup, checkpoints="every", metric="accuracy")
-    kept: list[Path] = []
-
-    def keep(record: dict, folder) -> None:
-        if folder is not None:
-            dest = tmp_path / "store" / f"checkpoint_{len(kept):06d}"
-            shutil.copytree(folder, dest)
-            kept.append(dest)
-
+def test_restore_past_the_configs_epochs_trains_no_more(checkpointing_setup: TrialSetup,
+                                                        tmp_path: Path) -> None:
+    full = checkpointing_setup
+    keep = KeptRun(tmp_path / "store")
     run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 32}, full, keep,
               str(tmp_path / "a"), trial_id="a")
+    kept = keep.checkpoints
     events: list[tuple[dict, dict | None]] = []
 
     def record(rec: dict, folder) -> None:

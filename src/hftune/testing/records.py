@@ -96,3 +96,23 @@ def ray_trial(trial_id: str = "t_00000", **config: Any) -> SimpleNamespace:
     """What Ray Tune callbacks read of a ``Trial``: its id and config (default: a learning
     rate of 1e-3)."""
     return SimpleNamespace(trial_id=trial_id, config=config or {"learning_rate": 1e-3})
+
+
+class KeptRun:
+    """A ``report`` for :func:`~hftune.training.trainable.run_trial` that keeps what Ray keeps:
+    every record (in :attr:`records`) and a copy of each checkpoint folder it is handed, as
+    ``root/checkpoint_NNNNNN`` numbered by the record it came with (in :attr:`checkpoints`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.records: list[dict[str, Any]] = []
+        self.checkpoints: list[Path] = []
+
+    def __call__(self, record: dict[str, Any], folder: Path | None) -> None:
+        import shutil
+
+        self.records.append(record)
+        if folder is not None:
+            dest = self.root / f"checkpoint_{len(self.records) - 1:06d}"
+            shutil.copytree(folder, dest)
+            self.checkpoints.append(dest)
