@@ -9,5 +9,7 @@ export RAY_USAGE_STATS_ENABLED=0
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/ruff check src tests
 .venv/bin/lint-imports
+# every extra is installed here: a skipped test is a failure (tests/conftest.py)
+export HFTUNE_FAIL_ON_SKIP=1
 .venv/bin/python -m pytest -q -m "not integration" "$@"
 .venv/bin/python -m pytest -q -m integration "$@"

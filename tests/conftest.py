@@ -47,3 +47,52 @@ def ray_session():
         start_local_ray(2)
     yield ray
     ray.shutdown()
+
+
+# -- skips fail the run under CI --------------------------------------------------------------
+# CI installs every extra (and Chromium), so a test that skips there tests nothing: with
+# HFTUNE_FAIL_ON_SKIP=1 (scripts/test.sh sets it), CI set, or --no-skips, a session with any
+# skipped test exits non-zero and lists them.
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--no-skips", action="store_true", default=False,
+                     help="fail the session when any test is skipped (set by CI through "
+                          "HFTUNE_FAIL_ON_SKIP=1)")
+
+
+def skips_fail(config: pytest.Config) -> bool:
+    """Whether a skipped test fails this session (CI)."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return bool(config.getoption("--no-skips")) or ci or (
+        os.environ.get("HFTUNE_FAIL_ON_SKIP", "") == "1")
+
+
+_SKIPPED: list[tuple[str, str]] = []
+
+
+def _note_skip(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _SKIPPED.append((report.nodeid, reason))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _note_skip(report)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _note_skip(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _SKIPPED and skips_fail(session.config) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _SKIPPED and skips_fail(config):
+        terminalreporter.section("skipped tests fail this run (CI / HFTUNE_FAIL_ON_SKIP=1)",
+                                 red=True)
+        for nodeid, reason in _SKIPPED:
+            terminalreporter.line(f"SKIPPED {nodeid}: {reason}", red=True)

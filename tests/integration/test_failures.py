@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_resume import HftuneProcess, read_records, run_cli, study_yaml
+from test_resume import HftuneProcess, read_records, study_yaml
 
 from hftune.study.records import TrialRecord
+from hftune.testing.cli import run_cli
 
 pytestmark = pytest.mark.integration
 

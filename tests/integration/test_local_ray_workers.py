@@ -23,7 +23,14 @@ SCRIPT = textwrap.dedent("""
     from hftune.study.ray_session import start_local_ray
 
     start_local_ray(2)
-    time.sleep(5)  # Ray starts its first workers when the driver connects
+    # Ray starts its first workers when the driver connects: wait until two are idle (no fixed
+    # sleep: on a busy machine they take longer)
+    deadline = time.monotonic() + 240
+    while sum("ray::IDLE" in " ".join(p.info["cmdline"] or ())
+              for p in psutil.process_iter(["cmdline"])) < 2:
+        if time.monotonic() > deadline:
+            raise SystemExit("Ray started no idle workers")
+        time.sleep(0.2)
 
     class Probe:
         def state(self):

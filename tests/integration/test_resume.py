@@ -23,10 +23,10 @@ import psutil
 import pytest
 import yaml
 
-from hftune.cli.main import main
 from hftune.study.records import ENDED_STATES
 from hftune.study.status import study_status
 from hftune.study.store import StudyStore
+from hftune.testing.cli import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -135,17 +135,6 @@ def read_records(out: Path) -> dict[str, dict[str, Any]]:
     return records
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """The real ``hftune`` entry point in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["hftune", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def ray_trial_cpus(out: Path) -> dict[str, float]:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_resume import HftuneProcess, read_records, run_cli, wait_for
+from test_resume import HftuneProcess, read_records, wait_for
 
 from hftune.study.store import StudyStore
+from hftune.testing.cli import run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,10 @@ from hftune.config.schema import TaskConfig
 from hftune.data.loading import load_task_data
 from hftune.data.tasks import resolve_task
 from hftune.data.tokenize import tokenize_task
+from hftune.study.records import StudyRecord, TrialRecord
+from hftune.study.store import StudyStore
 from hftune.testing.fixtures import build_report_fixtures, build_running_study
+from hftune.testing.records import checkpoint_meta
 from hftune.training.trainable import TrialSetup
 
 
@@ -40,6 +43,15 @@ def rte_trial_setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
                       training={}, seed=3, cpus_per_trial=1, gpus_per_trial=0)
 
 
+@pytest.fixture(scope="session")
+def checkpointing_setup(rte_trial_setup: TrialSetup) -> TrialSetup:
+    """:func:`rte_trial_setup` with a full checkpoint at every evaluation (scored on
+    accuracy): what a PBT donor or an exported trial needs."""
+    import dataclasses
+
+    return dataclasses.replace(rte_trial_setup, checkpoints="every", metric="accuracy")
+
+
 @pytest.fixture
 def write_study(tmp_path: Path, tiny_bert: Path, shared_data: Path):
     """Write a valid study config (16 RTE rows, tiny BERT) to ``tmp_path/study.yaml``:
@@ -56,3 +68,51 @@ def write_study(tmp_path: Path, tiny_bert: Path, shared_data: Path):
         path.write_text(text or json.dumps(base))
         return path, Path(str(base["output_dir"]))
     return write
+
+
+@pytest.fixture
+def offline_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B offline, and no MLflow store named by the environment: tracking tests touch no
+    server and write only into their own folders."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture
+def study_dir(tmp_path: Path, tiny_bert: Path) -> Path:
+    """A finished two-trial study (records written by hand) whose best trial b kept a
+    tiny-BERT checkpoint at its scored evaluation (epoch 1, 0.75): for what export writes and
+    refuses, not for the numbers (see test_export_rescores_the_recorded_value)."""
+    from transformers import AutoModelForSequenceClassification
+
+    root = tmp_path / "study"
+    store = StudyStore(root)
+    study = StudyRecord(name="toy", status="finished", strategy="grid", metric="accuracy",
+                        mode="max", label_names=["yes", "no"], model=str(tiny_bert),
+                        best_trial_id="b", best_value=0.75, best_holdout=0.625,
+                        holdout={"rows": 8, "source": "validation[8:16]"},
+                        data_source="/data/toy")
+    store.write_study(study)
+    store.write_config({"name": "toy", "task": {"name": "rte"}, "max_length": 32, "seed": 7,
+                        "training": {"weight_decay": 0.01}})
+    held = {"metrics": {"accuracy": 0.625}, "epoch": 1.0, "step": 10, "rows": 8,
+            "source": "validation[8:16]", "checkpoint": "checkpoint_000000"}
+    for trial_id, values in (("a", [0.5, 0.6]), ("b", [0.75, 0.7])):
+        store.write_trial(TrialRecord(trial_id=trial_id, config={"learning_rate": 1e-3},
+                                      state="finished", holdout=held if trial_id == "b" else None,
+                                      reports=[{"epoch": float(i + 1), "step": 10 * (i + 1),
+                                                "accuracy": v} for i, v in enumerate(values)]))
+    ck = checkpoint_meta(root / "ray/t_b/checkpoint_000000", "b", 1.0, 0.75)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+    model.save_pretrained(str(ck))  # config with the default LABEL_0/LABEL_1 names
+    return root
+
+
+@pytest.fixture
+def matplotlib_installed() -> None:
+    """PNG plots need matplotlib (the ``report-png`` extra, which CI installs): without it the
+    test fails with the install hint instead of skipping."""
+    from hftune.report.png import have_matplotlib
+
+    if not have_matplotlib():
+        pytest.fail("matplotlib is not installed: pip install 'hftune[report-png]'")

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from hftune.cli.main import main
-
-
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["hftune", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out = capsys.readouterr()
-    return int(info.value.code or 0), out.out, out.err
-
-
-def check_refused(code: int, err: str, out_dir: Path, needle: str) -> None:
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert needle in lines[0]
-    assert "Traceback" not in err
-    assert not out_dir.exists()
+from hftune.errors import HftuneInputError
+from hftune.study.records import StudyRecord
+from hftune.study.store import StudyStore
+from hftune.testing.cli import (
+    Reached,
+    check_refused,
+    one_line,
+    reached,
+    run_cli,
+    unwritable_folder,
+)
 
 
 def test_model_path_that_does_not_exist(write_study, monkeypatch, capsys, tmp_path) -> None:
@@ -124,21 +116,38 @@ def test_dataset_with_one_class(write_study, monkeypatch, capsys, tmp_path) -> N
 
 
 def test_unreachable_address_fails_fast(write_study, monkeypatch, capsys) -> None:
+    """``ray.init`` retries an unreachable address for minutes: the address is tried once with
+    a TCP connect of a few seconds at most, and refused before Ray is ever asked."""
     import socket
-    import time
 
+    import ray
+
+    from hftune.study import ray_session
+
+    connects: list[tuple[tuple[str, int], float | None]] = []
+    real_connect = socket.create_connection
+
+    def connect(address, timeout=None, *args, **kwargs):
+        connects.append((address, timeout))
+        return real_connect(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(ray_session.socket, "create_connection", connect)
+    monkeypatch.setattr(ray, "init", reached)
     with socket.socket() as s:  # a port nothing listens on (bound, never listening)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         path, out = write_study()
-        started = time.monotonic()
         code, _, err = run_cli(["run", str(path), "-q", "--address", f"127.0.0.1:{port}"],
                                monkeypatch, capsys)
-    assert time.monotonic() - started < 10
     check_refused(code, err, out, f"--address: no Ray cluster answers at 127.0.0.1:{port}")
+    assert len(connects) == 1
+    (address, timeout) = connects[0]
+    assert address == ("127.0.0.1", port)
+    assert timeout is not None and 0 < timeout <= 5
     code, _, err = run_cli(["run", str(path), "-q", "--address", "no-port-here"],
                            monkeypatch, capsys)
     check_refused(code, err, out, "--address: 'no-port-here' is not HOST:PORT")
+    assert len(connects) == 1  # not HOST:PORT: refused without a connect
 
 
 def test_resume_of_a_non_study_and_of_a_missing_folder(monkeypatch, capsys, tmp_path) -> None:
@@ -155,3 +164,72 @@ def test_trust_remote_code_is_off_unless_the_config_says_so() -> None:
     base = {"name": "x", "model": "m", "task": "rte"}
     assert validate_study(base).trust_remote_code is False
     assert validate_study({**base, "trust_remote_code": True}).trust_remote_code is True
+
+
+@pytest.fixture
+def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hftune run`` stops where it would connect to Ray."""
+    from hftune.study import runner
+
+    monkeypatch.setattr(runner, "fit_to_cluster", reached)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_out_of_range_is_one_line(seed: int, write_study, no_ray, monkeypatch,
+                                         capsys) -> None:
+    path, out = write_study(seed=seed)
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    one_line(code, err, "seed: Input should be")
+    assert not out.exists()
+
+
+def test_a_plan_error_leaves_no_study_folder(write_study, monkeypatch) -> None:
+    from hftune.study import runner
+    from hftune.study.loading import load_config
+
+    real = runner.prepare_study
+
+    def prepare(cfg, **kwargs):
+        prepared = real(cfg, **kwargs)
+        monkeypatch.setattr(prepared.strategy, "plan", reached)
+        return prepared
+
+    monkeypatch.setattr(runner, "prepare_study", prepare)
+    monkeypatch.setattr(runner, "fit_to_cluster", lambda prepared, address: prepared)
+    monkeypatch.setattr(runner, "study_trainable", reached)
+    path, out = write_study()
+    with pytest.raises(Reached):
+        runner.run_study(load_config(path))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["file", "under-file", "unwritable"])
+def test_an_output_dir_that_cannot_be_a_folder_is_refused_up_front(
+        where: str, write_study, no_ray, monkeypatch, capsys, tmp_path: Path) -> None:
+    from hftune.study import runner
+
+    afile = tmp_path / "afile.txt"
+    afile.write_text("x")
+    out = {"file": afile, "under-file": afile / "sub",
+           "unwritable": unwritable_folder() if where == "unwritable" else None}[where]
+    monkeypatch.setattr(runner, "prepare_study", reached)  # refused before preparing
+    path, _ = write_study(output_dir=str(out))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    one_line(code, err, f"output_dir: {out}")
+    assert afile.read_text() == "x"
+
+
+def test_an_interrupted_study_is_named_with_an(write_study, no_ray, monkeypatch,
+                                               capsys) -> None:
+    path, out = write_study()
+    StudyStore(out).write_study(StudyRecord(name="fix", status="running", strategy="grid",
+                                            metric="accuracy", mode="max"))
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    one_line(code, err, "holds an interrupted study")
+
+
+def test_rerun_checks_the_address_first(tmp_path: Path) -> None:
+    from hftune.study.rerun import rerun_study
+
+    with pytest.raises(HftuneInputError, match="^--address: 'no-port-here' is not HOST:PORT"):
+        rerun_study(tmp_path / "nothing", address="no-port-here")

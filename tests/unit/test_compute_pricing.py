@@ -25,7 +25,10 @@ from hftune.report.data import (
 from hftune.report.tables import comparison_table, trial_table
 from hftune.study.records import ComputePart, StudyRecord, TrialRecord, reports_compute_parts
 from hftune.testing.fixtures import STARTED
+from hftune.testing.records import trial_record
 from hftune.training.trainable import TrialSetup, run_trial
+
+LR = {"lr": 1}
 
 
 def _run(pid: int, seconds: list[float], start: float,
@@ -46,16 +49,11 @@ def _data(trials: list[TrialRecord], resources: dict[str, Any],
     return StudyData(root=Path("."), study=study, raw={}, trials=trials, label="s")
 
 
-def _trial(trial_id: str, reports: list[dict[str, Any]], **fields: Any) -> TrialRecord:
-    return TrialRecord(trial_id=trial_id, config={"lr": 1}, state=fields.pop("state", "finished"),
-                       started_at=STARTED, reports=reports, **fields)
-
-
 def test_two_runs_at_different_resources_are_priced_per_run() -> None:
     # 120 s on 1 GPU, then a resume on another machine: 90 s on 2 GPUs
     reports = (_run(1, [60.0, 120.0], STARTED, cpus_per_trial=4, gpus_per_trial=1)
                + _run(2, [30.0, 90.0], STARTED + 500, cpus_per_trial=8, gpus_per_trial=2))
-    trial = _trial("t", reports)
+    trial = trial_record("t", config=LR, reports=reports)
     data = _data([trial], {"cpus_per_trial": 8, "gpus_per_trial": 2, "max_concurrent": 1},
                  before=[{"cpus_per_trial": 4, "gpus_per_trial": 1, "max_concurrent": 1}])
     assert trial.compute_parts(data.study.resources) == [ComputePart(120.0, 4.0, 1.0),
@@ -78,7 +76,7 @@ def test_a_report_without_resources_falls_back_to_the_studys() -> None:
     # the first run by an earlier hftune (no resources in its report), resumed on 4 cores
     reports = (_run(1, [60.0, 120.0], STARTED)
                + _run(2, [60.0], STARTED + 500, cpus_per_trial=4, gpus_per_trial=0))
-    trial = _trial("t", reports)
+    trial = trial_record("t", config=LR, reports=reports)
     study_resources = {"cpus_per_trial": 2, "gpus_per_trial": 0}
     assert reports_compute_parts(reports, study_resources) == [ComputePart(120.0, 2.0, 0.0),
                                                                ComputePart(60.0, 4.0, 0.0)]
@@ -95,8 +93,10 @@ def test_a_report_without_resources_falls_back_to_the_studys() -> None:
 
 def test_a_mixed_study_counts_only_the_gpu_runs() -> None:
     # trial a ran on a GPU machine (then the study resumed on a CPU-only machine: b, 4 cores)
-    gpu = _trial("a", _run(1, [150.0, 300.0], STARTED, cpus_per_trial=2, gpus_per_trial=1))
-    cpu = _trial("b", _run(2, [600.0], STARTED + 900, cpus_per_trial=4, gpus_per_trial=0))
+    gpu = trial_record("a", config=LR, reports=_run(1, [150.0, 300.0], STARTED,
+                                                   cpus_per_trial=2, gpus_per_trial=1))
+    cpu = trial_record("b", config=LR, reports=_run(2, [600.0], STARTED + 900,
+                                                   cpus_per_trial=4, gpus_per_trial=0))
     data = _data([gpu, cpu], {"cpus_per_trial": 4, "gpus_per_trial": 0},
                  before=[{"cpus_per_trial": 2, "gpus_per_trial": 1}])
     # the latest resources alone said CPU-core, 900 s × 4 = 60 core-min
@@ -109,7 +109,7 @@ def test_a_mixed_study_counts_only_the_gpu_runs() -> None:
 def test_replaced_seconds_and_an_error_tail_take_the_latest_runs_resources() -> None:
     reports = (_run(1, [100.0], STARTED, cpus_per_trial=2, gpus_per_trial=1)
                + _run(2, [50.0], STARTED + 500, cpus_per_trial=8, gpus_per_trial=2))
-    trial = _trial("t", reports, state="errored", replaced_s=40.0,
+    trial = trial_record("t", config=LR, reports=reports, state="errored", replaced_s=40.0,
                    ended_at=STARTED + 550 + 10, run_started_at=STARTED + 500)
     parts = trial.compute_parts({"cpus_per_trial": 8, "gpus_per_trial": 2})
     assert parts == [ComputePart(100.0, 2.0, 1.0), ComputePart(50.0, 8.0, 2.0),
@@ -120,7 +120,7 @@ def test_replaced_seconds_and_an_error_tail_take_the_latest_runs_resources() -> 
     # 100 × 1 + (50 + 40 + 10) × 2 = 300 GPU-s
     assert compute_minutes(data) == pytest.approx(5.0)
     # no report at all: the errored trial's seconds are priced at the study's resources
-    lone = _trial("u", [], state="errored", ended_at=STARTED + 30)
+    lone = trial_record("u", config=LR, reports=[], state="errored", ended_at=STARTED + 30)
     assert lone.compute_parts({"gpus_per_trial": 0.5}) == [
         ComputePart(30.0, 1.0, 0.5)]
 
@@ -139,7 +139,8 @@ def test_a_single_run_study_gives_the_figure_it_gave_before(folders: dict[str, P
 
 
 def test_a_single_run_recording_its_resources_matches_the_study() -> None:
-    trial = _trial("t", _run(1, [60.0, 180.0], STARTED, cpus_per_trial=2, gpus_per_trial=0))
+    trial = trial_record("t", config=LR, reports=_run(1, [60.0, 180.0], STARTED,
+                                                     cpus_per_trial=2, gpus_per_trial=0))
     data = _data([trial], {"cpus_per_trial": 2, "gpus_per_trial": 0})
     assert trial.compute_parts(data.study.resources) == [ComputePart(180.0, 2.0, 0.0)]
     assert (compute_unit(data), compute_minutes(data)) == ("CPU-core", pytest.approx(6.0))
@@ -154,11 +155,13 @@ def test_no_compute_yet_takes_the_unit_of_the_latest_resources() -> None:
 
 def test_the_first_report_of_a_run_carries_its_resources(rte_trial_setup: TrialSetup,
                                                          tmp_path: Path) -> None:
-    setup = dataclasses.replace(rte_trial_setup, cpus_per_trial=1, gpus_per_trial=0)
+    setup = dataclasses.replace(rte_trial_setup, cpus_per_trial=2, gpus_per_trial=0)
     events: list[dict[str, Any]] = []
     run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 32}, setup,
               lambda record, folder: events.append(record), str(tmp_path))
     assert len(events) == 2
-    assert (events[0]["cpus_per_trial"], events[0]["gpus_per_trial"]) == (1.0, 0.0)
+    # the setup's own values (2 cores: not a default of 1), as floats
+    assert (events[0]["cpus_per_trial"], events[0]["gpus_per_trial"]) == (2.0, 0.0)
+    assert all(isinstance(events[0][k], float) for k in ("cpus_per_trial", "gpus_per_trial"))
     assert "worker_pid" in events[0]
     assert "cpus_per_trial" not in events[1] and "gpus_per_trial" not in events[1]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
-from hftune.config.loading import apply_overrides, parse_yaml
+from hftune.config.loading import apply_overrides, parse_yaml, read_yaml
 from hftune.errors import ConfigError
 from hftune.study.loading import load_config, validate_study
+from hftune.testing.cli import one_line_error
+from hftune.testing.configs import study_config
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 
@@ -20,9 +23,7 @@ BASE = {
 }
 
 
-def study(**changes):
-    data = {**BASE, **changes}
-    return validate_study(data)
+study = functools.partial(study_config, BASE)  # BASE with top-level changes, validated
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -153,15 +154,21 @@ def test_bad_config_is_one_line_naming_the_key(changes, message) -> None:
 def test_what_a_pbt_restore_can_honour_is_accepted() -> None:
     """Step-based schedules may be searched under PBT (a restored member follows its own); a
     plateau schedule or a searched optimizer is fine where nothing restores (grid)."""
-    study(strategy={"name": "pbt"}, search_space={"lr_scheduler_type": ["linear", "cosine"]},
-          training={"optim": "adamw_torch"})
-    study(strategy={"name": "grid"}, search_space={"optim": ["adamw_torch", "sgd"]},
-          training={"lr_scheduler_type": "reduce_lr_on_plateau"})
+    pbt = study(strategy={"name": "pbt"},
+                search_space={"lr_scheduler_type": ["linear", "cosine"]},
+                training={"optim": "adamw_torch"})
+    assert pbt.search_space["lr_scheduler_type"] == ["linear", "cosine"]
+    assert pbt.training == {"optim": "adamw_torch"}
+    grid = study(strategy={"name": "grid"}, search_space={"optim": ["adamw_torch", "sgd"]},
+                 training={"lr_scheduler_type": "reduce_lr_on_plateau"})
+    assert grid.search_space == {"optim": ["adamw_torch", "sgd"]}
+    assert grid.training == {"lr_scheduler_type": "reduce_lr_on_plateau"}
 
 
 def test_hub_settings_that_push_nothing_are_accepted() -> None:
     """push_to_hub: false (copied from HF scripts) and unset hub values push nothing."""
-    study(training={"push_to_hub": False, "hub_private_repo": None, "hub_token": None})
+    cfg = study(training={"push_to_hub": False, "hub_private_repo": None, "hub_token": None})
+    assert cfg.training["push_to_hub"] is False
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
@@ -268,3 +275,55 @@ def test_a_key_both_fixed_and_searched_is_refused() -> None:
             "search_space": {"learning_rate": [1e-5, 3e-5]}}
     with pytest.raises(ConfigError, match="search_space.learning_rate: also set in training"):
         validate_study(data)
+
+
+def test_output_dir_expands_home_and_refuses_empty(monkeypatch, tmp_path: Path) -> None:
+    from hftune.study.loading import validate_study
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    base = {"name": "x", "model": "m", "task": "rte"}
+    assert validate_study({**base, "output_dir": "~/runs/x"}).study_dir == tmp_path / "runs/x"
+    with pytest.raises(ConfigError, match="^output_dir: empty"):
+        validate_study({**base, "output_dir": ""})
+
+
+def test_yes_and_no_stay_text_while_true_and_false_are_booleans() -> None:
+    assert parse_yaml("labels: [no, yes, on, off, y, n]\nflags: [true, False, TRUE]\n") == {
+        "labels": ["no", "yes", "on", "off", "y", "n"], "flags": [True, False, True]}
+
+
+def test_labels_no_and_yes_are_labels(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("name: s\nmodel: m\ntask:\n  name: mine\n  text_fields: [text]\n"
+                    "  labels: [no, yes]\n")
+    assert load_config(path).task.labels == ["no", "yes"]
+
+
+def test_a_key_given_twice_names_the_key_and_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("name: s\nsearch_space:\n  learning_rate: [1e-4]\n"
+                    "search_space:\n  weight_decay: [0.0]\n")
+    assert one_line_error(ConfigError, read_yaml, path) == (
+        f"{path}: line 4: key 'search_space' is given twice (first on line 2); YAML would keep "
+        f"only the last one, so merge them into one")
+    nested = one_line_error(ConfigError, parse_yaml, "a:\n  - {k: 1, k: 2}\n")
+    assert nested.startswith("line 2: key 'k' is given twice (first on the same line)")
+    # a merge key's values may still be overridden, as YAML intends
+    assert parse_yaml("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n")["c"] == {"x": 3, "y": 2}
+
+
+def test_an_unknown_mutation_is_named_under_strategy_mutations() -> None:
+    cfg = study_config(search_space={"learning_rate": {"uniform": [1e-5, 1e-4]}},
+                strategy={"name": "pbt", "population": 2})
+    text = one_line_error(ConfigError, validate_study, {
+        **cfg.model_dump(mode="json", exclude_unset=True),
+        "strategy": {"name": "pbt", "population": 2, "mutations": {"foo": [1, 2]}}})
+    assert text.startswith("strategy.mutations.foo: not a TrainingArguments field")
+
+
+def test_a_union_value_names_the_key_and_every_accepted_kind() -> None:
+    text = one_line_error(ConfigError, study_config, resources={"gpus_per_trial": "lots"})
+    assert text == "resources.gpus_per_trial: Input should be a valid number or 'auto' (got 'lots')"
+    text = one_line_error(ConfigError, study_config, task={"name": "mine", "labels": [{"a": 1}]})
+    assert text == ("task.labels.0: Input should be a valid string or a valid integer "
+                    "(got {'a': 1})")

@@ -3,19 +3,22 @@ of the wrong type, or a fractional domain for an integer field is one line namin
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
 import pytest
 
+from hftune.config.loading import parse_yaml
 from hftune.config.schema import TrialContext
 from hftune.config.training_args import check_value, is_hub_argument, scalar_types
 from hftune.errors import ConfigError
-from hftune.study.loading import validate_study
+from hftune.testing.cli import one_line_error
+from hftune.testing.configs import study_config
 
-
-def study(**changes: Any) -> Any:
-    return validate_study({"name": "t", "model": "m", "task": "rte",
-                           "search_space": {"learning_rate": [2e-5, 3e-5]}, **changes})
+# a study that searches the learning rate, with top-level changes, validated
+study = functools.partial(study_config, {"name": "t",
+                                         "search_space": {"learning_rate": [2e-5, 3e-5]}})
 
 
 @pytest.mark.parametrize(("changes", "message"), [
@@ -95,7 +98,9 @@ def test_bad_training_values_are_one_line(changes: dict[str, Any], message: str)
      "search_space": {"dataloader_num_workers": [2, 4]}},
 ])
 def test_good_training_values_validate(changes: dict[str, Any]) -> None:
-    study(**changes)
+    cfg = study(**changes)  # accepted, and kept as given
+    for key, value in changes.items():
+        assert getattr(cfg, key) == value, key
 
 
 def test_machine_dependent_values_are_still_type_checked() -> None:
@@ -125,3 +130,71 @@ def test_scalar_types_read_the_dataclass() -> None:
 ])
 def test_hub_arguments(name: str, hub: bool) -> None:
     assert is_hub_argument(name) is hub
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"training": {"learning_rate": -1}},
+     "training.learning_rate: learning_rate must be at least 0, got -1"),
+    ({"training": {"learning_rate": math.nan}},
+     "training.learning_rate: learning_rate must be a finite number, got nan"),
+    ({"training": {"learning_rate": math.inf}}, "learning_rate must be a finite number"),
+    ({"search_space": {"learning_rate": {"uniform": [-1.0, 1e-3]}}},
+     "search_space.learning_rate: learning_rate must be at least 0, got -1.0"),
+    ({"search_space": {"learning_rate": [-1e-4, 1e-4]}},
+     "search_space.learning_rate: learning_rate must be at least 0, got -0.0001"),
+    ({"training": {"weight_decay": -5}}, "training.weight_decay: weight_decay must be at least 0"),
+    ({"training": {"adam_beta1": 2.0}}, "training.adam_beta1: adam_beta1 must be in [0, 1), got 2"),
+    ({"search_space": {"adam_beta2": [0.99, 1.0]}},
+     "search_space.adam_beta2: adam_beta2 must be in [0, 1), got 1.0"),
+    ({"training": {"adam_epsilon": -1e-8}}, "adam_epsilon must be at least 0"),
+    ({"training": {"dataloader_num_workers": -2}},
+     "training.dataloader_num_workers: dataloader_num_workers must be at least 0, got -2"),
+    ({"training": {"num_train_epochs": 0}},
+     "training.num_train_epochs: num_train_epochs must be above 0 (or max_steps above 0)"),
+    ({"training": {"num_train_epochs": -3, "max_steps": -1}}, "num_train_epochs must be above 0"),
+    ({"search_space": {"num_train_epochs": [0, 1], "max_steps": [-1, 20]}},
+     "search_space.num_train_epochs: num_train_epochs must be above 0"),
+    ({"search_space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}},
+      "strategy": {"name": "seeds-then-pbt", "screen_config": {"num_train_epochs": 0}}},
+     "strategy.screen_config.num_train_epochs: num_train_epochs must be above 0"),
+    ({"training": {"max_grad_norm": -1}},
+     "training.max_grad_norm: max_grad_norm must be at least 0"),
+    ({"training": {"label_smoothing_factor": 5}},
+     "label_smoothing_factor must be in [0, 1), got 5"),
+    ({"training": {"seed": -1}}, "training.seed: seed must be in 0..4294967295, got -1"),
+    ({"training": {"seed": 2**32}}, "training.seed: seed must be in 0..4294967295"),
+    ({"search_space": {"seed": [-1, 3]}}, "search_space.seed: seed must be in 0..4294967295"),
+])
+def test_values_torch_refuses_are_one_line(changes: dict[str, Any], message: str) -> None:
+    assert message in one_line_error(ConfigError, study_config, **changes)
+
+
+def test_the_ends_of_each_interval() -> None:
+    """A learning rate of 0 is legal for torch (it trains nothing, but fails nothing), so it is
+    accepted, and a range may start there; so are the other closed ends."""
+    ends = {"learning_rate": 0, "seed": 2**32 - 1, "adam_beta1": 0.0, "max_grad_norm": 0.0,
+            "weight_decay": 0.0, "label_smoothing_factor": 0.0}
+    assert study_config(training=ends).training == ends
+    assert study_config(search_space={"learning_rate": {"uniform": [0.0, 1e-4]}}).search_space[
+        "learning_rate"] == {"uniform": [0.0, 1e-4]}
+    for name, value in (("learning_rate", -1e-9), ("seed", 2**32), ("adam_beta1", 1.0),
+                        ("label_smoothing_factor", 1.0)):
+        with pytest.raises(ConfigError, match=rf"^training\.{name}: {name} must be"):
+            study_config(training={name: value})
+
+
+def test_num_train_epochs_of_0_only_with_max_steps_above_0() -> None:
+    assert study_config(training={"num_train_epochs": 0, "max_steps": 10}).training == {
+        "num_train_epochs": 0, "max_steps": 10}
+    cfg = study_config(training={"num_train_epochs": 0}, search_space={"max_steps": [10, 20]})
+    assert (cfg.training, cfg.search_space) == ({"num_train_epochs": 0}, {"max_steps": [10, 20]})
+    cfg = study_config(search_space={"num_train_epochs": [0, 1], "max_steps": [10, 20]})
+    assert cfg.search_space == {"num_train_epochs": [0, 1], "max_steps": [10, 20]}
+    with pytest.raises(ConfigError, match=r"^training\.num_train_epochs: num_train_epochs must "
+                                          r"be above 0 \(or max_steps above 0\), got 0"):
+        study_config(training={"num_train_epochs": 0}, search_space={"max_steps": [-1, 20]})
+
+
+def test_a_trainingarguments_boolean_written_yes_is_refused() -> None:
+    text = one_line_error(ConfigError, study_config, training=parse_yaml("fp16: yes"))
+    assert text == "training.fp16: expected true or false for TrainingArguments.fp16, got 'yes'"

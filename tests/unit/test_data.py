@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
 from hftune.config.schema import TaskConfig
-from hftune.data.loading import load_task_data
+from hftune.data.loading import find_data_dir, load_task_data, normalise, read_split_file
 from hftune.data.tasks import resolve_task
 from hftune.data.tokenize import tokenize_task
 from hftune.errors import ConfigError, DataError
+from hftune.testing.cli import one_line_error
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -254,3 +257,83 @@ def test_a_json_file_in_json_lines_format(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"train\.json: cannot read the data file \(neither JSON "
                                         r"nor JSON Lines"):
         load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
+
+
+def _custom(frame: pd.DataFrame, **task: Any) -> Any:
+    resolved = resolve_task(TaskConfig(name="mine", text_fields=task.pop("text_fields", ["text"]),
+                                       label_field=task.pop("label_field", "label"), **task))
+    good = pd.DataFrame({"text": ["a", "b"], "label": ["neg", "pos"]})
+    return normalise(resolved, {"train": frame, "validation": good}, "/d",
+                     {"train": "/d/train.jsonl", "validation": "/d/validation.csv"})
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    (None, "/d/train.jsonl: row 2 has no text in column 'text' (missing or null)"),
+    (float("nan"), "/d/train.jsonl: row 2 has no text in column 'text' (missing or null)"),
+    (["a", "b"], "/d/train.jsonl: row 2 has ['a', 'b'] (a list) in the text column 'text', "
+                 "not text"),
+    (7, "/d/train.jsonl: row 2 has 7 (a int) in the text column 'text', not text"),
+])
+def test_a_text_cell_that_is_not_text_names_the_file_and_row(cell: Any, message: str) -> None:
+    frame = pd.DataFrame({"text": ["fine", cell, "ok"], "label": ["neg", "pos", "neg"]})
+    assert message in one_line_error(DataError, _custom, frame)
+
+
+def test_a_jsonl_row_without_the_text_key_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "a", "label": 0}\n{"label": 1}\n')
+    text = one_line_error(DataError, _custom, read_split_file(path))
+    assert "/d/train.jsonl: row 2 has no text in column 'text'" in text
+
+
+@pytest.mark.parametrize("label", [{"a": 0}, [0, 1]])
+def test_a_label_that_is_not_one_value_names_the_row(label: Any) -> None:
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["neg", label, "pos"]})
+    text = one_line_error(DataError, _custom, frame)
+    assert text.startswith(f"/d/train.jsonl: row 2 has the label {label!r} "
+                           f"(a {type(label).__name__}) in column 'label'")
+
+
+def test_a_label_field_that_is_also_a_text_field_is_refused() -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [0, 1]})
+    text = one_line_error(ConfigError, _custom, frame, text_fields=["label"])
+    assert text.startswith("task.label_field: 'label' is also a text field (label)")
+
+
+def test_a_csv_row_counts_from_the_header_line() -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["neg", "pos"]})
+    bad = pd.DataFrame({"text": ["a", None], "label": ["neg", "pos"]})
+    resolved = resolve_task(TaskConfig(name="mine", text_fields=["text"], label_field="label"))
+    with pytest.raises(DataError, match=r"^/d/validation.csv: row 2 \(line 3\) has no text"):
+        normalise(resolved, {"train": frame, "validation": bad}, "/d",
+                  {"train": "/d/train.jsonl", "validation": "/d/validation.csv"})
+
+
+@pytest.mark.parametrize(("name", "content", "line", "fields"), [
+    ("train.tsv", "text\tlabel\na\tpos\tEXTRA\nb\tneg\n", 2, 3),
+    ("train.tsv", "text\tlabel\na\tpos\tX\nb\tneg\tY\n", 2, 3),  # every row: was silent
+    ("train.csv", "text,label\na,pos\nb\n", 3, 1),
+    ("train.csv", 'text,label\n"a, b",pos\n"c\nd",neg\ne,pos,x\n', 5, 3),  # quoted line break
+])
+def test_a_row_of_another_width_names_its_line(tmp_path: Path, name: str, content: str,
+                                               line: int, fields: int) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    text = one_line_error(DataError, read_split_file, path)
+    assert text.startswith(f"{path}: line {line} has {fields} fields, but the header has 2")
+
+
+def test_quoted_commas_and_blank_lines_are_one_field_and_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text('text,label\n"a, b",pos\n\nc,neg\n')
+    frame = read_split_file(path)
+    assert frame["text"].tolist() == ["a, b", "c"] and frame["label"].tolist() == ["pos", "neg"]
+    path.write_text('text,label\n"a, b",pos\n\nc,neg,x\n')
+    assert f"{path}: line 4 has 3 fields" in one_line_error(DataError, read_split_file, path)
+
+
+def test_a_data_dir_that_is_a_file_says_so(shared_data: Path) -> None:
+    data = shared_data / "rte" / "train.jsonl"
+    task = resolve_task(TaskConfig(name="rte"))
+    assert one_line_error(DataError, find_data_dir, task, data).startswith(
+        f"task.data_dir: '{data}' is a file, not a folder; point task.data_dir (or --data-dir)")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,26 +14,24 @@ from hftune.errors import StudyFolderError
 from hftune.study.checkpoints import best_checkpoint, scan_checkpoints
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
-from hftune.training.checkpoint import write_meta
-
-
-def _meta(folder: Path, trial_id: str, epoch: float, accuracy: float | None) -> Path:
-    folder.mkdir(parents=True)
-    record = {"epoch": epoch, "step": int(epoch * 10), "loss": 0.5}
-    if accuracy is not None:
-        record["accuracy"] = accuracy
-    write_meta(folder, trial_id=trial_id, epoch=epoch, global_step=int(epoch * 10),
-               config={"learning_rate": 1e-3 * epoch}, record=record)
-    return folder
+from hftune.testing.fixtures import STARTED
+from hftune.testing.records import (
+    KeptRun,
+    checkpoint_meta,
+    study_folder,
+    trial_record,
+    two_trial_study,
+)
+from hftune.training.trainable import run_trial
 
 
 def test_scan_attributes_checkpoints_by_their_meta(tmp_path: Path) -> None:
     ray = tmp_path / "ray"
-    _meta(ray / "t_a_0/checkpoint_000000", "a", 1.0, 0.6)
-    _meta(ray / "t_a_0/checkpoint_000001", "a", 2.0, 0.8)  # PBT keeps several
-    _meta(ray / "t_a_0/checkpoint_000002", "a", 3.0, 0.7)
-    _meta(ray / "t_b_1/checkpoint_000004", "b", 2.0, 0.9)
-    _meta(ray / "t_c_2/checkpoint_000000", "c", 1.0, None)
+    checkpoint_meta(ray / "t_a_0/checkpoint_000000", "a", 1.0, 0.6)
+    checkpoint_meta(ray / "t_a_0/checkpoint_000001", "a", 2.0, 0.8)  # PBT keeps several
+    checkpoint_meta(ray / "t_a_0/checkpoint_000002", "a", 3.0, 0.7)
+    checkpoint_meta(ray / "t_b_1/checkpoint_000004", "b", 2.0, 0.9)
+    checkpoint_meta(ray / "t_c_2/checkpoint_000000", "c", 1.0, None)
     broken = ray / "t_d_3/checkpoint_000000"
     broken.mkdir(parents=True)
     (broken / "hftune.json").write_text("{half")
@@ -56,8 +57,8 @@ def test_a_checkpoint_no_recorded_evaluation_made_is_not_exported(tmp_path: Path
     from hftune.study.checkpoints import recorded_checkpoint
 
     ray = tmp_path / "ray"
-    _meta(ray / "t_a/checkpoint_000001", "a", 2.0, 0.8)
-    _meta(ray / "t_a/checkpoint_000002", "a", 3.0, 0.95)  # the leftover
+    checkpoint_meta(ray / "t_a/checkpoint_000001", "a", 2.0, 0.8)
+    checkpoint_meta(ray / "t_a/checkpoint_000002", "a", 3.0, 0.95)  # the leftover
     found = scan_checkpoints(ray)
     record = TrialRecord(trial_id="a", config={}, reports=[
         {"epoch": 1.0, "step": 10, "accuracy": 0.5}, {"epoch": 2.0, "step": 20, "accuracy": 0.8},
@@ -74,8 +75,8 @@ def test_a_leftover_checkpoint_at_a_step_trained_again_is_not_exported(tmp_path:
     from hftune.study.checkpoints import recorded_checkpoint
 
     ray = tmp_path / "ray"
-    _meta(ray / "t_a/checkpoint_000001", "a", 2.0, 0.8)
-    _meta(ray / "t_a/checkpoint_000002", "a", 3.0, 0.95)  # the leftover, at step 30
+    checkpoint_meta(ray / "t_a/checkpoint_000001", "a", 2.0, 0.8)
+    checkpoint_meta(ray / "t_a/checkpoint_000002", "a", 3.0, 0.95)  # the leftover, at step 30
     found = scan_checkpoints(ray)
     again = TrialRecord(trial_id="a", config={}, reports=[
         {"epoch": 2.0, "step": 20, "accuracy": 0.8}, {"epoch": 3.0, "step": 30, "accuracy": 0.7}])
@@ -96,43 +97,91 @@ def test_a_later_steps_checkpoints_are_found(tmp_path: Path) -> None:
     for trial_id, phase in (("s1", "screen"), ("p1", "pbt")):
         store.write_trial(TrialRecord(trial_id=trial_id, config={}, state="finished",
                                       phase=phase, reports=[{"epoch": 1.0, "accuracy": 0.7}]))
-    _meta(store.root / "ray/t_s1/checkpoint_000000", "s1", 1.0, 0.6)
-    _meta(store.root / "ray-pbt/t_p1/checkpoint_000000", "p1", 1.0, 0.7)
+    checkpoint_meta(store.root / "ray/t_s1/checkpoint_000000", "s1", 1.0, 0.6)
+    checkpoint_meta(store.root / "ray-pbt/t_p1/checkpoint_000000", "p1", 1.0, 0.7)
     assert [p.name for p in store.experiment_dirs()] == ["ray", "ray-pbt"]
     _, trial, ck = choose_export(store)
     assert trial.trial_id == "p1" and ck.path.parent.parent.name == "ray-pbt"
 
 
-@pytest.fixture
-def study_dir(tmp_path: Path, tiny_bert: Path) -> Path:
-    """A finished two-trial study whose best trial (b) kept a real tiny-BERT checkpoint."""
+@pytest.fixture(scope="module")
+def trained_study(checkpointing_setup, tiny_bert: Path, tmp_path_factory) -> tuple[Path, Any]:
+    """A study of two real trials (tiny BERT, 64 RTE rows, 2 epochs, a checkpoint at every
+    evaluation), written as the recorder and Ray leave it: the reports as the trainable sent
+    them, each checkpoint in its trial's Ray folder. Returns the folder and the setup."""
+    setup = checkpointing_setup
+    root = tmp_path_factory.mktemp("trained") / "study"
+    records = []
+    for trial_id, lr in (("slow", 1e-4), ("fast", 3e-3)):
+        kept = KeptRun(root / "ray" / f"t_{trial_id}")
+        config = {"learning_rate": lr, "num_train_epochs": 2, "per_device_train_batch_size": 16}
+        run_trial(config, setup, kept, str(root.parent / f"work-{trial_id}"), trial_id=trial_id)
+        reports = [{**r, "time": STARTED + i} for i, r in enumerate(kept.records)]
+        records.append(trial_record(trial_id, config=config, reports=reports))
+    study_folder(root, records, name="trained", model=str(tiny_bert), status="finished",
+                 label_names=list(setup.label_names), config={"name": "trained"})
+    return root, setup
+
+
+def _rescore(folder: Path, dataset: Any) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of the model in ``folder`` on ``dataset``, computed
+    here (plain forward passes, no Trainer) from the folder's own weights and tokenizer."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+    )
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    collate = DataCollatorWithPadding(AutoTokenizer.from_pretrained(folder))
+    rows = [{k: r[k] for k in ("input_ids", "attention_mask", "token_type_ids", "labels")}
+            for r in dataset]
+    batch = collate(rows)
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    labels = batch["labels"]
+    accuracy = float((logits.argmax(-1) == labels).float().mean())
+    loss = float(torch.nn.functional.cross_entropy(logits, labels))
+    return accuracy, loss
+
+
+def test_export_rescores_the_recorded_value(trained_study, tmp_path: Path) -> None:
+    """The exported model, evaluated again on the validation rows the trials saw, gives the
+    score the study recorded for the exported trial (accuracy and loss): the
+    weights are those of the evaluation that made the score, with the study's labels and a
+    working tokenizer; the card states that score."""
     from transformers import AutoModelForSequenceClassification
 
-    root = tmp_path / "study"
-    store = StudyStore(root)
-    study = StudyRecord(name="toy", status="finished", strategy="grid", metric="accuracy",
-                        mode="max", label_names=["yes", "no"], model=str(tiny_bert),
-                        best_trial_id="b", best_value=0.75, best_holdout=0.625,
-                        holdout={"rows": 8, "source": "validation[8:16]"},
-                        data_source="/data/toy")
-    store.write_study(study)
-    store.write_config({"name": "toy", "task": {"name": "rte"}, "max_length": 32, "seed": 7,
-                        "training": {"weight_decay": 0.01}})
-    held = {"metrics": {"accuracy": 0.625}, "epoch": 1.0, "step": 10, "rows": 8,
-            "source": "validation[8:16]", "checkpoint": "checkpoint_000000"}
-    for trial_id, values in (("a", [0.5, 0.6]), ("b", [0.75, 0.7])):
-        store.write_trial(TrialRecord(trial_id=trial_id, config={"learning_rate": 1e-3},
-                                      state="finished", holdout=held if trial_id == "b" else None,
-                                      reports=[{"epoch": float(i + 1), "step": 10 * (i + 1),
-                                                "accuracy": v} for i, v in enumerate(values)]))
-    ck = _meta(root / "ray/t_b/checkpoint_000000", "b", 1.0, 0.75)
-    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
-    model.save_pretrained(str(ck))  # config with the default LABEL_0/LABEL_1 names
-    return root
+    from hftune.study.export import export_best
+
+    root, setup = trained_study
+    trials = StudyStore(root).read_trials()
+    best = max(trials, key=lambda t: t.score("accuracy", "max"))
+    scored = best.best_report("accuracy", "max")
+    out = tmp_path / "exported"
+    result = export_best(root, out)
+    assert result.trial_id == best.trial_id and result.value == scored["accuracy"]
+    assert result.scored and result.checkpoint.global_step == scored["step"]
+    accuracy, loss = _rescore(out, setup.eval_dataset)
+    assert accuracy == scored["accuracy"]
+    assert loss == pytest.approx(scored["loss"], rel=1e-6)
+    # the weights of no other evaluation give that loss (each was scored on the same rows)
+    others = [r["loss"] for t in trials for r in t.reports if r is not scored]
+    assert all(abs(o - scored["loss"]) > 1e-4 for o in others), (scored["loss"], others)
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "entailment", 1: "not_entailment"}
+    assert model.config.label2id == {"entailment": 0, "not_entailment": 1}
+    card = (out / "README.md").read_text()
+    assert f"Validation accuracy: **{scored['accuracy']:.4f}**" in card
+    provenance = json.loads((out / "hftune_export.json").read_text())
+    assert (provenance["trial_id"], provenance["value"]) == (best.trial_id, scored["accuracy"])
 
 
 def test_export_writes_a_loadable_model_with_labels_and_card(study_dir: Path,
                                                              tmp_path: Path) -> None:
+    """What export writes besides the weights (their numbers: the test above): the labels of
+    study.json, the study model's tokenizer, a card that says how the model was chosen."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from hftune.study.export import export_best
@@ -272,3 +321,42 @@ def test_summarize_reruns_mean_std_and_pooled_std() -> None:
     assert third["n"] == 1 and third["std"] is None and third["mean"] == 0.4
     pooled = math.sqrt((0.10 ** 2 + statistics.stdev([0.5, 0.55]) ** 2) / 2)
     assert math.isclose(out["seed_std"], pooled)
+
+
+@pytest.mark.parametrize("meta", [{"epoch": "three"}, [1, 2],
+                                  {"trial_id": "b", "epoch": "three", "global_step": 1},
+                                  {"trial_id": "b", "epoch": 1.0, "global_step": [1]},
+                                  {"trial_id": "b", "epoch": 1.0, "global_step": 1,
+                                   "config": "abc"}])
+def test_scan_skips_a_checkpoint_whose_meta_is_not_hftunes(meta: object,
+                                                           tmp_path: Path) -> None:
+    from hftune.study.checkpoints import scan_checkpoints
+
+    good = checkpoint_meta(tmp_path / "ray/t_a/checkpoint_000000", "a", 1.0, 0.75)
+    bad = tmp_path / "ray" / "t_b" / "checkpoint_000000"
+    bad.mkdir(parents=True)
+    (bad / "hftune.json").write_text(json.dumps(meta))
+    assert [c.path for c in scan_checkpoints(tmp_path / "ray")] == [good]
+
+
+def test_the_export_gets_the_umask_modes(tiny_bert: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from hftune.study.export import export_best
+
+    store = two_trial_study(tmp_path / "study")
+    study = store.read_study()
+    study.model = str(tiny_bert)
+    store.write_study(study)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+    folder = checkpoint_meta(store.root / "ray/t_b/checkpoint_000000", "b", 1.0, 0.75)
+    model.save_pretrained(str(folder))
+    out = tmp_path / "exported"
+    old = os.umask(0o022)
+    try:
+        export_best(store.root, out)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert "model.safetensors" in modes and set(modes.values()) == {0o644}, modes

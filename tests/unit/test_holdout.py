@@ -13,7 +13,7 @@ from hftune.study.loading import validate_study
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 
 
-def _trial(trial_id: str, values: list[float], holdout: list[float]) -> TrialRecord:
+def _with_holdout(trial_id: str, values: list[float], holdout: list[float]) -> TrialRecord:
     reports = [{"epoch": float(i + 1), "step": 10 * (i + 1), "accuracy": v,
                 "holdout_accuracy": h} for i, (v, h) in enumerate(zip(values, holdout,
                                                                        strict=True))]
@@ -23,9 +23,9 @@ def _trial(trial_id: str, values: list[float], holdout: list[float]) -> TrialRec
 
 def planted() -> list[TrialRecord]:
     """``b`` is best on the selection rows; ``a`` and ``c`` would win on held-out values."""
-    return [_trial("a", [0.60, 0.62], [0.95, 0.99]),
-            _trial("b", [0.70, 0.66], [0.40, 0.41]),
-            _trial("c", [0.65, 0.50], [0.90, 0.98])]
+    return [_with_holdout("a", [0.60, 0.62], [0.95, 0.99]),
+            _with_holdout("b", [0.70, 0.66], [0.40, 0.41]),
+            _with_holdout("c", [0.65, 0.50], [0.90, 0.98])]
 
 
 def test_selection_reads_only_the_selection_metric() -> None:
@@ -41,7 +41,8 @@ def test_selection_reads_only_the_selection_metric() -> None:
 
 
 def test_ties_pick_the_trial_best_trial_picks() -> None:
-    trials = [_trial("x", [0.5], [0.1]), _trial("y", [0.5], [0.9]), _trial("z", [0.4], [1.0])]
+    trials = [_with_holdout("x", [0.5], [0.1]), _with_holdout("y", [0.5], [0.9]),
+              _with_holdout("z", [0.4], [1.0])]
     assert select_top_k(trials, "accuracy", "max", "best", 1)[0] is best_trial(
         trials, "accuracy", "max")
     assert select_top_k([], "accuracy", "max", "best", 2) == []
@@ -122,7 +123,7 @@ def test_split_uses_the_test_split_and_leaves_validation_whole() -> None:
         split_holdout(_tokenized(1), _task(), 0.5)
 
 
-def _cfg(tmp_path: Path, model: str, **evaluation) -> dict:
+def _holdout_config(tmp_path: Path, model: str, **evaluation) -> dict:
     return {"name": "h", "output_dir": str(tmp_path / "out"), "model": model,
             "task": {"name": "rte", "max_train_samples": 32, "max_eval_samples": 20},
             "max_length": 32, "search_space": {"learning_rate": [1e-3]},
@@ -134,10 +135,10 @@ def test_config_checks(tmp_path: Path) -> None:
 
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ConfigError, match="evaluation.holdout"):
-            validate_study(_cfg(tmp_path, "m", holdout=bad))
+            validate_study(_holdout_config(tmp_path, "m", holdout=bad))
     with pytest.raises(ConfigError, match="evaluation.holdout_top_k"):
-        validate_study(_cfg(tmp_path, "m", holdout=0.5, holdout_top_k=0))
-    cfg = _cfg(tmp_path, "/nonexistent/model", holdout=0.5)
+        validate_study(_holdout_config(tmp_path, "m", holdout=0.5, holdout_top_k=0))
+    cfg = _holdout_config(tmp_path, "/nonexistent/model", holdout=0.5)
     cfg["task"]["test_split"] = "test"
     with pytest.raises(ConfigError, match="set only one"):
         prepare_study(validate_study(cfg))
@@ -148,7 +149,7 @@ def test_trials_get_only_the_selection_rows(tmp_path: Path, tiny_bert: Path,
     from hftune.study.prepare import prepare_study
     from hftune.study.runner import trial_setup
 
-    cfg = _cfg(tmp_path, str(tiny_bert), holdout=0.5)
+    cfg = _holdout_config(tmp_path, str(tiny_bert), holdout=0.5)
     cfg["task"]["data_dir"] = str(shared_data / "rte")
     prepared = prepare_study(validate_study(cfg))
     setup = trial_setup(prepared)

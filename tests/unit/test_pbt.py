@@ -3,6 +3,7 @@ state, explore stays in bounds with the right types, a tight checkpoint budget n
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,52 +63,115 @@ def _pbt(tmp_path, name: str = "pbt", **options):
     return build_strategy(cfg.strategy, space, "accuracy", "max", seed=3), space
 
 
+# Weight decay and warmup in ranges so narrow that every perturbation (x 1.2 or x 0.8, no
+# resampling) leaves them: each explored value must come back clipped to an end, in the
+# declared type. The learning rates differ enough for the trials to rank apart.
+EDGES = {"learning_rate": {"loguniform": [1e-6, 5e-5]}, "weight_decay": {"uniform": [0.2, 0.22]},
+         "per_device_train_batch_size": [16, 32, 64], "warmup_steps": {"randint": [400, 470]},
+         "num_train_epochs": [8]}
+AT_AN_END = ("weight_decay", "warmup_steps")
+FACTORS = (1.2, 0.8)  # PBTOptions.perturbation_factors
+
+
+def _ray_exploits(store: StudyStore) -> list[dict]:
+    """Ray's own log of each exploit (``pbt_global.txt``): target and source trial ids (from
+    the trial tags' index), the source's config and the explored one, in Ray's order."""
+    by_index = {int(t.trial_id.rsplit("_", 1)[1]): t.trial_id for t in store.read_trials()}
+    events = []
+    for line in (store.ray_dir / "pbt_global.txt").read_text().splitlines():
+        target, source, _, _, old, new = json.loads(line)
+        events.append({"to": by_index[int(target.split("_", 1)[0])],
+                       "from": by_index[int(source.split("_", 1)[0])], "old": old, "new": new})
+    return events
+
+
+def _donor_states(trials: list, trial_id: str, epoch: float, before: float) -> list[float]:
+    """The states ``trial_id`` reported at ``epoch`` before ``before``: what a checkpoint of
+    it taken at that epoch holds."""
+    (donor,) = [t for t in trials if t.trial_id == trial_id]
+    return [r["accuracy"] for r in donor.reports if r["epoch"] == epoch and r["time"] < before]
+
+
 def test_exploit_copies_state_and_explore_stays_in_bounds(ray_session, tmp_path) -> None:
-    strategy, space = _pbt(tmp_path, population=4, perturbation_interval=1,
-                           quantile_fraction=0.25, resample_probability=0.3)
+    """Exploit: the exploiting trial continues from a state its source reported. Explore: each
+    value is the source's value perturbed by a factor and clipped back into its range (every
+    perturbation here leaves it), a list value moves to a neighbour; integers stay integers,
+    floats floats. The lineage records the config Ray explored, and it is what trained next."""
+    cfg = validate_study({"name": "s", "model": "m", "task": "rte", "search_space": EDGES,
+                          "strategy": {"name": "pbt", "population": 4, "perturbation_interval": 1,
+                                       "quantile_fraction": 0.25, "resample_probability": 0.0}})
+    space = parse_space(cfg.search_space, training_fields=FIELDS)
+    strategy = build_strategy(cfg.strategy, space, "accuracy", "max", seed=3)
     store = StudyStore(tmp_path / "study")
     trials = run_synthetic_pbt(strategy, store, keep=1)
-    lineage = store.read_lineage()
+    assert len(trials) == 4 and not [t.error for t in trials if t.state == "errored"]
 
-    assert len(trials) == 4 and not [t for t in trials if t.state == "errored"]
-    # how many exploits happen depends on which trials report first (2 of 4 run at a time):
-    # 3-6 in most runs, 2 in about one in ten here
-    assert len(lineage) >= 2, "expected several exploits over 8 epochs"
+    ray_events = _ray_exploits(store)
+    assert len(ray_events) >= 2, "expected several exploits over 8 epochs"
+    lists = {"per_device_train_batch_size": [16, 32, 64]}
+    for event in ray_events:
+        old, new = event["old"], event["new"]
+        for name in ("learning_rate", "weight_decay", "warmup_steps"):
+            dim = space[name]
+            assert any(new[name] == dim.clip(old[name] * f) for f in FACTORS), (name, old, new)
+            assert dim.contains(new[name]), (name, new)
+        for name in AT_AN_END:
+            dim = space[name]
+            assert new[name] in (dim.clip(dim.low), dim.clip(dim.high)), (name, old, new)
+            assert all(not dim.low <= old[name] * f <= dim.high for f in FACTORS)
+        for name, values in lists.items():
+            at = values.index(old[name])
+            assert new[name] in {values[max(at - 1, 0)], values[min(at + 1, len(values) - 1)]}
+        assert new["num_train_epochs"] == 8
+        assert {name: type(new[name]) for name in EDGES} == {
+            "learning_rate": float, "weight_decay": float, "per_device_train_batch_size": int,
+            "warmup_steps": int, "num_train_epochs": int}
+
+    lineage = store.read_lineage()
+    for trial in trials:  # what the study recorded is what Ray did, exploit by exploit
+        by_ray = [e for e in ray_events if e["to"] == trial.trial_id]
+        recorded = [e for e in lineage if e["to_trial"] == trial.trial_id]
+        assert [e["new_config"] for e in recorded] == [
+            {k: e["new"][k] for k in EDGES} for e in by_ray], trial.trial_id
+        for ours, ray in zip(recorded, by_ray, strict=True):
+            # the checkpoint came from the trial Ray cloned (or, when that one had just been
+            # exploited itself and not reported since, from the trial it had cloned)
+            earlier = {e["from"] for e in ray_events if e["to"] == ray["from"]}
+            assert ours["from_trial"] == ray["from"] or ours["from_trial"] in earlier, (
+                ours, ray)
     by_id = {t.trial_id: t for t in trials}
     for event in lineage:
-        new = event["new_config"]
-        for name, value in new.items():
-            assert space[name].contains(value), (name, value)
-        assert isinstance(new["warmup_steps"], int)
-        assert isinstance(new["per_device_train_batch_size"], int)
-        assert event["from_trial"] != event["to_trial"]
         first = next(r for r in by_id[event["to_trial"]].reports if r["time"] == event["time"])
-        # exploit copied the donor's state at that checkpoint ...
-        donor_ws = [r["accuracy"] for r in by_id[event["from_trial"]].reports
-                    if r["epoch"] == first["restored_epoch"]]
-        assert any(w == pytest.approx(first["restored_w"]) for w in donor_ws)
-        # ... and the explored config is what trained the next epoch (a clone of a trial that
-        # had finished all its epochs trains no more and reports the cloned state)
+        # the state it continued from is one its source reported at that epoch ...
+        assert event["from_trial"] != event["to_trial"]
+        assert first["restored_w"] in _donor_states(trials, event["from_trial"],
+                                                    first["restored_epoch"], event["time"])
+        # ... and the explored config trained the next epoch (a clone of a trial that had
+        # finished all its epochs trains no more and reports the cloned state)
         trained = first["epoch"] > first["restored_epoch"]
-        expected = epoch_step(first["restored_w"], new) if trained else first["restored_w"]
+        expected = epoch_step(first["restored_w"], event["new_config"]) if trained else (
+            first["restored_w"])
         assert first["accuracy"] == pytest.approx(expected)
-        assert first["applied"] == {"learning_rate": new["learning_rate"],
-                                    "weight_decay": new["weight_decay"]}
 
 
 def test_quantile_selection_weak_copy_strong(ray_session, tmp_path) -> None:
+    """At each exploit the exploiting trial's own score (its last report before the exploit)
+    is below the score of the state it copies (the source's report at that checkpoint)."""
     strategy, _ = _pbt(tmp_path, population=4, perturbation_interval=2, quantile_fraction=0.25,
                        resample_probability=0.0)
     store = StudyStore(tmp_path / "study")
     trials = run_synthetic_pbt(strategy, store, keep=2)
     lineage = store.read_lineage()
     assert lineage
-    for event in lineage:  # at the exploit, the donor was ahead of the exploiting trial
-        donor = {r["epoch"]: r["accuracy"] for r in next(
-            t for t in trials if t.trial_id == event["from_trial"]).reports}
-        first = next(r for t in trials if t.trial_id == event["to_trial"]
-                     for r in t.reports if r["time"] == event["time"])
-        assert first["restored_w"] <= max(donor.values()) + 1e-12
+    by_id = {t.trial_id: t for t in trials}
+    for event in lineage:
+        reports = by_id[event["to_trial"]].reports
+        first = next(r for r in reports if r["time"] == event["time"])
+        weak = [r["accuracy"] for r in reports if r["time"] < event["time"]][-1]
+        strong = first["restored_w"]
+        assert strong in _donor_states(trials, event["from_trial"], first["restored_epoch"],
+                                       event["time"])
+        assert weak < strong, (event, weak, strong)
 
 
 def test_tight_checkpoint_budget_never_fails(ray_session, tmp_path) -> None:

@@ -4,6 +4,9 @@ searched model-config values."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +15,9 @@ import pytest
 
 from hftune.errors import ConfigError, ModelError
 from hftune.study.loading import validate_study
-from hftune.study.prepare import prepare_study
+from hftune.study.prepare import check_vocabulary, prepare_study
+from hftune.testing.cli import one_line_error
+from hftune.training.model import resolve_model_ref
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +144,112 @@ def test_searched_model_values_are_checked_before_any_trial(
 
 def test_searched_dropout_rates_keep_the_pretrained_weights(tiny_bert: Path,
                                                             shared_data: Path) -> None:
-    prepare_study(_cfg(tiny_bert, shared_data / "rte",
-                       space={"model.hidden_dropout_prob": {"uniform": [0.0, 0.3]},
-                              "model.attention_probs_dropout_prob": [0.1, 0.2]}))
+    """Dropout rates may be searched: the study prepares, and a trial's model built at each end
+    of the searched ranges holds every pretrained weight unchanged, with the rates in force."""
+    import torch
+    from safetensors.torch import load_file
+
+    from hftune.space import split_hyperparameters
+    from hftune.training.model import build_model
+
+    prepared = prepare_study(_cfg(tiny_bert, shared_data / "rte",
+                                  space={"model.hidden_dropout_prob": {"uniform": [0.0, 0.3]},
+                                         "model.attention_probs_dropout_prob": [0.1, 0.2]}))
+    hidden = prepared.space["model.hidden_dropout_prob"].edge_values()
+    attention = prepared.space["model.attention_probs_dropout_prob"].edge_values()
+    assert hidden == (0.0, 0.3) and attention == (0.1, 0.2)
+    pretrained = load_file(str(tiny_bert / "model.safetensors"))  # a BertModel's: no prefix
+    for config in ({"model.hidden_dropout_prob": hidden[0],
+                    "model.attention_probs_dropout_prob": attention[1]},
+                   {"model.hidden_dropout_prob": hidden[1],
+                    "model.attention_probs_dropout_prob": attention[0]}):
+        _, overrides = split_hyperparameters(config)
+        model = build_model(prepared.model_path, prepared.data.label_names, overrides, seed=1)
+        weights = model.state_dict()
+        assert all(torch.equal(weights[f"bert.{k}"], v) for k, v in pretrained.items())
+        rates = {m.p for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)
+                 and "attention.self" in n}
+        assert rates == {config["model.attention_probs_dropout_prob"]}
+        assert model.bert.embeddings.dropout.p == config["model.hidden_dropout_prob"]
+
+
+def test_model_folder_without_tokenizer_is_refused(tiny_bert: Path, shared_data: Path,
+                                                   tmp_path: Path) -> None:
+    """``model.save_pretrained`` alone: transformers builds a 5-token stand-in tokenizer."""
+    folder = tmp_path / "no-tokenizer"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_bert / name, folder / name)
+    cfg = validate_study({"name": "s", "model": str(folder), "max_length": 32,
+                          "task": {"name": "rte", "data_dir": str(shared_data / "rte"),
+                                   "max_train_samples": 16, "max_eval_samples": 8},
+                          "search_space": {"learning_rate": [1e-4]}})
+    text = one_line_error(ModelError, prepare_study, cfg)
+    assert re.match(rf"model: the tokenizer of '{re.escape(str(folder))}' has \d+ tokens for "
+                    rf"the model's vocabulary of 30522 .*tokenizer.save_pretrained", text), text
+
+
+def test_only_a_tokenizer_far_smaller_than_the_vocabulary_is_refused() -> None:
+    """Padded embedding tables (Phi-2: 50295 tokens for 51200 rows; T5: 32100 for 32128) and
+    added tokens are fine; a config without vocab_size says nothing."""
+    for tokens, vocab in ((50295, 51200), (32100, 32128), (30522, 30522), (40000, 30522)):
+        check_vocabulary(range(tokens), SimpleNamespace(vocab_size=vocab), "m")
+    check_vocabulary(range(5), SimpleNamespace(), "m")
+    with pytest.raises(ModelError, match=r"^model: the tokenizer of 'm' has 15000 tokens for "
+                                         r"the model's vocabulary of 30522"):
+        check_vocabulary(range(15000), SimpleNamespace(vocab_size=30522), "m")
+
+
+@pytest.fixture
+def model_folder(tiny_bert: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(tiny_bert / "config.json", folder / "config.json")
+    return folder
+
+
+@pytest.mark.parametrize("content", [os.urandom(1000), b"", b"\x08" + b"\x00" * 7 + b"{}      ",
+                                     "half"])
+def test_damaged_safetensors_are_refused(model_folder: Path, tiny_bert: Path,
+                                         content: bytes | str) -> None:
+    if content == "half":  # truncated: the header reads, the tensors are not all there
+        whole = (tiny_bert / "model.safetensors").read_bytes()
+        content = whole[: len(whole) // 2]
+    (model_folder / "model.safetensors").write_bytes(content)
+    text = one_line_error(ModelError, resolve_model_ref, str(model_folder))
+    assert text.startswith(f"model: the weights file '{model_folder / 'model.safetensors'}' is "
+                           f"damaged or incomplete (")
+
+
+def test_sharded_safetensors_need_every_shard_readable(model_folder: Path,
+                                                       tiny_bert: Path) -> None:
+    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    (model_folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"a": shards[0], "b": shards[1]}}))
+    shutil.copy(tiny_bert / "model.safetensors", model_folder / shards[0])
+    text = one_line_error(ModelError, resolve_model_ref, str(model_folder))
+    assert f"names the shard '{shards[1]}', which is not in the folder" in text
+    (model_folder / shards[1]).write_bytes(os.urandom(100))
+    assert "is damaged or incomplete" in one_line_error(ModelError, resolve_model_ref,
+                                                        str(model_folder))
+    shutil.copy(tiny_bert / "model.safetensors", model_folder / shards[1])
+    assert resolve_model_ref(str(model_folder)) == str(model_folder.resolve())
+    (model_folder / "model.safetensors.index.json").write_text("{")
+    assert "is damaged or incomplete" in one_line_error(ModelError, resolve_model_ref,
+                                                        str(model_folder))
+
+
+def test_pytorch_bin_is_checked_without_loading_it(model_folder: Path) -> None:
+    import torch
+
+    torch.save({"w": torch.zeros(2)}, model_folder / "pytorch_model.bin")
+    assert resolve_model_ref(str(model_folder)) == str(model_folder.resolve())
+    (model_folder / "pytorch_model.bin").write_bytes(b"not a torch file")
+    text = one_line_error(ModelError, resolve_model_ref, str(model_folder))
+    assert "pytorch_model.bin' is damaged or incomplete (neither a zip archive" in text
+
+
+def test_a_model_that_is_a_file_says_so(tiny_bert: Path) -> None:
+    config = tiny_bert / "config.json"
+    assert one_line_error(ModelError, resolve_model_ref, str(config)).startswith(
+        f"model: '{config}' is a file, not a folder; set model: to the folder that holds")

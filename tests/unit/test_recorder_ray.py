@@ -64,7 +64,7 @@ def test_a_resume_skips_every_trial_that_ended_and_reruns_none(ray_session,
     ended after it: the resume runs the third alone, and the ended records do not change."""
     from ray import tune
 
-    from hftune._compat.ray import newest_snapshot
+    from hftune._compat.ray import newest_snapshot, replace_restored_callbacks
     from hftune.study.resume import _mark_ended_in_snapshot
 
     store = StudyStore(tmp_path / "study")
@@ -84,10 +84,9 @@ def test_a_resume_skips_every_trial_that_ended_and_reruns_none(ray_session,
     ended_before = {x: t.to_dict() for x, t in records.items() if x != 4}
 
     _mark_ended_in_snapshot(store.ray_dir, store)
-    tuner = tune.Tuner.restore(str(store.ray_dir.resolve()), trainable=tune.with_resources(two_evaluations_or_raise, {"cpu": 1}),
+    trainable = tune.with_resources(two_evaluations_or_raise, {"cpu": 1})
+    tuner = tune.Tuner.restore(str(store.ray_dir.resolve()), trainable=trainable,
                                resume_unfinished=True, resume_errored=False)
-    from hftune._compat.ray import replace_restored_callbacks
-
     replace_restored_callbacks(tuner, [StudyRecorder(store, ["x"])])
     tuner.fit()
     after = {t.config["x"]: t for t in store.read_trials()}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from hftune.errors import StudyFolderError
 from hftune.study.records import TrialRecord
 from hftune.study.replay import Segment, pbt_schedule
 
@@ -53,3 +56,18 @@ def test_replay_refuses_a_study_that_evaluated_every_n_steps(tmp_path) -> None:
     with pytest.raises(StudyFolderError,
                        match="every 20 steps; replay and reruns of a schedule work for"):
         replay_study(root)
+
+
+@pytest.mark.parametrize("event, needle", [
+    ({"to_trial": "b", "epoch": 1.0, "new_config": {}}, "lacks time, from_trial"),
+    ({"time": 1.0, "from_trial": "a", "to_trial": "b"}, "lacks epoch, new_config"),
+    ({"time": "x", "from_trial": "a", "to_trial": "b", "epoch": 1.0, "new_config": {}},
+     "time is not a number"),
+    ({"time": 1.0, "from_trial": "zz", "to_trial": "b", "epoch": 1.0, "new_config": {}},
+     "copies trial 'zz', which has no record")])
+def test_pbt_schedule_refuses_an_event_it_cannot_follow(event: dict, needle: str) -> None:
+    from hftune.study.replay import pbt_schedule
+
+    trials = [TrialRecord(trial_id=t, config={"lr": 1}) for t in ("a", "b")]
+    with pytest.raises(StudyFolderError, match=needle):
+        pbt_schedule(trials, [event], "b")

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from hftune.errors import StudyFolderError
+from hftune.report.build import write_report
 from hftune.report.data import (
     StudyData,
     best_so_far,
+    holdout_value,
     load_studies,
     load_study,
     member_history,
@@ -24,6 +26,7 @@ from hftune.report.tables import comparison_table, trial_table
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
 from hftune.testing.fixtures import STARTED
+from hftune.testing.records import evaluation, study_folder, trials_with
 
 
 def test_grid_summary(folders: dict[str, Path]) -> None:
@@ -214,3 +217,64 @@ def test_score_last_takes_value_and_epoch_from_the_last_evaluation(tmp_path: Pat
             report_["time"] = STARTED + 60.0 * (i + 1) + (5 if trial_.trial_id == "steady" else 0)
     curve = best_so_far(data)
     assert list(curve["best"]) == [0.6, 0.8] and curve["best"].iloc[-1] == row["best"]
+
+
+def test_holdout_of_a_stale_best_trial_is_not_shown(tmp_path: Path) -> None:
+    """study.json still names the previous run's best (a killed resume): its best_holdout is
+    a's, so the row shows b's own held-out record, or nothing."""
+    a = TrialRecord("a", {}, state="finished", reports=[evaluation(1, 0.7)])
+    b = TrialRecord("b", {}, state="running", reports=[evaluation(1, 0.9)],
+                    holdout={"metrics": {"accuracy": 0.88}, "epoch": 1.0})
+    root = study_folder(tmp_path / "s", [a, b], status="running", best_trial_id="a",
+                  best_value=0.7, best_holdout=0.55)
+    data = load_study(root)
+    assert data.best().trial_id == "b"
+    assert holdout_value(data) == pytest.approx(0.88)
+    data.trials[1].holdout = None  # b never evaluated on the held-out rows
+    assert holdout_value(data) is None
+    # when study.json's best is the report's best, its best_holdout is used
+    data.raw["best_trial_id"], data.raw["best_holdout"] = "b", 0.87
+    assert holdout_value(data) == pytest.approx(0.87)
+
+
+def test_wall_minutes_count_the_current_run(tmp_path: Path, monkeypatch) -> None:
+    """A live run counts up to now (the report's clock, fixed here); a killed one up to its
+    last recorded event."""
+    from types import SimpleNamespace
+
+    from hftune.report import data as report_data
+
+    now = STARTED + 3 * 3600.0
+    monkeypatch.setattr(report_data, "time", SimpleNamespace(time=lambda: now))
+    trial = TrialRecord("a", {}, state="running", started_at=now - 1800,
+                        reports=[evaluation(1, 0.6, time=now - 1500),
+                                 evaluation(2, 0.7, time=now - 60)])
+    root = study_folder(tmp_path / "s", [trial], status="running", started_at=STARTED,
+                        wall_s=600.0, run_started_at=now - 1800)
+    store = StudyStore(root)
+    store.acquire_lock()
+    try:
+        live = load_study(root)
+    finally:
+        store.release_lock()
+    # 10 min of the earlier run + 30 min of this one so far
+    assert summary_row(live)["wall_min"] == pytest.approx(40.0)
+    # killed (no lock): counted up to its last recorded event, as a resume charges it
+    assert summary_row(load_study(root))["wall_min"] == pytest.approx(10.0 + 1740 / 60)
+
+
+def test_values_that_are_no_score_are_left_out_of_every_report(tmp_path: Path) -> None:
+    """A record hftune did not write (a text value) or a diverged evaluation (infinite) is no
+    score: the best, the curves and both formats leave it out instead of failing."""
+    trials = trials_with([[0.6, 0.7]])
+    trials[0].reports.append(evaluation(3, "high"))  # type: ignore[arg-type]
+    trials[0].reports.append(evaluation(4, float("inf")))
+    root = study_folder(tmp_path / "odd", trials)
+    data = load_study(root)
+    assert data.best().trial_id == "t0" and summary_row(data)["best"] == 0.7
+    from hftune.report.data import reports_frame
+
+    assert list(reports_frame(data)["value"]) == [0.6, 0.7]
+    for fmt_name, name in (("html", "r.html"), ("md", "r.md")):
+        write_report([root], tmp_path / name, fmt=fmt_name)
+        assert (tmp_path / name).stat().st_size > 0

@@ -13,13 +13,10 @@ from hftune.report.tables import trial_table
 from hftune.study.effective_config import config_at_epoch, config_of_report, scored_config
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
+from hftune.testing.records import evaluation
 
 OLD = {"learning_rate": 1e-5, "weight_decay": 0.0}
 NEW = {"learning_rate": 5e-5, "weight_decay": 0.01}
-
-
-def _report(epoch: float, acc: float, **extra: Any) -> dict[str, Any]:
-    return {"epoch": epoch, "accuracy": acc, "elapsed_s": 10.0 * epoch, **extra}
 
 
 def _member(reports: list[dict[str, Any]], restored_epoch: float) -> TrialRecord:
@@ -33,9 +30,9 @@ def _member(reports: list[dict[str, Any]], restored_epoch: float) -> TrialRecord
 
 def exploited_after_its_best() -> TrialRecord:
     """Best at epoch 2 (0.80) under OLD; exploited at epoch 2, then 0.70 and 0.75 under NEW."""
-    return _member([_report(1.0, 0.60), _report(2.0, 0.80),
-                    _report(3.0, 0.70, worker_pid=2, restored_from="d", restored_epoch=2.0),
-                    _report(4.0, 0.75)], restored_epoch=2.0)
+    return _member([evaluation(1.0, 0.60), evaluation(2.0, 0.80),
+                    evaluation(3.0, 0.70, worker_pid=2, restored_from="d", restored_epoch=2.0),
+                    evaluation(4.0, 0.75)], restored_epoch=2.0)
 
 
 def test_config_at_epoch_follows_the_history() -> None:
@@ -58,22 +55,22 @@ def test_scored_config_is_the_config_of_the_scored_report() -> None:
 def test_report_order_settles_what_epochs_cannot() -> None:
     # continued from the donor's epoch-1 checkpoint after its own epoch 2: two evaluations at
     # epoch 2, the first under OLD, the second under NEW
-    older = _member([_report(1.0, 0.50), _report(2.0, 0.90),
-                     _report(2.0, 0.40, worker_pid=2, restored_from="d", restored_epoch=1.0),
-                     _report(3.0, 0.60)], restored_epoch=1.0)
+    older = _member([evaluation(1.0, 0.50), evaluation(2.0, 0.90),
+                     evaluation(2.0, 0.40, worker_pid=2, restored_from="d", restored_epoch=1.0),
+                     evaluation(3.0, 0.60)], restored_epoch=1.0)
     assert [config_of_report(older, r) for r in older.reports] == [OLD, OLD, NEW, NEW]
     assert scored_config(older, "accuracy", "max") == OLD
     assert config_at_epoch(older, 2.0) == NEW  # the epoch alone would say NEW
     # cloned a finished donor: its one report is at the checkpoint's own epoch, under NEW
-    clone = _member([_report(1.0, 0.50), _report(2.0, 0.55),
-                     _report(6.0, 0.90, worker_pid=2, restored_from="d", restored_epoch=6.0)],
+    clone = _member([evaluation(1.0, 0.50), evaluation(2.0, 0.55),
+                     evaluation(6.0, 0.90, worker_pid=2, restored_from="d", restored_epoch=6.0)],
                     restored_epoch=6.0)
     assert scored_config(clone, "accuracy", "max") == NEW
     assert config_at_epoch(clone, 6.0) == OLD  # the epoch alone would say OLD
 
 
 def test_without_restore_markers_the_epoch_decides() -> None:
-    member = _member([_report(1.0, 0.60), _report(2.0, 0.80), _report(3.0, 0.70)],
+    member = _member([evaluation(1.0, 0.60), evaluation(2.0, 0.80), evaluation(3.0, 0.70)],
                      restored_epoch=2.0)
     assert [config_of_report(member, r) for r in member.reports] == [OLD, OLD, NEW]
 
@@ -85,7 +82,7 @@ def _pbt_folder(root: Path, rule: str = "best") -> StudyStore:
     store.write_study(study)
     store.write_trial(exploited_after_its_best())
     store.write_trial(TrialRecord(trial_id="d", config=dict(NEW), state="finished",
-                                  reports=[_report(1.0, 0.65), _report(2.0, 0.70)]))
+                                  reports=[evaluation(1.0, 0.65), evaluation(2.0, 0.70)]))
     store.write_tables(study)
     return store
 

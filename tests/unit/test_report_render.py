@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -12,6 +11,12 @@ from typer.testing import CliRunner
 from hftune.cli.main import app
 from hftune.errors import HftuneInputError
 from hftune.report.build import write_report
+from hftune.report.data import load_study
+from hftune.report.markdown import image_markdown
+from hftune.report.plan import plan_report
+from hftune.report.tables import fmt, trial_table
+from hftune.study.records import TrialRecord
+from hftune.testing.records import evaluation, study_folder, trials_with
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -55,7 +60,22 @@ def test_html_plots_and_table_values(html_page: str) -> None:
     assert "No cost shown: one price (0.5/h) cannot price both GPU-hours and" in html_page
     # stopped and errored learning curves are drawn dashed and dotted
     assert '"dash":"dash"' in html_page and '"dash":"dot"' in html_page
-    assert "exploit" in html_page
+
+
+def test_the_pbt_plot_marks_each_exploit_at_its_new_values(folders: dict[str, Path]) -> None:
+    """One ``x`` per exploit of the fixture (PBT_EXPLOITS: after epochs 2 and 4), at the
+    minute it happened and the value the exploit set, in each hyperparameter's row."""
+    from hftune.report.data import load_study
+    from hftune.report.figures import pbt_figure
+    from hftune.testing.fixtures import EPOCH_S, PBT_EXPLOITS, SETUP_S
+
+    fig = pbt_figure(load_study(folders["pbt"]))
+    marks = [t for t in fig.data if t.name == "exploit"]
+    assert len(marks) == 2  # learning_rate and weight_decay
+    minutes = [(SETUP_S + at * EPOCH_S + 1.0) / 60 for at, _, _, _ in PBT_EXPLOITS]
+    for trace, key in zip(marks, ("learning_rate", "weight_decay"), strict=True):
+        assert list(trace.x) == pytest.approx(minutes)
+        assert list(trace.y) == [new[key] for _, _, _, new in PBT_EXPLOITS]
 
 
 def test_cli_writes_html(folders: dict[str, Path], tmp_path: Path) -> None:
@@ -103,13 +123,8 @@ def test_markdown_without_matplotlib_says_how_to_install(
     assert not (tmp_path / "r.md").exists()
 
 
-def test_markdown_with_png_plots(folders: dict[str, Path], tmp_path: Path) -> None:
-    from hftune.report.png import have_matplotlib
-
-    if not have_matplotlib():
-        if os.environ.get("CI"):
-            pytest.fail("matplotlib is missing under CI: install hftune[report-png]")
-        pytest.skip("matplotlib is not installed (pip install 'hftune[report-png]')")
+def test_markdown_with_png_plots(folders: dict[str, Path], tmp_path: Path,
+                                matplotlib_installed: None) -> None:
     out = tmp_path / "report.md"
     result = CliRunner().invoke(app, ["report", str(folders["grid"]), str(folders["asha"]),
                                       str(folders["pbt"]), "--format", "md", "-o", str(out)])
@@ -124,3 +139,55 @@ def test_markdown_with_png_plots(folders: dict[str, Path], tmp_path: Path) -> No
         assert head == PNG_SIGNATURE, p
         assert p.stat().st_size > 5_000, p
     assert any("pbt-pbt-rte" in p.name for p in pngs)
+
+
+def test_markdown_images_render_with_spaces_and_brackets(tmp_path: Path,
+                                                         matplotlib_installed: None) -> None:
+    import markdown_it  # rich's dependency: always installed with typer
+
+    render = markdown_it.MarkdownIt("commonmark").render
+    html = render(image_markdown("rte [v2: a\\b", "my report_plots/00-x.png"))
+    assert re.findall(r'<img src="([^"]+)" alt="([^"]*)"', html) == [
+        ("my%20report_plots/00-x.png", "rte [v2: a\\b")]
+    root = study_folder(tmp_path / "rte ]x[", trials_with([[0.5, 0.6], [0.55, 0.58]]))
+    result = write_report([root], tmp_path / "out dir" / "my report.md", fmt="md")
+    page = render((tmp_path / "out dir" / "my report.md").read_text(encoding="utf-8"))
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == len(result.pngs) > 0
+    assert all(s.startswith("my%20report_plots/") for s in sources)
+
+
+def test_hyperparameters_keep_every_digit(tmp_path: Path) -> None:
+    trials = [TrialRecord("s1", {"seed": 1234567, "learning_rate": 2e-5}, state="finished",
+                          reports=[evaluation(1, 0.6)]),
+              TrialRecord("s2", {"seed": 1234568, "learning_rate": 2.00001e-5},
+                          state="finished", reports=[evaluation(1, 0.61)]),
+              TrialRecord("p1", {"learning_rate": 2e-5, "max_steps": 20000},
+                          state="finished", reports=[evaluation(1, 0.7)])]
+    headers, rows = trial_table(load_study(study_folder(tmp_path / "s", trials)))
+    cells = {r[0]: dict(zip(headers, r, strict=True)) for r in rows}
+    assert (cells["s1"]["seed"], cells["s2"]["seed"]) == ("1234567", "1234568")
+    assert cells["p1 *"]["max_steps"] == "20000"
+    assert cells["s1"]["learning_rate"] == "2e-05"
+    assert cells["s2"]["learning_rate"] == "2.00001e-05"
+    assert fmt(3.0, 3) == "3" and fmt(0.123456) == "0.1235"
+
+
+def test_nan_only_study_gets_no_curves_plot(tmp_path: Path) -> None:
+    nan = float("nan")
+    root = study_folder(tmp_path / "nan", trials_with([[nan, nan], [nan, nan]]))
+    plan = plan_report([load_study(root)])
+    assert plan.plots == []
+    assert any("no trial reported a finite value of the metric accuracy (4 evaluations: "
+               "4 NaN" in n for n in plan.notes)
+    assert not any("has reported" in n for n in plan.notes)
+
+
+def test_a_folder_given_twice_is_reported_once(tmp_path: Path) -> None:
+    root = study_folder(tmp_path / "s", trials_with([[0.6]]))
+    out = tmp_path / "r.html"
+    result = write_report([root, Path(f"{root}/"), root / ".." / "s"], out)
+    assert result.duplicates == [root, root / ".." / "s"]
+    assert out.read_text(encoding="utf-8").count("<td>s</td>") == 1
+    cli = CliRunner().invoke(app, ["report", str(root), str(root), "-o", str(out)])
+    assert cli.exit_code == 0 and "reported once" in cli.output

@@ -8,19 +8,15 @@ from hftune.report.data import load_studies
 from hftune.report.plan import plan_report
 from hftune.report.seed_noise import seed_noise_notes
 from hftune.report.tables import comparison_table
-from hftune.study.records import StudyRecord, TrialRecord
-from hftune.study.store import StudyStore
+from hftune.study.records import TrialRecord
+from hftune.testing.records import study_folder, trial_record
 
 
-def _study(root: Path, name: str, best: float, reruns: dict | None = None) -> Path:
-    store = StudyStore(root / name)
-    store.write_study(StudyRecord(name=name, status="finished", strategy="grid",
-                                  metric="accuracy", mode="max", reruns=reruns))
-    for i, value in enumerate((best - 0.05, best)):
-        store.write_trial(TrialRecord(trial_id=f"{name}_{i}", config={"lr": i},
-                                      state="finished",
-                                      reports=[{"epoch": 1.0, "accuracy": value}]))
-    return store.root
+def _rerun_study(root: Path, name: str, best: float, reruns: dict | None = None) -> Path:
+    """A grid study ``name`` of two trials (``best`` - 0.05 and ``best``), these reruns."""
+    records = [trial_record(f"{name}_{i}", [value], config={"lr": i})
+               for i, value in enumerate((best - 0.05, best))]
+    return study_folder(root / name, records, reruns=reruns)
 
 
 RERUNS = {"seeds": [43, 44, 45], "seed_std": 0.01,
@@ -29,8 +25,8 @@ RERUNS = {"seeds": [43, 44, 45], "seed_std": 0.01,
 
 
 def test_notes_say_whether_a_gap_is_within_seed_noise(tmp_path: Path) -> None:
-    studies = load_studies([_study(tmp_path, "a", 0.70, RERUNS), _study(tmp_path, "b", 0.705),
-                            _study(tmp_path, "c", 0.75)])
+    studies = load_studies([_rerun_study(tmp_path, "a", 0.70, RERUNS),
+                            _rerun_study(tmp_path, "b", 0.705), _rerun_study(tmp_path, "c", 0.75)])
     notes = seed_noise_notes(studies)
     assert "0.0100" in notes[0] and "a" in notes[0]
     assert any("0.6900 ± 0.0100 (3 seeds)" in n for n in notes)
@@ -42,11 +38,12 @@ def test_notes_say_whether_a_gap_is_within_seed_noise(tmp_path: Path) -> None:
 
 
 def test_table_shows_rerun_column_only_with_reruns(tmp_path: Path) -> None:
-    plain = load_studies([_study(tmp_path, "p", 0.6), _study(tmp_path, "q", 0.62)])
+    plain = load_studies([_rerun_study(tmp_path, "p", 0.6), _rerun_study(tmp_path, "q", 0.62)])
     headers, _ = comparison_table(plain)
     assert not any("rerun" in h for h in headers)
     assert seed_noise_notes(plain) == []
-    mixed = load_studies([_study(tmp_path, "a", 0.70, RERUNS), _study(tmp_path, "b", 0.705)])
+    mixed = load_studies([_rerun_study(tmp_path, "a", 0.70, RERUNS),
+                          _rerun_study(tmp_path, "b", 0.705)])
     headers, rows = comparison_table(mixed)
     col = headers.index("Best config rerun (mean ± std)")
     assert [r[col] for r in rows] == ["0.6900 ± 0.0100 (3 seeds)", "-"]
@@ -55,7 +52,6 @@ def test_table_shows_rerun_column_only_with_reruns(tmp_path: Path) -> None:
 
 def test_rerun_seeds_skip_every_seed_the_study_trained_with() -> None:
     """seeds-then-pbt screened seed+1..seed+4 (one of them won): the reruns take later ones."""
-    from hftune.study.records import TrialRecord
     from hftune.study.rerun import fresh_seeds
 
     screened = [TrialRecord(f"s{i}", {"seed": 10 + i}) for i in (1, 2, 3, 4)]

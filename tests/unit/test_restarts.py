@@ -8,7 +8,6 @@ callback methods Ray calls, with fake trials (no Ray).
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,14 +16,11 @@ from hftune.study.recorder import StudyRecorder
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.resume import charge_killed_run
 from hftune.study.store import StudyStore
+from hftune.testing.records import ray_trial
 from hftune.tracking import TrackingCallback
 
 
-def _trial(trial_id: str = "t_00000") -> SimpleNamespace:
-    return SimpleNamespace(trial_id=trial_id, config={"learning_rate": 1e-3})
-
-
-def _report(epoch: int, elapsed: float, *, first: bool = False, **extra: Any) -> dict:
+def _result(epoch: int, elapsed: float, *, first: bool = False, **extra: Any) -> dict:
     report = {"epoch": float(epoch), "step": 10 * epoch, "accuracy": 0.5 + epoch / 100,
               "elapsed_s": elapsed, **extra}
     if first:
@@ -40,11 +36,11 @@ def _recorder(tmp_path: Path) -> StudyRecorder:
 
 def test_restore_from_own_checkpoint_keeps_the_replaced_runs_seconds(tmp_path) -> None:
     rec = _recorder(tmp_path)
-    trial = _trial()
-    for report in (_report(1, 4.0, first=True), _report(2, 8.0), _report(3, 12.0)):
+    trial = ray_trial()
+    for report in (_result(1, 4.0, first=True), _result(2, 8.0), _result(3, 12.0)):
         rec.on_trial_result(1, [], trial, report)
     # restarted from its epoch-1 checkpoint: epochs 2 and 3 are trained again
-    rec.on_trial_result(2, [], trial, _report(2, 3.0, first=True, restored_from=trial.trial_id,
+    rec.on_trial_result(2, [], trial, _result(2, 3.0, first=True, restored_from=trial.trial_id,
                                               restored_epoch=1.0))
     record = rec.store.read_trials()[0]
     assert [r["epoch"] for r in record.reports] == [1.0, 2.0]
@@ -56,10 +52,10 @@ def test_restore_from_own_checkpoint_keeps_the_replaced_runs_seconds(tmp_path) -
 
 def test_start_from_scratch_replaces_every_report(tmp_path) -> None:
     rec = _recorder(tmp_path)
-    trial = _trial()
-    for report in (_report(1, 5.0, first=True), _report(2, 9.0)):
+    trial = ray_trial()
+    for report in (_result(1, 5.0, first=True), _result(2, 9.0)):
         rec.on_trial_result(1, [], trial, report)
-    rec.on_trial_result(2, [], trial, _report(1, 4.0, first=True))
+    rec.on_trial_result(2, [], trial, _result(1, 4.0, first=True))
     record = rec.store.read_trials()[0]
     assert [r["elapsed_s"] for r in record.reports] == [4.0]
     assert record.compute_s == pytest.approx(9.0 + 4.0)
@@ -68,10 +64,10 @@ def test_start_from_scratch_replaces_every_report(tmp_path) -> None:
 
 def test_exploit_keeps_history_and_replaces_nothing(tmp_path) -> None:
     rec = _recorder(tmp_path)
-    trial = _trial()
-    for report in (_report(1, 5.0, first=True), _report(2, 9.0)):
+    trial = ray_trial()
+    for report in (_result(1, 5.0, first=True), _result(2, 9.0)):
         rec.on_trial_result(1, [], trial, report)
-    rec.on_trial_result(2, [], trial, _report(2, 1.0, first=True, restored_from="other",
+    rec.on_trial_result(2, [], trial, _result(2, 1.0, first=True, restored_from="other",
                                               restored_epoch=1.0))
     record = rec.store.read_trials()[0]
     assert len(record.reports) == 3 and record.replaced_s == 0.0
@@ -99,18 +95,18 @@ class _Logged(TrackingCallback):
 
 def test_tracking_logs_each_step_once_across_a_restart() -> None:
     cb = _Logged()
-    a, b = _trial("a"), _trial("b")
-    for report in (_report(1, 1.0, first=True), _report(2, 2.0), _report(3, 3.0)):
+    a, b = ray_trial("a"), ray_trial("b")
+    for report in (_result(1, 1.0, first=True), _result(2, 2.0), _result(3, 3.0)):
         cb.on_trial_result(1, [], a, report)
     # a restarts from its epoch-1 checkpoint: 20 and 30 again, then 40 is new
-    for report in (_report(2, 1.0, first=True, restored_from="a", restored_epoch=1.0),
-                   _report(3, 2.0), _report(4, 3.0)):
+    for report in (_result(2, 1.0, first=True, restored_from="a", restored_epoch=1.0),
+                   _result(3, 2.0), _result(4, 3.0)):
         cb.on_trial_result(2, [], a, report)
     # b exploits a's checkpoint: b's steps go on past its last one logged (30): 30 + (20 - 10),
     # then 40 + (30 - 20)
-    cb.on_trial_result(1, [], b, _report(3, 1.0, first=True))
-    for report in (_report(2, 1.0, first=True, restored_from="a", restored_epoch=1.0),
-                   _report(3, 2.0)):
+    cb.on_trial_result(1, [], b, _result(3, 1.0, first=True))
+    for report in (_result(2, 1.0, first=True, restored_from="a", restored_epoch=1.0),
+                   _result(3, 2.0)):
         cb.on_trial_result(2, [], b, report)
     assert cb.steps == [("a", 10), ("a", 20), ("a", 30), ("a", 40),
                         ("b", 30), ("b", 40), ("b", 50)]
@@ -119,9 +115,9 @@ def test_tracking_logs_each_step_once_across_a_restart() -> None:
 def test_tracking_remembers_the_steps_logged_before_a_resume() -> None:
     cb = _Logged(logged_steps={"a": 20})
     # after a resume, a starts over from scratch (it had saved no checkpoint)
-    for report in (_report(1, 1.0, first=True), _report(2, 2.0), _report(3, 3.0)):
-        cb.on_trial_result(1, [], _trial("a"), report)
-    cb.on_trial_result(1, [], _trial("c"), _report(1, 1.0, first=True))
+    for report in (_result(1, 1.0, first=True), _result(2, 2.0), _result(3, 3.0)):
+        cb.on_trial_result(1, [], ray_trial("a"), report)
+    cb.on_trial_result(1, [], ray_trial("c"), _result(1, 1.0, first=True))
     assert cb.steps == [("a", 30), ("c", 10)]
 
 

@@ -76,11 +76,36 @@ def test_a_running_record_of_this_run_means_interrupted(tmp_path) -> None:
     assert store.read_study().status == "interrupted"
 
 
-def test_step_two_gets_what_step_one_left_of_the_budget(tmp_path) -> None:
+class _Clock:
+    """Stands in for the runner's ``time`` module: ``perf_counter`` and ``time`` move only when
+    a fake tuner's ``fit`` says how long it ran."""
+
+    def __init__(self) -> None:
+        self.now = 5_000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_step_two_gets_what_step_one_left_of_the_budget(tmp_path, monkeypatch) -> None:
+    from hftune.study import runner
+
+    clock = _Clock()
+    monkeypatch.setattr(runner, "time", clock)
+
+    class Slow(_Tuner):
+        def fit(self) -> Any:
+            clock.now += 37.0  # step 1 ran 37 s
+            return super().fit()
+
     store = _store(tmp_path)
-    result = execute(_Tuner(store, "finished"), _prepared(100.0), store, store.read_study())
-    assert 99.0 < result.budget_left_s <= 100.0
-    assert execute(_Tuner(store, "finished"), _prepared(None), store,
+    result = execute(Slow(store, "finished"), _prepared(100.0), store, store.read_study())
+    assert result.budget_left_s == pytest.approx(63.0)
+    assert result.study.wall_s == pytest.approx(37.0)  # the study is charged the same seconds
+    assert execute(Slow(store, "finished"), _prepared(None), store,
                    store.read_study()).budget_left_s is None
 
 

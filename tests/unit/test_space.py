@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
+from typing import Any
+
 import numpy as np
 import pytest
 
+from hftune.config.loading import training_argument_fields
 from hftune.errors import ConfigError
 from hftune.space import (
     grid_size,
@@ -14,6 +19,7 @@ from hftune.space import (
     to_ray_domain,
     to_ray_param_space,
 )
+from hftune.testing.cli import one_line_error
 
 FIELDS = {"learning_rate", "per_device_train_batch_size", "num_train_epochs", "warmup_steps"}
 
@@ -108,3 +114,19 @@ def test_split_hyperparameters() -> None:
 def test_bad_dimensions(raw) -> None:
     with pytest.raises(ConfigError, match="search_space.x"):
         parse_dimension("x", raw)
+
+
+@pytest.mark.parametrize("raw", [[1e-5, math.nan], {"choice": [0.1, math.inf]},
+                                 [-math.inf]])
+def test_nan_or_inf_in_a_list_is_refused(raw: Any) -> None:
+    """Also for model-config keys, which TrainingArguments does not check."""
+    text = one_line_error(ConfigError, parse_dimension, "model.hidden_dropout_prob", raw)
+    assert re.match(r"search_space\.model\.hidden_dropout_prob(\.choice)?: -?(nan|inf) is not a "
+                    r"finite number", text), text
+
+
+def test_the_fields_a_search_space_error_suggests_exist() -> None:
+    fields = set(training_argument_fields())
+    text = one_line_error(ConfigError, parse_space, {"lr": [1]}, training_fields=fields)
+    examples = re.search(r"\(e\.g\. ([^)]*)\)", text).group(1).split(", ")
+    assert len(examples) > 3 and set(examples) <= fields, text

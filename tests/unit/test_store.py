@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from hftune.errors import StudyFolderError
-from hftune.study.records import StudyRecord, TrialRecord, best_trial
+from hftune.study.records import StudyRecord, TrialRecord, best_trial, score_value
 from hftune.study.status import study_status
 from hftune.study.store import StudyStore
+from hftune.testing.records import study_folder, trials_with, two_trial_study
 
 
 def make_trial(tid: str, accs: list[float], state: str = "finished") -> TrialRecord:
@@ -110,3 +114,49 @@ def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
 def test_not_a_study_folder(tmp_path: Path) -> None:
     with pytest.raises(StudyFolderError, match="not a study folder"):
         StudyStore(tmp_path).read_study()
+
+
+def test_lineage_skips_a_cut_last_line_and_refuses_a_bad_one_before(tmp_path: Path) -> None:
+    store = two_trial_study(tmp_path / "study")
+    event = {"time": 1.0, "from_trial": "a", "to_trial": "b", "epoch": 1.0, "new_config": {}}
+    path = store.root / "lineage.jsonl"
+    path.write_text(json.dumps(event) + "\n" + '{"time": 2.0, "from_tri')
+    assert store.read_lineage() == [event]
+    path.write_text('{"time": 2.0, "from_tri\n' + json.dumps(event) + "\n")
+    with pytest.raises(StudyFolderError, match=r"lineage.jsonl: line 1 is not a JSON object"):
+        store.read_lineage()
+
+
+def test_study_files_get_the_umask_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        store = two_trial_study(tmp_path / "study")
+    finally:
+        os.umask(old)
+    for path in (store.root / "study.json", store.root / "study.yaml",
+                 store.trials_dir / "a.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
+
+
+def test_a_bad_trial_record_is_one_line(tmp_path: Path) -> None:
+    root = study_folder(tmp_path / "s", trials_with([[0.6]]))
+    (root / "trials" / "t9.json").write_text(json.dumps({"config": {}}), encoding="utf-8")
+    with pytest.raises(StudyFolderError, match=r"t9\.json: not a trial record"):
+        StudyStore(root).read_trials()
+
+
+def test_a_non_numeric_metric_value_is_no_value() -> None:
+    trial = TrialRecord("t", {}, "finished", reports=[
+        {"epoch": 1, "accuracy": "high"}, {"epoch": 2, "accuracy": 0.7},
+        {"epoch": 3, "accuracy": True}, {"epoch": "three", "accuracy": [1]}])
+    assert trial.values("accuracy") == [0.7]
+    assert trial.best_report("accuracy", "max")["epoch"] == 2
+    assert trial.scored_report("accuracy", "max", "last")["epoch"] == 2
+    assert trial.score("accuracy", "min") == 0.7
+    summary = trial.summary("accuracy", "max", "last")
+    assert (summary["score"], summary["last"], summary["epochs"]) == (0.7, 0.7, None)
+    only_text = TrialRecord("u", {}, "finished", reports=[{"epoch": 1, "accuracy": "high"}])
+    assert only_text.score("accuracy", "max") is None
+    assert best_trial([only_text, trial], "accuracy", "max") is trial
+    assert [score_value(v) for v in (1, 0.5, "0.5", None, math.nan, False)] == [
+        1.0, 0.5, None, None, None, None]

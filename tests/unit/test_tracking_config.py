@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import pickle
-import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 import hftune.tracking as tracking_mod
 from hftune.config.loading import apply_overrides
-from hftune.config.schema import StudyConfig
 from hftune.errors import ConfigError
 from hftune.study.loading import validate_study
+from hftune.testing.tracking import TRACKED_BASE as BASE
+from hftune.testing.tracking import RecordingTarget, trial_a
+from hftune.testing.tracking import tracked_study as study
 from hftune.tracking import build_tracking_callbacks, check_tracking_available
-from hftune.tracking._base import TrackingCallback, result_step, select_metrics
-
-BASE = {"name": "t", "model": "bert-base-uncased", "task": "rte",
-        "search_space": {"learning_rate": [2e-5, 3e-5]}}
+from hftune.tracking._base import result_step, select_metrics
 
 
 @pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
-
-
-def study(tracking, **changes) -> StudyConfig:
-    return validate_study({**BASE, "tracking": tracking, **changes})
 
 
 def test_no_tracking_by_default() -> None:
@@ -102,8 +95,18 @@ def test_missing_client_names_the_extra(target, monkeypatch) -> None:
     check_tracking_available(study(others))  # the others are installed: no error
 
 
-def test_installed_clients_pass_the_check() -> None:
+def test_installed_clients_pass_the_check(monkeypatch) -> None:
+    checked: list[str] = []
+    real = tracking_mod.module_available
+
+    def available(name: str) -> bool:
+        checked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(tracking_mod, "module_available", available)
     check_tracking_available(study(["mlflow", "wandb", "tensorboard"]))
+    assert checked == [tracking_mod.REQUIRED_MODULES[t] for t in ("mlflow", "wandb",
+                                                                  "tensorboard")]
 
 
 @pytest.mark.parametrize("env_mode, cfg_mode, has_key, fails", [
@@ -225,12 +228,12 @@ def test_mlflow_uri_with_a_password_is_refused(uri, refused, monkeypatch) -> Non
 
 
 def test_tracking_failure_message_hides_credentials(capsys) -> None:
-    class Unreachable(_Recording):
+    class Unreachable(RecordingTarget):
         def _start(self) -> None:
             raise ConnectionError("API request to https://alice:S3cret@host/api failed")
 
     cb = Unreachable()
-    cb.on_trial_result(1, [], _trial(), {"accuracy": 0.5, "step": 1})
+    cb.on_trial_result(1, [], trial_a(), {"accuracy": 0.5, "step": 1})
     err = capsys.readouterr().err
     assert "S3cret" not in err and "https://***@host/api" in err
 
@@ -258,51 +261,16 @@ def test_only_metric_keys_are_selected() -> None:
     assert result_step({"training_iteration": 3}) == 3
 
 
-class _Recording(TrackingCallback):
-    """A target that records calls, and fails on demand (its state file in a temporary
-    folder unless ``study_dir`` is given)."""
-
-    target = "fake"
-
-    def __init__(self, fail_on: str | None = None, study_dir: Path | None = None) -> None:
-        super().__init__("s", study_dir or Path(tempfile.mkdtemp(prefix="hftune-fake-")),
-                         ["learning_rate"], frozenset({"accuracy"}))
-        self.calls: list[tuple] = []
-        self.fail_on = fail_on
-
-    def _call(self, name: str, *args) -> str:
-        if name == self.fail_on:
-            raise RuntimeError(f"{name} broke\nsecond line")
-        self.calls.append((name, *args))
-        return "run"
-
-    def _start(self) -> None:
-        self._call("start")
-
-    def _open(self, trial_id, params):
-        return self._call("open", trial_id, params)
-
-    def _log(self, run, metrics, step) -> None:
-        self._call("log", metrics, step)
-
-    def _close(self, run, status) -> None:
-        self._call("close", status)
-
-
-def _trial(trial_id: str = "a_00000") -> SimpleNamespace:
-    return SimpleNamespace(trial_id=trial_id, config={"learning_rate": 1e-3, "seed": 1})
-
-
 def test_events_open_log_and_close_one_run_per_trial() -> None:
-    cb = _Recording()
+    cb = RecordingTarget()
     cb.setup()
-    trial = _trial()
+    trial = trial_a()
     for epoch in (1.0, 2.0):
         cb.on_trial_result(1, [], trial, {"accuracy": 0.5 * epoch, "epoch": epoch,
                                           "step": int(4 * epoch), "pid": 9})
     cb.on_trial_complete(2, [], trial)
-    cb.on_trial_error(2, [], _trial("never_reported"))
-    cb.on_trial_result(3, [], _trial("b_00001"), {"accuracy": 0.1, "step": 4})
+    cb.on_trial_error(2, [], trial_a("never_reported"))
+    cb.on_trial_result(3, [], trial_a("b_00001"), {"accuracy": 0.1, "step": 4})
     cb.on_experiment_end([])
     assert cb.calls == [
         ("start",),
@@ -318,11 +286,11 @@ def test_events_open_log_and_close_one_run_per_trial() -> None:
 
 @pytest.mark.parametrize("fail_on", ["start", "open", "log"])
 def test_a_failing_target_warns_and_turns_off_after_three_in_a_row(fail_on, capsys) -> None:
-    cb = _Recording(fail_on=fail_on)
+    cb = RecordingTarget(fail_on=fail_on)
     cb.setup()
     for step in (1, 2, 3, 4):
-        cb.on_trial_result(1, [], _trial(), {"accuracy": 0.5, "step": step})  # never raises
-    cb.on_trial_complete(2, [], _trial())
+        cb.on_trial_result(1, [], trial_a(), {"accuracy": 0.5, "step": step})  # never raises
+    cb.on_trial_complete(2, [], trial_a())
     err = capsys.readouterr().err
     assert err.count(f"hftune: fake tracking: logging a result: RuntimeError: {fail_on} "
                      f"broke; skipped") == 2
@@ -340,7 +308,7 @@ def test_tensorboard_writes_only_the_trials_values(tmp_path) -> None:
     from hftune.tracking._tensorboard import TensorboardTracking
 
     cb = TensorboardTracking("s", tmp_path, ["learning_rate"], frozenset({"accuracy"}))
-    trial = _trial()
+    trial = trial_a()
     for step, acc in ((4, 0.25), (8, 0.75)):
         cb.on_trial_result(1, [], trial, {"accuracy": acc, "step": step, "time_total_s": 1.0,
                                           "worker_pid": 3, "trained_all": False})
@@ -360,11 +328,11 @@ def test_mlflow_resumed_study_reopens_the_trials_run(tmp_path) -> None:
         return MlflowTracking("s", tmp_path, ["learning_rate"], frozenset({"accuracy"}))
 
     first = callback()
-    first.on_trial_result(1, [], _trial(), {"accuracy": 0.25, "step": 4, "pid": 1})
+    first.on_trial_result(1, [], trial_a(), {"accuracy": 0.25, "step": 4, "pid": 1})
     first.on_experiment_end([])  # interrupted: the run ends as KILLED
     second = pickle.loads(pickle.dumps(first))  # as Ray restores it (hftune resume)
-    second.on_trial_result(1, [], _trial(), {"accuracy": 0.75, "step": 8})
-    second.on_trial_complete(2, [], _trial())
+    second.on_trial_result(1, [], trial_a(), {"accuracy": 0.75, "step": 8})
+    second.on_trial_complete(2, [], trial_a())
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path.resolve()}/mlflow.db")
     experiment = client.get_experiment_by_name("s")

@@ -8,8 +8,6 @@ the step its checkpoint records.
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 
+from hftune.testing.records import KeptRun
 from hftune.training.checkpoint import ApplyConfigOnRestore, read_meta
 from hftune.training.trainable import TrialSetup, run_trial
 
@@ -29,26 +28,19 @@ DONOR = {
 
 
 @pytest.fixture(scope="module")
-def setup(rte_trial_setup: TrialSetup) -> TrialSetup:
+def setup(checkpointing_setup: TrialSetup) -> TrialSetup:
     """64 training rows of RTE on the tiny BERT, a full checkpoint at every evaluation."""
-    return dataclasses.replace(rte_trial_setup, checkpoints="every", metric="accuracy")
+    return checkpointing_setup
 
 
 @pytest.fixture(scope="module")
 def donor_checkpoints(setup: TrialSetup, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The donor's checkpoints after epochs 1, 2 and 3 (steps 4, 8, 12), kept as Ray keeps them."""
     base = tmp_path_factory.mktemp("donor")
-    kept: list[Path] = []
-
-    def keep(record: dict, folder: Path | None) -> None:
-        if folder is not None:
-            dest = base / "store" / f"checkpoint_{len(kept):06d}"
-            shutil.copytree(folder, dest)
-            kept.append(dest)
-
-    run_trial(DONOR, setup, keep, str(base / "donor"), trial_id="donor")
-    assert [read_meta(k).global_step for k in kept] == [4, 8, 12]
-    return kept
+    kept = KeptRun(base / "store")
+    run_trial(DONOR, setup, kept, str(base / "donor"), trial_id="donor")
+    assert [read_meta(k).global_step for k in kept.checkpoints] == [4, 8, 12]
+    return kept.checkpoints
 
 
 @pytest.fixture

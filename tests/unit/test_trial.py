@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hftune.testing.records import KeptRun
 from hftune.training.callback import StopTrial
 from hftune.training.checkpoint import read_meta
 from hftune.training.model import build_model
@@ -64,68 +65,93 @@ def test_model_config_overrides_and_seeded_head(setup: TrialSetup) -> None:
     assert all(torch.isfinite(v).all() for v in c.state_dict().values())
 
 
-def test_restore_applies_the_new_config(setup: TrialSetup, tmp_path: Path) -> None:
-    """Exploit + explore on the real HF path: weights/optimizer come from the donor, the new
-    learning rate, weight decay and batch size take effect, epochs continue."""
-    import dataclasses
+def test_restore_applies_the_new_config(checkpointing_setup: TrialSetup, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exploit + explore on the real HF path: right after the restore the model holds the
+    donor's weights and the optimizer the donor's AdamW moments and step counts, parameter by
+    parameter, while learning rate, weight decay and schedule are the new config's; epochs
+    continue in steps of the new batch size."""
+    import copy
     import json
-    import shutil
 
-    full = dataclasses.replace(setup, checkpoints="every", metric="accuracy")
-    kept: list[Path] = []
-    donor_events: list[dict] = []
+    from safetensors.torch import load_file
 
-    def keep(record: dict, folder) -> None:  # what Ray does: persist the folder elsewhere
-        donor_events.append(record)
-        if folder is not None:
-            dest = tmp_path / "store" / f"checkpoint_{len(kept):06d}"
-            shutil.copytree(folder, dest)
-            kept.append(dest)
+    from hftune.training.checkpoint import ApplyConfigOnRestore
 
+    setup = checkpointing_setup
+    keep = KeptRun(tmp_path / "store")  # what Ray does: persist each folder elsewhere
     donor = {"learning_rate": 1e-3, "weight_decay": 0.0, "num_train_epochs": 3,
              "per_device_train_batch_size": 16}
-    run_trial(donor, full, keep, str(tmp_path / "donor"), trial_id="donor")
+    run_trial(donor, setup, keep, str(tmp_path / "donor"), trial_id="donor")
+    kept = keep.checkpoints
     assert len(kept) == 3
     meta = json.loads((kept[0] / "hftune.json").read_text())
     assert meta["trial_id"] == "donor" and meta["epoch"] == 1.0 and meta["global_step"] == 4
-    assert (kept[0] / "optimizer.pt").is_file() and (kept[0] / "scheduler.pt").is_file()
     assert not (tmp_path / "donor" / "checkpoint-4").exists()  # the Trainer's copy is removed
+    donor_weights = load_file(str(kept[0] / "model.safetensors"))
+    donor_optimizer = torch.load(kept[0] / "optimizer.pt", weights_only=True)
+    # the donor trained: its weights are not the ones a fresh trial starts from
+    fresh = build_model(setup.model_path, setup.label_names, {}, seed=3).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in donor_weights.items())
 
+    seen: dict[str, object] = {}
+    real_begin = ApplyConfigOnRestore.on_train_begin
+
+    def begin(self, args, state, control, **kwargs):  # what the first step will start from
+        real_begin(self, args, state, control, **kwargs)
+        seen["weights"] = {k: v.detach().clone() for k, v in kwargs["model"].state_dict().items()}
+        seen["optimizer"] = copy.deepcopy(kwargs["optimizer"].state_dict())  # steps go on
+        seen["groups"] = [dict(g) for g in kwargs["optimizer"].param_groups]
+        seen["scheduler"] = kwargs["lr_scheduler"]
+        seen["step"] = state.global_step
+
+    monkeypatch.setattr(ApplyConfigOnRestore, "on_train_begin", begin)
     events: list[dict] = []
     new = {"learning_rate": 4e-4, "weight_decay": 0.2, "num_train_epochs": 3,
            "per_device_train_batch_size": 32}
-    run_trial(new, full, lambda r, f: events.append(r), str(tmp_path / "exploiter"),
+    run_trial(new, setup, lambda r, f: events.append(r), str(tmp_path / "exploiter"),
               trial_id="exploiter", restore_from=kept[0])
+
+    # the donor's weights, every tensor of the checkpoint
+    weights = seen["weights"]
+    assert set(donor_weights) <= set(weights)
+    assert all(torch.equal(weights[k], v) for k, v in donor_weights.items())
+    # the donor's AdamW state, parameter by parameter
+    restored = seen["optimizer"]["state"]
+    saved = donor_optimizer["state"]
+    assert len(saved) > 0 and sorted(restored) == sorted(saved)
+    for index, moments in saved.items():
+        assert set(moments) == {"step", "exp_avg", "exp_avg_sq"}
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(restored[index][key], moments[key]), (index, key)
+        assert float(moments["step"]) == 4.0  # the donor's 4 steps, not restarted
+    # ... and the new config: its learning rate on its own linear schedule (6 steps of batch
+    # 32, no warmup) continued at step 2, and its weight decay (the no-decay group keeps 0)
+    assert seen["step"] == 2
+    groups = seen["groups"]
+    assert [g["lr"] for g in groups] == pytest.approx([4e-4 * (6 - 2) / 6] * len(groups))
+    assert [g["weight_decay"] for g in groups] == [0.2, 0.0]
+    scheduler = seen["scheduler"]
+    assert scheduler.base_lrs == [4e-4] * len(groups)
+    assert [lam(2) for lam in scheduler.lr_lambdas] == pytest.approx([4 / 6] * len(groups))
+    assert [lam(6) for lam in scheduler.lr_lambdas] == [0.0] * len(groups)
+
     # continues after epoch 1 for the remaining 2 epochs, in steps of the new batch size (2/epoch)
     assert [e["epoch"] for e in events] == [2.0, 3.0]
     assert [e["step"] for e in events] == [4, 6]
     first = events[0]
     assert first["restored_from"] == "donor" and first["restored_epoch"] == 1.0
-    applied = first["applied"]
-    # right after the restore, read from the optimizer: the new weight decay, and the new
-    # learning rate on the new linear schedule at step 2 of 6 (no warmup): 4e-4 * 4/6
-    assert applied["weight_decay"] == 0.2
-    assert applied["learning_rate"] == pytest.approx(4e-4 * (6 - 2) / 6)
-    assert applied["global_step"] == 2
     assert first["weight_decay"] == 0.2  # still in force at the first evaluation
     assert first["learning_rate"] == pytest.approx(4e-4 * (6 - 4) / 6)
 
 
-def test_restore_past_the_configs_epochs_trains_no_more(setup: TrialSetup, tmp_path: Path) -> None:
-    import dataclasses
-    import shutil
-
-    full = dataclasses.replace(setup, checkpoints="every", metric="accuracy")
-    kept: list[Path] = []
-
-    def keep(record: dict, folder) -> None:
-        if folder is not None:
-            dest = tmp_path / "store" / f"checkpoint_{len(kept):06d}"
-            shutil.copytree(folder, dest)
-            kept.append(dest)
-
+def test_restore_past_the_configs_epochs_trains_no_more(checkpointing_setup: TrialSetup,
+                                                        tmp_path: Path) -> None:
+    full = checkpointing_setup
+    keep = KeptRun(tmp_path / "store")
     run_trial({"num_train_epochs": 2, "per_device_train_batch_size": 32}, full, keep,
               str(tmp_path / "a"), trial_id="a")
+    kept = keep.checkpoints
     events: list[tuple[dict, dict | None]] = []
 
     def record(rec: dict, folder) -> None:
