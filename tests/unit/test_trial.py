@@ -264,6 +264,22 @@ def test_base_weights_are_read_once_per_process(setup: TrialSetup, monkeypatch) 
     assert calls == [setup.model_path]
 
 
+def test_a_trained_model_leaves_the_next_trials_weights_alone(setup: TrialSetup,
+                                                              tmp_path: Path) -> None:
+    """A worker runs trial after trial (reuse_actors): a trial trains its own copy of the
+    cached pretrained weights, so the next trial in the process starts from the pretrained
+    ones, not from what the last one learnt."""
+    import torch
+    from safetensors.torch import load_file
+
+    run_trial({"num_train_epochs": 1, "learning_rate": 1e-2}, setup, lambda r, f: None,
+              str(tmp_path))
+    model = build_model(setup.model_path, setup.label_names, {}, seed=1)
+    pretrained = load_file(str(Path(setup.model_path) / "model.safetensors"))
+    weights = model.state_dict()
+    assert all(torch.equal(weights[f"bert.{k}"], v) for k, v in pretrained.items())
+
+
 def test_evaluation_every_n_steps(setup: TrialSetup, tmp_path: Path) -> None:
     import dataclasses
 

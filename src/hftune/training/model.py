@@ -162,10 +162,11 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     """A sequence-classification model for one trial.
 
     The head (weights not in the checkpoint) is initialised from ``seed``, as
-    ``from_pretrained`` initialises missing weights; every other weight is the pretrained one,
-    copied from the process's cache (no file is read again and no weight is first initialised
-    at random: ``from_pretrained`` with the cached ``state_dict``); ``overrides`` are
-    model-config values (e.g. ``hidden_dropout_prob``).
+    ``from_pretrained`` initialises missing weights; every other weight is a copy of the
+    pretrained one in the process's cache (no file is read again and no weight is first
+    initialised at random: ``from_pretrained`` with a copy of the cached ``state_dict``; the
+    cache itself never trains); ``overrides`` are model-config values (e.g.
+    ``hidden_dropout_prob``).
     """
     import torch
     from transformers import AutoConfig
@@ -181,7 +182,10 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
             raise ModelError(f"search_space.model.{key}: the model config has no '{key}'")
         setattr(config, key, value)
     torch.manual_seed(seed)
-    model, info = model_class.from_pretrained(None, config=config, state_dict=base,
+    # from_pretrained takes the given tensors as the model's own parameters: copies, so that
+    # training this trial never changes the cache the next trial in this process starts from
+    weights = {k: v.clone() for k, v in base.items()}
+    model, info = model_class.from_pretrained(None, config=config, state_dict=weights,
                                               output_loading_info=True)
     if info.get("unexpected_keys"):
         raise ModelError(f"model: cached weights do not fit the model "
