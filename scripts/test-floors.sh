@@ -5,7 +5,9 @@
 # then lint and the unit tier run there. scripts/test.sh runs it after the main unit tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$SECONDS
 HFTUNE_VENV=.venv-floors HFTUNE_FLOORS=1 bash scripts/setup.sh
+echo "floors: .venv-floors ready in $((SECONDS - start)) s"
 export RAY_USAGE_STATS_ENABLED=0
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv-floors/bin/python - <<'PY'
@@ -22,4 +24,6 @@ print(f"floors: {len(pins)} direct dependencies at their declared floor")
 PY
 .venv-floors/bin/ruff check src tests
 .venv-floors/bin/lint-imports
+start=$SECONDS
 .venv-floors/bin/python -m pytest -q -m "not integration" "$@"
+echo "floors: unit tier in $((SECONDS - start)) s"
