@@ -11,8 +11,8 @@ writes ``.device-kit/`` (git-ignored) in the repository root:
   Wheels over 1 MiB are recompressed with LZMA, Ray's (76 MiB) also without its Java jars,
   RLlib, Serve, LLM packages and the dashboard's web front end, which hftune never uses
   (29 MiB). Left out: torch and CUDA (the image has them), and unless ``--all`` is given, the
-  packages of what the GPU study does not run (plotly for ``hftune report``; optuna, hyperopt
-  and their database packages for the Bayesian strategies).
+  packages of what the GPU study does not run (plotly for ``hftune report``; optuna and
+  its database packages for the Bayesian strategies).
 * ``data/rte/``: the RTE training and validation files (``../shared`` does not travel).
 * ``tokenizer/``: the packaged MiniLM tokenizer, for the BERT-base-shaped model built there.
 
@@ -40,7 +40,7 @@ KIT = REPO / ".device-kit"
 LIMIT_BYTES = 62 * 2**20  # a device call carries 64 MiB, the working tree included
 ALWAYS = {"transformers", "datasets"}  # the tested versions, not the image's
 NEVER = {"torch", "triton", "setuptools"}
-ONLY_WITH_ALL = {"plotly", "narwhals", "optuna", "hyperopt", "alembic", "sqlalchemy", "mako",
+ONLY_WITH_ALL = {"plotly", "narwhals", "optuna", "alembic", "sqlalchemy", "mako",
                  "colorlog", "greenlet"}
 RAY_DROPPED = ("ray/jars/", "ray/rllib/", "ray/serve/", "ray/llm/", "ray/dashboard/client/")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",

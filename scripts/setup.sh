@@ -5,14 +5,17 @@
 #   - with an NVIDIA GPU (nvidia-smi works), the usual `pip install torch`;
 #   - otherwise the CPU-only build from PyTorch's CPU index.
 # Set HFTUNE_TORCH_SPEC to override (e.g. "torch==2.5.1").
+# HFTUNE_VENV names another environment (default .venv); HFTUNE_FLOORS=1 installs every direct
+# dependency at its declared floor (scripts/floors.py; scripts/test-floors.sh uses both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+VENV=${HFTUNE_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
 fi
 # shellcheck disable=SC1091
-. .venv/bin/activate
+. "$VENV/bin/activate"
 python -m pip install -q --upgrade pip
 if ! python -c "import torch" >/dev/null 2>&1; then
   local_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)
@@ -26,4 +29,11 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     pip install -q torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-pip install -q -e ".[dev,bohb,pb2,report-png,mlflow,wandb,tensorboard]"
+constraints=()
+if [ -n "${HFTUNE_FLOORS:-}" ]; then
+  # torch stays the build installed above (its floor is stated, not tested)
+  torch_version=$(python -c "from importlib.metadata import version; print(version('torch').split('+')[0])")
+  python scripts/floors.py --torch "$torch_version" -o "$VENV/floors.txt"
+  constraints=(-c "$VENV/floors.txt")
+fi
+pip install -q -e ".[dev,bohb,pb2,report-png,mlflow,wandb,tensorboard]" "${constraints[@]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fresh machine → installed hftune → the whole test suite (unit, then integration).
+# Fresh machine → installed hftune → the whole test suite (unit, unit at the dependency floors,
+# then integration).
 # Tests read the real data from ../shared/data (read-only; they copy what they change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # every extra is installed here: a skipped test is a failure (tests/conftest.py)
 export HFTUNE_FAIL_ON_SKIP=1
 .venv/bin/python -m pytest -q -m "not integration" "$@"
+# the declared floors: lint and the unit tier again, in .venv-floors with every direct
+# dependency at its floor (README: Set-up)
+bash scripts/test-floors.sh "$@"
 .venv/bin/python -m pytest -q -m integration "$@"

@@ -1,4 +1,4 @@
-"""torch internals hftune relies on (torch >= 2.1), one hook per function."""
+"""torch internals hftune relies on (torch >= 2.4, < 3), one hook per function."""
 
 from __future__ import annotations
 

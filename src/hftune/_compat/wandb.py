@@ -1,4 +1,4 @@
-"""wandb internals hftune relies on (wandb >= 0.19.10, < 1), one hook per function."""
+"""wandb internals hftune relies on (wandb >= 0.30, < 1), one hook per function."""
 
 from __future__ import annotations
 
