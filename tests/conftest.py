@@ -17,7 +17,9 @@ TOKENIZE_LOG = Path(os.environ.setdefault(
                                         f"hftune-tokenize-{os.getpid()}.log")))
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# ../shared/data beside the checkout; HFTUNE_SHARED_DATA names it elsewhere (mutation runs copy the
+# tests into mutants/)
+SHARED_DATA = Path(os.environ.get("HFTUNE_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")
