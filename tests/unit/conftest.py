@@ -10,10 +10,9 @@ import pytest
 from hftune.config.schema import TaskConfig
 from hftune.data.loading import load_task_data
 from hftune.data.tasks import resolve_task
-from hftune.data.tokenize import tokenize_task
 from hftune.study.records import StudyRecord, TrialRecord
 from hftune.study.store import StudyStore
-from hftune.testing.fixtures import build_report_fixtures, build_running_study
+from hftune.testing.fixtures import build_report_fixtures, build_running_study, tokenize_limited
 from hftune.testing.records import checkpoint_meta
 from hftune.training.trainable import TrialSetup
 
@@ -36,10 +35,10 @@ def rte_trial_setup(shared_data: Path, tiny_bert: Path) -> TrialSetup:
     task = resolve_task(TaskConfig(name="rte"))
     data = load_task_data(task, shared_data / "rte")
     tok = AutoTokenizer.from_pretrained(tiny_bert)
-    tokenized = tokenize_task(data, tok, 48, {"train": 64, "validation": 32})
+    tokenized = tokenize_limited(task, data, tok, 48, {"train": 64, "validation": 32})
     return TrialSetup(model_path=str(tiny_bert), tokenizer=tok, label_names=data.label_names,
-                      train_dataset=tokenized.splits["train"],
-                      eval_dataset=tokenized.splits["validation"], metrics=("accuracy",),
+                      train_dataset=tokenized.splits["train"].features,
+                      eval_dataset=tokenized.splits["validation"].features, metrics=("accuracy",),
                       training={}, seed=3, cpus_per_trial=1, gpus_per_trial=0)
 
 

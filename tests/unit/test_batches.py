@@ -57,11 +57,11 @@ def test_column_as_list_follows_the_rows_of_a_selection() -> None:
 
 
 def test_collator_pads_without_length(tiny_bert: Path) -> None:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, DataCollatorWithPadding
 
     tok = AutoTokenizer.from_pretrained(tiny_bert)
     rows = model_inputs(_rows(), _Bert())
-    batch = PaddingCollator(tok)([rows[0], rows[1]])
+    batch = PaddingCollator(DataCollatorWithPadding(tok))([rows[0], rows[1]])
     assert LENGTH_COLUMN not in batch
     assert batch["input_ids"].tolist() == [[101, 7, 102], [101, 102, tok.pad_token_id]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
@@ -80,7 +80,7 @@ def test_trainer_samples_from_the_precomputed_lengths(strategy: str, shared_data
     from hftune.config.schema import TaskConfig
     from hftune.data.loading import load_task_data
     from hftune.data.tasks import resolve_task
-    from hftune.data.tokenize import tokenize_task
+    from hftune.testing.fixtures import tokenize_limited
 
     seen: list[Any] = []
     samplers: list[LengthGroupedSampler] = []
@@ -93,11 +93,12 @@ def test_trainer_samples_from_the_precomputed_lengths(strategy: str, shared_data
 
     monkeypatch.setattr(trainer_module, "LengthGroupedSampler", Recording)
     tok = AutoTokenizer.from_pretrained(tiny_bert)
-    data = load_task_data(resolve_task(TaskConfig(name="rte")), shared_data / "rte")
-    tokenized = tokenize_task(data, tok, 48, {"train": 40, "validation": 16})
+    task = resolve_task(TaskConfig(name="rte"))
+    data = load_task_data(task, shared_data / "rte")
+    tokenized = tokenize_limited(task, data, tok, 48, {"train": 40, "validation": 16})
     setup = TrialSetup(model_path=str(tiny_bert), tokenizer=tok, label_names=data.label_names,
-                       train_dataset=tokenized.splits["train"],
-                       eval_dataset=tokenized.splits["validation"], metrics=("accuracy",),
+                       train_dataset=tokenized.splits["train"].features,
+                       eval_dataset=tokenized.splits["validation"].features, metrics=("accuracy",),
                        training={"train_sampling_strategy": strategy}, seed=3,
                        cpus_per_trial=1, gpus_per_trial=0)
     events: list[dict] = []
@@ -107,6 +108,6 @@ def test_trainer_samples_from_the_precomputed_lengths(strategy: str, shared_data
     if strategy == "random":
         assert seen == []
     else:  # one sampler for training, one for the evaluation, both given the column
-        assert seen == [tokenized.splits["train"]["length"],
-                        tokenized.splits["validation"]["length"]]
+        assert seen == [tokenized.splits["train"].features["length"],
+                        tokenized.splits["validation"].features["length"]]
         assert all(isinstance(s.lengths, list) for s in samplers)  # read once, not per index

@@ -25,7 +25,8 @@ def test_length_list_trainer_overrides_the_sampler_factories() -> None:
     from hftune._compat.transformers import SAMPLER_METHODS, length_list_trainer
 
     seen: list[object] = []
-    cls = length_list_trainer(lambda sampler: seen.append(sampler) or "as-list")
+    cls = length_list_trainer(lambda sampler: seen.append(sampler) or "as-list",
+                              lambda sampler: sampler)
     assert issubclass(cls, Trainer)
     for name in SAMPLER_METHODS:
         assert getattr(cls, name) is not getattr(Trainer, name)
@@ -39,7 +40,7 @@ def test_length_list_trainer_fails_loudly_when_transformers_renames_a_sampler_me
 
     monkeypatch.delattr(Trainer, "_get_eval_sampler")
     with pytest.raises(LibraryInternalsError) as error:
-        compat.length_list_trainer.__wrapped__(lambda s: s)
+        compat.length_list_trainer.__wrapped__(lambda s: s, lambda s: s)
     _names(error, "transformers", "Trainer._get_eval_sampler")
 
 

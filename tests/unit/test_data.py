@@ -25,7 +25,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def test_rte_from_shared_data(shared_data: Path) -> None:
     task = resolve_task(TaskConfig(name="rte"))
     data = load_task_data(task, shared_data / "rte")
-    assert data.text_fields == ("premise", "hypothesis")
+    raw = pd.read_json(shared_data / "rte" / "train.jsonl", lines=True)
+    assert list(data.splits["train"].columns) == ["text_a", "text_b", "label"]
+    assert data.splits["train"]["text_a"].tolist() == raw["premise"].tolist()
+    assert data.splits["train"]["text_b"].tolist() == raw["hypothesis"].tolist()
     assert data.label_names == ("entailment", "not_entailment")
     assert len(data.splits["train"]) == 2490 and len(data.splits["validation"]) == 277
     # RTE validation: 146 entailment (0) / 131 not_entailment (1), as its README says.
@@ -35,7 +38,8 @@ def test_rte_from_shared_data(shared_data: Path) -> None:
 def test_hftune_data_dir_root_is_used(shared_data: Path, monkeypatch) -> None:
     monkeypatch.setenv("HFTUNE_DATA_DIR", str(shared_data))
     data = load_task_data(resolve_task(TaskConfig(name="sst2")))
-    assert data.source.endswith("sst2") and data.text_fields == ("sentence",)
+    assert data.source.endswith("sst2")
+    assert list(data.splits["train"].columns) == ["text_a", "label"]  # one text: sentence
 
 
 def test_glue_tsv_with_string_labels(shared_data: Path, tmp_path: Path) -> None:
@@ -46,8 +50,9 @@ def test_glue_tsv_with_string_labels(shared_data: Path, tmp_path: Path) -> None:
     (folder / "train.tsv").write_bytes((src / "train.tsv").read_bytes())
     (folder / "validation.tsv").write_bytes((src / "dev.tsv").read_bytes())
     data = load_task_data(resolve_task(TaskConfig(name="rte")), folder)
-    assert data.text_fields == ("sentence1", "sentence2")
     assert len(data.splits["train"]) == 2490
+    tsv = pd.read_csv(folder / "train.tsv", sep="\t", quoting=3, dtype=str)
+    assert data.splits["train"]["text_a"].tolist() == tsv["sentence1"].tolist()
     ref = load_task_data(resolve_task(TaskConfig(name="rte")), shared_data / "rte")
     assert data.splits["validation"]["label"].tolist() == ref.splits["validation"]["label"].tolist()
 
@@ -129,10 +134,12 @@ def test_missing_split_file_and_folder(tmp_path: Path) -> None:
 def test_tokenize_truncates_without_padding(shared_data: Path, tiny_bert: Path) -> None:
     from transformers import AutoTokenizer
 
-    data = load_task_data(resolve_task(TaskConfig(name="rte")), shared_data / "rte")
+    task = resolve_task(TaskConfig(name="rte"))
+    data = load_task_data(task, shared_data / "rte")
     tok = AutoTokenizer.from_pretrained(tiny_bert)
-    out = tokenize_task(data, tok, max_length=32, limits={"train": 50})
-    train = out.splits["train"]
+    frames = {"train": data.splits["train"].iloc[:50], "validation": data.splits["validation"]}
+    out = tokenize_task(task.type, frames, tok, 32, data.label_names, "train")
+    train = out.splits["train"].features
     assert len(train) == 50 and len(out.splits["validation"]) == 277
     lengths = {len(x) for x in train["input_ids"]}
     assert max(lengths) == 32 and len(lengths) > 1  # truncated, not padded
@@ -252,7 +259,7 @@ def test_a_json_file_in_json_lines_format(tmp_path: Path) -> None:
                                                           {"sentence": "y", "label": 0}]))
     data = load_task_data(resolve_task(TaskConfig(name="sst2")), tmp_path)
     assert data.splits["train"]["label"].tolist() == [0, 1, 0]
-    assert data.splits["validation"]["sentence"].tolist() == ["x", "y"]
+    assert data.splits["validation"]["text_a"].tolist() == ["x", "y"]
     (tmp_path / "train.json").write_text('{"sentence": "a", "label": 0}\n{oops\n')
     with pytest.raises(DataError, match=r"train\.json: cannot read the data file \(neither JSON "
                                         r"nor JSON Lines"):

@@ -73,19 +73,19 @@ def test_recording_holdout_leaves_the_choice_alone(tmp_path: Path) -> None:
     assert select_top_k(trials, "accuracy", "max", "best", 1)[0].trial_id == "b"
 
 
-def _tokenized(rows: int, test: bool = False):
-    import datasets
+def _frames(rows: int, test: bool = False) -> dict:
+    """Normalised splits whose rows say where they came from (``row``: offset + index)."""
+    import pandas as pd
 
-    from hftune.data.tokenize import TokenizedTask
+    def split(n: int, offset: int) -> pd.DataFrame:
+        return pd.DataFrame({"text_a": [f"text {offset + i}" for i in range(n)],
+                             "row": [offset + i for i in range(n)],
+                             "label": [i % 2 for i in range(n)]})
 
-    def split(n: int, offset: int):
-        return datasets.Dataset.from_dict({"input_ids": [[101, offset + i] for i in range(n)],
-                                           "labels": [i % 2 for i in range(n)]})
-
-    splits = {"train": split(20, 0), "validation": split(rows, 1000)}
+    frames = {"train": split(20, 0), "validation": split(rows, 1000)}
     if test:
-        splits["test"] = split(7, 5000)
-    return TokenizedTask(splits=splits, label_names=("a", "b"), max_length=8, seconds=0.0)
+        frames["test"] = split(7, 5000)
+    return frames
 
 
 def _task(test_split: str | None = None):
@@ -100,27 +100,27 @@ def _task(test_split: str | None = None):
 def test_split_is_first_part_selection_last_part_held_out(rows, fraction, keep) -> None:
     from hftune.study.prepare import split_holdout
 
-    tok = _tokenized(rows)
-    held, source = split_holdout(tok, _task(), fraction)
-    selection = tok.splits["validation"]
+    frames = _frames(rows)
+    held, source = split_holdout(frames, _task(), fraction)
+    selection = frames["validation"]
     assert len(selection) == keep and len(held) == rows - keep
-    assert [r[1] for r in selection["input_ids"]] == [1000 + i for i in range(keep)]
-    assert [r[1] for r in held["input_ids"]] == [1000 + i for i in range(keep, rows)]
+    assert selection["row"].tolist() == [1000 + i for i in range(keep)]
+    assert held["row"].tolist() == [1000 + i for i in range(keep, rows)]
     assert source == f"validation[{keep}:{rows}]"
-    again = _tokenized(rows)
-    assert split_holdout(again, _task(), fraction)[0]["input_ids"] == held["input_ids"]
+    again = _frames(rows)
+    assert split_holdout(again, _task(), fraction)[0]["row"].tolist() == held["row"].tolist()
 
 
 def test_split_uses_the_test_split_and_leaves_validation_whole() -> None:
     from hftune.study.prepare import split_holdout
 
-    tok = _tokenized(10, test=True)
-    held, source = split_holdout(tok, _task("test"), None)
-    assert source == "test" and len(held) == 7 and "test" not in tok.splits
-    assert len(tok.splits["validation"]) == 10
-    assert split_holdout(_tokenized(10), _task(), None) == (None, None)
+    frames = _frames(10, test=True)
+    held, source = split_holdout(frames, _task("test"), None)
+    assert source == "test" and held["row"].tolist() == list(range(5000, 5007))
+    assert "test" not in frames and len(frames["validation"]) == 10
+    assert split_holdout(_frames(10), _task(), None) == (None, None)
     with pytest.raises(ConfigError, match="evaluation.holdout"):
-        split_holdout(_tokenized(1), _task(), 0.5)
+        split_holdout(_frames(1), _task(), 0.5)
 
 
 def _holdout_config(tmp_path: Path, model: str, **evaluation) -> dict:
@@ -155,7 +155,7 @@ def test_trials_get_only_the_selection_rows(tmp_path: Path, tiny_bert: Path,
     setup = trial_setup(prepared)
     assert len(setup.eval_dataset) == 10 and len(prepared.holdout) == 10
     cfg["evaluation"] = {}
-    whole = prepare_study(validate_study(cfg)).tokenized.splits["validation"]
+    whole = prepare_study(validate_study(cfg)).tokenized.splits["validation"].features
     assert setup.eval_dataset["input_ids"] == whole["input_ids"][:10]
-    assert prepared.holdout["input_ids"] == whole["input_ids"][10:]
+    assert prepared.holdout.features["input_ids"] == whole["input_ids"][10:]
     assert prepared.holdout_source == "validation[10:20]"

@@ -24,9 +24,11 @@ LOG = logging.getLogger("hftune.libraries")
 
 
 @functools.cache
-def length_list_trainer(as_list: Callable[[Any], Any]) -> type:
-    """transformers' ``Trainer``, whose samplers pass through ``as_list`` (hftune's: holds a
-    length-grouped sampler's lengths as a list).
+def length_list_trainer(train_hook: Callable[[Any], Any],
+                        eval_hook: Callable[[Any], Any]) -> type:
+    """transformers' ``Trainer`` whose training sampler passes through ``train_hook`` and whose
+    evaluation sampler through ``eval_hook`` (hftune's: hold a length-grouped sampler's lengths
+    as a list; or keep the evaluation rows in order).
 
     Relies on ``Trainer._get_train_sampler`` and ``Trainer._get_eval_sampler`` (the methods
     that build the DataLoaders' samplers, since transformers 4.0): ``datasets`` hands the
@@ -43,10 +45,10 @@ def length_list_trainer(as_list: Callable[[Any], Any]) -> type:
 
     class LengthListTrainer(Trainer):
         def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
-            return as_list(super()._get_train_sampler(*args, **kwargs))
+            return train_hook(super()._get_train_sampler(*args, **kwargs))
 
         def _get_eval_sampler(self, *args: Any, **kwargs: Any) -> Any:
-            return as_list(super()._get_eval_sampler(*args, **kwargs))
+            return eval_hook(super()._get_eval_sampler(*args, **kwargs))
 
     return LengthListTrainer
 

@@ -283,6 +283,8 @@ def format_validation_error(exc: ValidationError) -> str:
         return f"{where}: unknown key; valid keys here: {valid}"
     if err["type"] == "missing":
         return f"{where}: required key is missing"
+    if err["type"] == "task_field":  # names its own key: task.<field>
+        return str(err["msg"])
     message = err["msg"]
     if branch:  # the other members of the union were tried too: say what each wants
         wants = [e["msg"].split(", ")[0] for e in errors if _config_loc(e["loc"]) == (loc, True)]

@@ -29,19 +29,66 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The task fields one type or another takes (hftune.tasks: each type's ``fields``); a field set
+# for a type that does not take it is refused, naming the type(s) it belongs to.
+TYPE_FIELDS = ("text_fields", "label_field", "labels", "tokens_field", "tags_field",
+               "label_all_tokens", "question_field", "context_field", "choices_fields",
+               "choices_field")
+
+
 class TaskConfig(_Section):
-    """Which data to tune on. ``name`` is a GLUE task or any name for a custom task."""
+    """Which data to tune on. ``name`` is a known task (``hftune.tasks.known``) or any name
+    for a custom task; ``type`` the task type (default: the known task's, else
+    ``sequence_classification``), whose own fields follow (see the README per type)."""
 
     name: str
+    type: str | None = None
     data_dir: Path | None = None
+    # sequence_classification, regression, multi_label
     text_fields: list[str] | None = Field(default=None, min_length=1, max_length=2)
     label_field: str | None = None
     labels: list[str | int] | None = None
+    # token_classification
+    tokens_field: str | None = None
+    tags_field: str | None = None
+    label_all_tokens: bool | None = None
+    # multiple_choice
+    question_field: str | None = None
+    context_field: str | None = None
+    choices_fields: list[str] | None = Field(default=None, min_length=2)
+    choices_field: str | None = None
     train_split: str = "train"
     validation_split: str | None = None
     test_split: str | None = None
     max_train_samples: int | None = Field(default=None, gt=0)
     max_eval_samples: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _fields_of_the_type(self) -> TaskConfig:
+        """Each field set belongs to the task's type; ``type`` is a known one."""
+        from hftune.tasks import DEFAULT_TYPE, field_types, task_type_class
+        from hftune.tasks.known import KNOWN_TASKS
+
+        known = KNOWN_TASKS.get(self.name)
+        kind = self.type or (known.type if known else DEFAULT_TYPE)
+        cls = task_type_class(kind)
+        for name in TYPE_FIELDS:
+            if getattr(self, name) is not None and name not in cls.fields:
+                owners = field_types(name)
+                raise PydanticCustomError(
+                    "task_field", f"task.{name}: a field of task type "
+                    f"{' or '.join(owners) or 'none'}, not of '{kind}'; remove it or set "
+                    f"task.type")
+        return self
+
+    @property
+    def task_type(self) -> str:
+        """The task's type: ``type``, else the known task's, else sequence classification."""
+        from hftune.tasks import DEFAULT_TYPE
+        from hftune.tasks.known import KNOWN_TASKS
+
+        known = KNOWN_TASKS.get(self.name)
+        return self.type or (known.type if known else DEFAULT_TYPE)
 
     @field_validator("data_dir")
     @classmethod

@@ -1,51 +1,20 @@
-"""Task registry: text fields, labels, splits and metrics of the GLUE classification tasks.
+"""The study's task, resolved: its type (:mod:`hftune.tasks`), the type's settings and its splits.
 
-A task resolved from the config (:class:`ResolvedTask`) is what the loader, the tokenizer and the
-metric code share. Custom tasks declare ``text_fields`` and ``label_field`` in the config.
+A task resolved from the config (:class:`ResolvedTask`) is what the loader, the tokenizer, the
+trials and the metric code share. A known task name (:data:`hftune.tasks.known.KNOWN_TASKS`)
+fills in the type, the fields, the label names, the metrics and where the Hub keeps it; a custom
+task declares its type's fields in the config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from hftune.config.schema import TaskConfig
+from hftune.config.schema import TYPE_FIELDS, TaskConfig
 from hftune.errors import ConfigError
-
-HUB_DATASET = "nyu-mll/glue"
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """A known task. ``field_aliases``: accepted text-column names, first the Hub's."""
-
-    name: str
-    field_aliases: tuple[tuple[str, ...], ...]
-    label_names: tuple[str, ...]
-    metrics: tuple[str, ...]
-    validation_split: str = "validation"
-
-
-GLUE_TASKS: dict[str, TaskSpec] = {
-    t.name: t
-    for t in (
-        TaskSpec("rte", (("sentence1", "sentence2"), ("premise", "hypothesis")),
-                 ("entailment", "not_entailment"), ("accuracy",)),
-        TaskSpec("sst2", (("sentence",), ("text",)), ("negative", "positive"), ("accuracy",)),
-        TaskSpec("mrpc", (("sentence1", "sentence2"),), ("not_equivalent", "equivalent"),
-                 ("f1", "accuracy")),
-        TaskSpec("cola", (("sentence",),), ("unacceptable", "acceptable"),
-                 ("matthews_correlation", "accuracy")),
-        TaskSpec("qnli", (("question", "sentence"),), ("entailment", "not_entailment"),
-                 ("accuracy",)),
-        TaskSpec("qqp", (("question1", "question2"),), ("not_duplicate", "duplicate"),
-                 ("accuracy", "f1")),
-        TaskSpec("wnli", (("sentence1", "sentence2"),), ("not_entailment", "entailment"),
-                 ("accuracy",)),
-        TaskSpec("mnli", (("premise", "hypothesis"),),
-                 ("entailment", "neutral", "contradiction"), ("accuracy",),
-                 validation_split="validation_matched"),
-    )
-}
+from hftune.tasks import TaskSettings, TaskType, task_type
+from hftune.tasks.known import KNOWN_TASKS
 
 
 @dataclass(frozen=True)
@@ -53,22 +22,27 @@ class ResolvedTask:
     """Everything about the task that data loading, training and metrics need."""
 
     name: str
-    field_aliases: tuple[tuple[str, ...], ...]
-    label_field: str
-    label_names: tuple[str, ...] | None  # None: taken from the training data (custom task)
-    metrics: tuple[str, ...]
+    type: TaskType
     train_split: str
     validation_split: str
     test_split: str | None
-    is_glue: bool
+    hub: tuple[str, str | None] | None  # (dataset id, config) of a known task
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_split_names(self)
 
     @property
+    def metrics(self) -> tuple[str, ...]:
+        return self.type.metrics
+
+    @property
     def primary_metric(self) -> str:
         return self.metrics[0]
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        return self.type.settings.label_names
 
 
 def check_split_names(task: ResolvedTask) -> None:
@@ -95,29 +69,37 @@ def check_split_names(task: ResolvedTask) -> None:
 
 
 def resolve_task(cfg: TaskConfig) -> ResolvedTask:
-    """Resolve a config's task against the registry (or as a custom task).
+    """Resolve a config's task: a known task's defaults under the config's own values.
 
-    Raises :class:`ConfigError` for an unknown task without text fields, and for split names
-    that overlap (:func:`check_split_names`), e.g. ``test_split`` equal to the validation split
-    or to the GLUE default ``validation``.
+    Raises :class:`ConfigError` for a custom sequence-classification-like task without its
+    text fields, for option values the type refuses, and for split names that overlap
+    (:func:`check_split_names`), e.g. ``test_split`` equal to the validation split.
     """
-    spec = GLUE_TASKS.get(cfg.name)
-    if spec is None and not cfg.text_fields:
+    known = KNOWN_TASKS.get(cfg.name)
+    kind = cfg.task_type
+    if known is not None and known.type != kind:
+        known = None  # the known name's defaults are for another type
+    cls_fields = task_type(kind, TaskSettings(cfg.name)).fields
+    options: dict[str, Any] = {k: v for k, v in cls_fields.items()}
+    if known is not None:
+        options.update(known.options)
+    for name in TYPE_FIELDS:
+        value = getattr(cfg, name)
+        if value is not None and name in cls_fields:
+            options[name] = tuple(value) if isinstance(value, list) else value
+    if "text_fields" in cls_fields and not options.get("text_fields"):
         raise ConfigError(
-            f"task.name: '{cfg.name}' is not a known GLUE task ({', '.join(GLUE_TASKS)}); "
-            f"a custom task must declare task.text_fields and task.label_field"
-        )
-    aliases = (tuple(cfg.text_fields),) if cfg.text_fields else spec.field_aliases
+            f"task.name: '{cfg.name}' is not a known task ({', '.join(KNOWN_TASKS)}); a custom "
+            f"task must declare task.text_fields and task.label_field")
     labels = tuple(str(x) for x in cfg.labels) if cfg.labels else (
-        spec.label_names if spec else None)
+        known.label_names if known else None)
+    settings = TaskSettings(cfg.name, options, labels, known.metrics if known else ())
     return ResolvedTask(
         name=cfg.name,
-        field_aliases=aliases,
-        label_field=cfg.label_field or "label",
-        label_names=labels,
-        metrics=spec.metrics if spec else ("accuracy", "f1"),
+        type=task_type(kind, settings),
         train_split=cfg.train_split,
-        validation_split=cfg.validation_split or (spec.validation_split if spec else "validation"),
+        validation_split=cfg.validation_split or (known.validation_split if known
+                                                  else "validation"),
         test_split=cfg.test_split,
-        is_glue=spec is not None,
+        hub=known.hub if known else None,
     )

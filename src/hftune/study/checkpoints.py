@@ -106,38 +106,43 @@ def scored_evaluation_kept(ck: CheckpointMeta, trial: Any, metric: str, mode: st
     return scored is None or taken_at(ck, scored, metric)
 
 
-def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any, metrics: Sequence[str],
-                   batch_size: int = 64, use_cpu: bool = False,
+def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any,
+                   metrics: Sequence[str] = (), task_type: Any = None,
+                   label_names: Sequence[str] = (), batch_size: int = 64, use_cpu: bool = False,
                    trust_remote_code: bool = False) -> dict[str, float]:
-    """Evaluate a sequence classifier (a model or a folder) the way trials do.
+    """Evaluate a model (or a model folder) the way trials do.
 
-    A plain ``Trainer.evaluate`` with the trials' collator (dynamic padding) and metric code,
-    ``batch_size`` rows per batch: with the trials' eval batch size the numbers equal what the
-    trial recorded for the same weights and rows. ``trust_remote_code``: the study's (a folder
-    of a model with its own code). Returns ``{"loss", *metrics}``.
+    ``dataset``: a :class:`~hftune.tasks.TokenizedSplit` (or its features alone). A plain
+    ``Trainer.evaluate`` with the trials' collator (dynamic padding), inputs and metric code of
+    ``task_type`` (default: sequence classification reporting ``metrics``), ``batch_size`` rows
+    per batch: with the trials' eval batch size the numbers equal what the trial recorded for
+    the same weights and rows. ``trust_remote_code``: the study's (a folder of a model with its
+    own code). Returns ``{"loss", *metrics}`` (the loss where the type has one).
     """
-    from transformers import (
-        AutoModelForSequenceClassification,
-        DataCollatorWithPadding,
-        TrainingArguments,
-    )
+    from transformers import TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
-    from hftune._compat.transformers import import_trainer
-    from hftune.training.metrics import make_compute_metrics
+    from hftune.tasks import TokenizedSplit
+    from hftune.training.batches import PaddingCollator, model_inputs, trainer_class
+    from hftune.training.trainable import TrialSetup
 
-    Trainer = import_trainer()  # noqa: N806
-
+    kind = TrialSetup("", tokenizer, tuple(label_names), None, None, tuple(metrics), {}, 0, 1,
+                      0, task_type=task_type).kind()
+    split = dataset if isinstance(dataset, TokenizedSplit) else TokenizedSplit(dataset,
+                                                                               len(dataset))
     if isinstance(model, str | Path):
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(model), trust_remote_code=trust_remote_code)
+        model = kind.auto_model().from_pretrained(str(model),
+                                                  trust_remote_code=trust_remote_code)
+    names = tuple(label_names) or tuple(
+        model.config.id2label[i] for i in range(len(model.config.id2label)))
     with tempfile.TemporaryDirectory(prefix="hftune-eval-") as scratch:
         args = TrainingArguments(output_dir=scratch, per_device_eval_batch_size=batch_size,
                                  report_to=[], disable_tqdm=True, use_cpu=use_cpu,
-                                 dataloader_num_workers=0)
-        trainer = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer),
-                          compute_metrics=make_compute_metrics(metrics, model.config.num_labels))
+                                 dataloader_num_workers=0, remove_unused_columns=False)
+        trainer = trainer_class(ordered_eval=kind.ordered_eval)(
+            model=model, args=args, data_collator=PaddingCollator(kind.collator(tokenizer)),
+            compute_metrics=kind.compute_metrics(split, names))
         trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout
-        out = trainer.evaluate(dataset)
-    wanted = ("loss", *metrics)
+        out = trainer.evaluate(model_inputs(split.features, model))
+    wanted = ("loss", *kind.metrics)
     return {k[5:]: float(v) for k, v in out.items() if k.startswith("eval_") and k[5:] in wanted}

@@ -7,8 +7,9 @@ keeps exactly that one; a PBT trial keeps several). Where that checkpoint is gon
 next kept one is exported, and the command, the model card and ``hftune_export.json`` say so.
 The output folder holds the weights (safetensors), ``config.json`` with the study's label
 names, the tokenizer of the study's model, a model card (``README.md``) and
-``hftune_export.json`` (where the weights came from), and loads with
-``AutoModelForSequenceClassification.from_pretrained(OUT)``.
+``hftune_export.json`` (where the weights came from), and loads with the task type's class
+(``AutoModelForSequenceClassification.from_pretrained(OUT)`` for sequence classification,
+regression and multi-label; ``study.json`` ``task_type`` says which).
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
     earlier one as it was. The model's ``id2label`` and ``label2id`` are set from ``study.json``
     ``label_names``; the tokenizer is loaded from the study's ``model``.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer
+
+    from hftune.tasks import task_type_class
 
     store = StudyStore(Path(root))
     by_hand = trial_id is not None
@@ -103,8 +107,8 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
                                f"tokenizer from")
     config = store.read_config() if (store.root / "study.yaml").is_file() else {}
     remote = bool(config.get("trust_remote_code", False))
-    model = AutoModelForSequenceClassification.from_pretrained(str(ck.path),
-                                                               trust_remote_code=remote)
+    auto = getattr(transformers, task_type_class(study.task_type).model_class)
+    model = auto.from_pretrained(str(ck.path), trust_remote_code=remote)
     if study.label_names:
         model.config.id2label = dict(enumerate(study.label_names))
         model.config.label2id = {name: i for i, name in enumerate(study.label_names)}
@@ -225,8 +229,12 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
              if k not in ck.config and not _SECRET.search(k)]
     seed = ck.config.get("seed", config.get("seed"))
     base = study.model or ""
-    front = ["---", "library_name: transformers", "pipeline_tag: text-classification",
-             "tags: [hftune, text-classification]"]
+    from hftune.tasks import task_type_class
+
+    kind = task_type_class(study.task_type)
+    auto = kind.model_class
+    front = ["---", "library_name: transformers", f"pipeline_tag: {kind.pipeline_tag}",
+             f"tags: [hftune, {kind.pipeline_tag}]"]
     if base and not base.startswith("/") and not Path(base).exists():
         front.append(f"base_model: {base}")
     front.append("---")
@@ -263,9 +271,8 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
     return "\n".join([
         *front, "",
         f"# {study.name}: {task_name}, {title}", "",
-        f"A sequence classifier fine-tuned from `{base}` on **{task_name}** "
-        f"({len(study.label_names)} labels: {', '.join(study.label_names)}), from an hftune "
-        f"hyperparameter study.", "",
+        f"A model fine-tuned from `{base}` on **{task_name}**, task type "
+        f"{_task_line(study)}, from an hftune hyperparameter study.", "",
         "## Metric", "",
         f"Validation {study.metric}: **{_fmt(value)}** (epoch {ck.epoch:g}, step "
         f"{ck.global_step}), {metric_note}", holdout,
@@ -278,10 +285,18 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
         "## How it was selected", "",
         f"{chosen} {weights}", "",
         "```python",
-        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-        'model = AutoModelForSequenceClassification.from_pretrained("<this folder>")',
+        f"from transformers import {auto}, AutoTokenizer",
+        f'model = {auto}.from_pretrained("<this folder>")',
         'tokenizer = AutoTokenizer.from_pretrained("<this folder>")',
         "```", ""])
+
+
+def _task_line(study: StudyRecord) -> str:
+    """The task type and what it predicts, as the task type says it."""
+    from hftune.tasks import TaskSettings, task_type
+
+    return task_type(study.task_type, TaskSettings(study.name)).describe(
+        tuple(study.label_names))
 
 
 def _fmt(value: float | None) -> str:

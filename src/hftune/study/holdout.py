@@ -144,7 +144,9 @@ def evaluate_holdout(store: StudyStore, prepared: PreparedStudy | None = None,
             missing.append(trial.trial_id)
             continue
         values = evaluate_model(ck.path, prepared.holdout, tokenizer=prepared.tokenizer,
-                                metrics=metrics, batch_size=eval_batch_size(prepared.config),
+                                metrics=metrics, task_type=prepared.task.type,
+                                label_names=prepared.tokenized.label_names,
+                                batch_size=eval_batch_size(prepared.config),
                                 trust_remote_code=prepared.config.trust_remote_code)
         scored = scored_evaluation_kept(ck, trial, study.metric, study.mode, study.score)
         results.append(HoldoutEvaluation(trial.trial_id, ck, values, scored))

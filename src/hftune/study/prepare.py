@@ -59,7 +59,8 @@ class PreparedStudy:
     space: dict[str, space_mod.Dimension]
     strategy: Strategy
     resources: Resources
-    # The held-out rows (tokenized), never handed to trials; None without a held-out part.
+    # The held-out rows (a TokenizedSplit), never handed to trials; None without a held-out
+    # part.
     holdout: Any | None = None
     holdout_source: str | None = None
 
@@ -116,7 +117,8 @@ def cuda_device_count() -> int:
         return 0
 
 
-def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
+def prepare_study(cfg: StudyConfig, *, tracking: bool = True,
+                  hub_loader: Any = None) -> PreparedStudy:
     """Resolve, load, check and tokenize; raises on any bad input before anything is written.
 
     Checked here, each as a one-line :class:`HftuneInputError`: the task (split names that
@@ -127,7 +129,8 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
     ``model.*`` keys, and the data.
 
     ``tracking=False`` skips the check of the config's tracking clients (for commands that
-    reopen a study without tracking anything: evaluate, rerun, replay).
+    reopen a study without tracking anything: evaluate, rerun, replay). ``hub_loader``: a
+    stand-in for ``datasets.load_dataset`` (tests).
     """
     from transformers import AutoTokenizer
 
@@ -158,46 +161,54 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True) -> PreparedStudy:
     _check_model_keys(model_config, space)
     check_model_overrides(model_config, {
         k[len(space_mod.MODEL_PREFIX):]: d.edge_values() for k, d in space.items()
-        if k.startswith(space_mod.MODEL_PREFIX)}, cfg.trust_remote_code)
-    data = load_task_data(task, cfg.task.data_dir)
-    limits = {task.train_split: cfg.task.max_train_samples,
-              task.validation_split: cfg.task.max_eval_samples}
-    tokenized = tokenize_task(data, tokenizer, cfg.max_length, limits)
-    if cfg.task.max_train_samples is not None and len(
-            set(tokenized.splits[task.train_split]["labels"])) < 2:
+        if k.startswith(space_mod.MODEL_PREFIX)}, cfg.trust_remote_code, task.type)
+    task.type.check_settings(cfg.max_length)
+    data = load_task_data(task, cfg.task.data_dir, hub_loader=hub_loader)
+    frames = dict(data.splits)
+    for split, limit in ((task.train_split, cfg.task.max_train_samples),
+                         (task.validation_split, cfg.task.max_eval_samples)):
+        if limit is not None:
+            frames[split] = frames[split].iloc[:limit].reset_index(drop=True)
+    if cfg.task.max_train_samples is not None and task.type.one_class(
+            frames[task.train_split]):
         raise DataError(f"task.max_train_samples: the first {cfg.task.max_train_samples} "
                         f"training rows hold a single class (is the file sorted by label?); "
                         f"shuffle the file or raise max_train_samples")
-    holdout, holdout_source = split_holdout(tokenized, task, cfg.evaluation.holdout)
+    held, holdout_source = split_holdout(frames, task, cfg.evaluation.holdout)
+    tokenized = tokenize_task(task.type, frames, tokenizer, cfg.max_length, data.label_names,
+                              task.train_split)
+    holdout = None if held is None else task.type.tokenize(
+        held, tokenizer, cfg.max_length, data.label_names, training=False)
     strategy = build_strategy(cfg.strategy, space, metric, mode, cfg.seed)
     return PreparedStudy(cfg, task, data, tokenized, tokenizer, model_path, metric, mode, space,
                          strategy, default_resources(cfg), holdout, holdout_source)
 
 
-def split_holdout(tokenized: TokenizedTask, task: ResolvedTask,
+def split_holdout(frames: dict[str, Any], task: ResolvedTask,
                   fraction: float | None) -> tuple[Any | None, str | None]:
-    """Take the held-out rows out of ``tokenized`` so that trials never see them.
+    """Take the held-out rows (examples, before tokenization) out of ``frames`` so that trials
+    never see them.
 
-    With ``task.test_split``: that (labelled) split is removed from ``tokenized.splits`` and
-    returned (it is never the train or validation split: a :class:`ResolvedTask` refuses
-    that). With ``fraction``: the validation split (already cut to ``max_eval_samples``) is
-    replaced by its first ``n - round(n * fraction)`` rows (the selection part) and the last
+    With ``task.test_split``: that (labelled) split is removed from ``frames`` and returned
+    (it is never the train or validation split: a :class:`ResolvedTask` refuses that). With
+    ``fraction``: the validation split (already cut to ``max_eval_samples``) is replaced by
+    its first ``n - round(n * fraction)`` rows (the selection part) and the last
     ``round(n * fraction)`` rows are returned (deterministic, no shuffling). Otherwise nothing
     changes and ``(None, None)`` is returned. The second value names the held-out rows.
     """
     if task.test_split:
-        return tokenized.splits.pop(task.test_split), task.test_split
+        return frames.pop(task.test_split), task.test_split
     if fraction is None:
         return None, None
-    full = tokenized.splits[task.validation_split]
+    full = frames[task.validation_split]
     rows = len(full)
     held = round(rows * fraction)
     if held < 1 or held >= rows:
         raise ConfigError(f"evaluation.holdout: {fraction} of {rows} validation rows leaves no "
                           f"rows for selection or none held out; use more rows or another share")
     keep = rows - held
-    tokenized.splits[task.validation_split] = full.select(range(keep))
-    return full.select(range(keep, rows)), f"{task.validation_split}[{keep}:{rows}]"
+    frames[task.validation_split] = full.iloc[:keep].reset_index(drop=True)
+    return full.iloc[keep:].reset_index(drop=True), f"{task.validation_split}[{keep}:{rows}]"
 
 
 def _model_config(model_path: str, trust_remote_code: bool = False) -> Any:

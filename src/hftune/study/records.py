@@ -280,6 +280,8 @@ class StudyRecord:
     run_started_at: float | None = None
     tokenize_s: float | None = None
     label_names: list[str] = field(default_factory=list)
+    # the task type (hftune.tasks): what export loads and the model card says
+    task_type: str = "sequence_classification"
     data_source: str | None = None
     model: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)

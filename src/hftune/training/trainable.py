@@ -40,7 +40,22 @@ class TrialSetup:
     mode: str = "max"
     checkpoints: str = "none"  # "none" | "best" | "last" | "every" (see training.callback)
     trust_remote_code: bool = False  # the config's trust_remote_code (model code from the Hub)
+    # the task type (hftune.tasks: model class, collator, metrics); None: sequence
+    # classification with ``metrics``
+    task_type: Any = None
+    # what the metrics need besides predictions and targets (TokenizedSplit.references)
+    eval_references: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def kind(self) -> Any:
+        """The task type of the trials (:attr:`task_type`, else sequence classification
+        reporting :attr:`metrics`)."""
+        if self.task_type is not None:
+            return self.task_type
+        from hftune.tasks import TaskSettings
+        from hftune.tasks.sequence_classification import SequenceClassification
+
+        return SequenceClassification(TaskSettings("task", metrics=tuple(self.metrics)))
 
 
 def set_torch_threads(cpus: float) -> int:
@@ -67,14 +82,16 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     a run), ``torch_threads``, ``ray_node_id``, ``trial_config``, ``worker_trials`` and the
     per-trial resources it runs with, ``cpus_per_trial`` and ``gpus_per_trial`` (floats).
     """
+    from hftune.tasks import TokenizedSplit
     from hftune.training.batches import PaddingCollator, model_inputs, trainer_class
     from hftune.training.callback import ReportCallback, StopAtEpoch, new_eval_id
     from hftune.training.checkpoint import ApplyConfigOnRestore, prepare_restore, write_meta
-    from hftune.training.metrics import make_compute_metrics
     from hftune.training.model import build_model
     from hftune.training.timing import StartupTiming
 
-    trainer_cls = trainer_class()  # imports transformers' Trainer (a cold worker's first trial)
+    kind = setup.kind()
+    # imports transformers' Trainer (a cold worker's first trial)
+    trainer_cls = trainer_class(ordered_eval=kind.ordered_eval)
     started = time.perf_counter()
     timing = StartupTiming(started)
     prepare_heap()
@@ -129,6 +146,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     stop = StopAtEpoch(stop_at_epoch) if stop_at_epoch is not None else None
     model = build_model(setup.model_path, setup.label_names, model_overrides, args.seed,
+                        task_type=kind,
                         trust_remote_code=setup.trust_remote_code)
     callback = ReportCallback(
         report, started=started, extra=extra, checkpoints=setup.checkpoints,
@@ -142,8 +160,10 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         args=args,
         train_dataset=model_inputs(setup.train_dataset, model),
         eval_dataset=model_inputs(setup.eval_dataset, model),
-        data_collator=PaddingCollator(setup.tokenizer),
-        compute_metrics=make_compute_metrics(setup.metrics, len(setup.label_names)),
+        data_collator=PaddingCollator(kind.collator(setup.tokenizer)),
+        compute_metrics=kind.compute_metrics(
+            TokenizedSplit(setup.eval_dataset, len(setup.eval_dataset), setup.eval_references),
+            setup.label_names),
         callbacks=[c for c in (apply, callback, stop, timing) if c is not None],
     )
     trainer.remove_callback(_printer_callback())

@@ -1,0 +1,130 @@
+"""``task.type: token_classification``: a tag per word, first sub-token labelled, seqeval F1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hftune.config.schema import TaskConfig
+from hftune.data.loading import load_task_data
+from hftune.data.tasks import resolve_task
+from hftune.data.tokenize import tokenize_task
+from hftune.errors import DataError
+from hftune.tasks.known import WNUT_TAGS
+from hftune.tasks.token_classification import (
+    IGNORED,
+    aligned_tags,
+    entity_scores,
+    inside_tags,
+    word_labels,
+)
+
+
+def _write(folder: Path, train: list[dict], validation: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", train), ("validation", validation)):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def _custom(**extra) -> TaskConfig:
+    return TaskConfig(name="ents", type="token_classification", **extra)
+
+
+def test_wnut17_tags_are_ids_in_the_hub_order(shared_data: Path) -> None:
+    task = resolve_task(TaskConfig(name="wnut17"))
+    assert task.type.name == "token_classification" and task.primary_metric == "f1"
+    data = load_task_data(task, shared_data / "wnut17")
+    assert data.label_names == WNUT_TAGS
+    raw = [json.loads(line) for line in (shared_data / "wnut17" / "train.jsonl").open()]
+    assert len(data.splits["train"]) == len(raw) == 3394
+    first = data.splits["train"].iloc[0]
+    assert first["tokens"] == raw[0]["tokens"]
+    assert [WNUT_TAGS[i] for i in first["label"]] == raw[0]["ner_tags"]
+
+
+def test_tag_names_come_from_training_with_o_first(tmp_path: Path) -> None:
+    folder = _write(tmp_path, [{"tokens": ["Ann", "met", "Bo"], "ner_tags": ["B-P", "O", "B-P"]},
+                               {"tokens": ["in", "Rome"], "ner_tags": ["O", "B-L"]}],
+                    [{"tokens": ["Rome"], "ner_tags": ["B-L"]}])
+    data = load_task_data(resolve_task(_custom()), folder)
+    assert data.label_names == ("O", "B-L", "B-P")
+    assert data.splits["train"]["label"].tolist() == [[2, 0, 2], [0, 1]]
+
+
+@pytest.mark.parametrize("row, needle", [
+    ({"tokens": ["a", "b"], "ner_tags": ["O"]}, "2 words but 1 tags"),
+    ({"tokens": "a b", "ner_tags": ["O", "O"]}, "not a list"),
+    ({"tokens": ["a", 3], "ner_tags": ["O", "O"]}, "not text"),
+    ({"tokens": ["a"], "ner_tags": ["B-X"]}, "B-X"),
+])
+def test_a_bad_row_is_refused_naming_the_file_and_row(tmp_path: Path, row, needle) -> None:
+    folder = _write(tmp_path, [{"tokens": ["a", "b"], "ner_tags": ["O", "B-P"]}],
+                    [{"tokens": ["c"], "ner_tags": ["O"]}, row])
+    with pytest.raises(DataError) as info:
+        load_task_data(resolve_task(_custom(labels=["O", "B-P"])), folder)
+    assert "validation.jsonl" in str(info.value) and "row 2" in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_integer_tags_without_names_are_refused(tmp_path: Path) -> None:
+    folder = _write(tmp_path, [{"tokens": ["a", "b"], "ner_tags": [0, 1]}],
+                    [{"tokens": ["c"], "ner_tags": [0]}])
+    with pytest.raises(DataError, match="task.labels"):
+        load_task_data(resolve_task(_custom()), folder)
+
+
+def test_only_the_first_sub_token_of_a_word_is_labelled() -> None:
+    # words 0, 1 (two sub-tokens), 2; special tokens around them
+    word_ids = [None, 0, 1, 1, 2, None]
+    assert word_labels(word_ids, [3, 1, 0]) == [IGNORED, 3, 1, IGNORED, 0, IGNORED]
+    names = ("O", "B-P", "I-P")
+    assert inside_tags(names) == {1: 2}
+    assert word_labels(word_ids, [0, 1, 0], inside_tags(names)) == [IGNORED, 0, 1, 2, 0, IGNORED]
+
+
+def test_tokenized_labels_follow_the_words_of_the_real_tokenizer(shared_data: Path,
+                                                                 tiny_bert: Path) -> None:
+    from transformers import AutoTokenizer
+
+    task = resolve_task(TaskConfig(name="wnut17"))
+    data = load_task_data(task, shared_data / "wnut17")
+    small = {k: v.head(20) for k, v in data.splits.items()}
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+    split = tokenize_task(task.type, small, tokenizer, 128, data.label_names,
+                          "train").splits["train"]
+    for row, features in zip(small["train"].itertuples(), split.features, strict=True):
+        scored = [t for t in features["labels"] if t != IGNORED]
+        # one label per word that has a token (the row is under 128 tokens)
+        kept = [tag for word, tag in zip(row.tokens, row.label, strict=True)
+                if tokenizer.tokenize(word)]
+        assert scored == kept
+        assert len(features["labels"]) == len(features["input_ids"]) == features["length"]
+
+
+def test_scores_are_seqevals_over_the_scored_tokens() -> None:
+    names = ("O", "B-P", "I-P", "B-L")
+    label_ids = np.array([[IGNORED, 1, 2, 0, IGNORED], [IGNORED, 3, IGNORED, IGNORED, IGNORED]])
+    logits = np.zeros((2, 5, 4))
+    # row 1: predicts B-P O O (the span B-P I-P is missed); row 2: predicts B-L (right)
+    for (r, t), tag in {(0, 1): 1, (0, 2): 0, (0, 3): 0, (1, 1): 3}.items():
+        logits[r, t, tag] = 5.0
+    gold, predicted = aligned_tags(logits, label_ids, names)
+    assert gold == [["B-P", "I-P", "O"], ["B-L"]]
+    assert predicted == [["B-P", "O", "O"], ["B-L"]]
+    scores = entity_scores(gold, predicted, ("f1", "precision", "recall", "accuracy"))
+    # entities: gold {P(0-1), L}, predicted {P(0), L}: one of two right either way
+    assert scores == pytest.approx({"f1": 0.5, "precision": 0.5, "recall": 0.5,
+                                    "accuracy": 0.75})
+
+
+def test_the_model_has_a_tag_head(tiny_bert: Path) -> None:
+    from hftune.training.model import build_model
+
+    task = resolve_task(TaskConfig(name="wnut17"))
+    model = build_model(str(tiny_bert), WNUT_TAGS, {}, seed=1, task_type=task.type)
+    assert type(model).__name__ == "BertForTokenClassification"
+    assert model.config.id2label[1] == "B-corporation"
