@@ -78,3 +78,14 @@ def test_regression_scores_match_their_definitions() -> None:
     assert constant == {"pearson": 0.0, "spearman": 0.0}
     # the ranking direction: a prediction that anti-correlates scores below one that correlates
     assert regression_scores(-preds, targets, ("pearson",))["pearson"] < 0
+
+
+@pytest.mark.parametrize("metric, mode", [(None, "max"), ("pearson", "max"), ("mse", "min"),
+                                          ("loss", "min")])
+def test_a_study_minimises_the_squared_error_and_maximises_correlation(metric, mode) -> None:
+    from hftune.study.prepare import study_objective
+    from hftune.testing.configs import study_config
+
+    strategy = {"name": "grid", **({"metric": metric} if metric else {})}
+    cfg = study_config(task="stsb", strategy=strategy)
+    assert study_objective(cfg) == (metric or "pearson", mode)

@@ -128,3 +128,34 @@ def test_the_model_has_a_tag_head(tiny_bert: Path) -> None:
     model = build_model(str(tiny_bert), WNUT_TAGS, {}, seed=1, task_type=task.type)
     assert type(model).__name__ == "BertForTokenClassification"
     assert model.config.id2label[1] == "B-corporation"
+
+
+def test_the_hub_copy_with_integer_tags_reads_as_the_local_one(shared_data: Path,
+                                                               monkeypatch) -> None:
+    """The Hub's wnut_17 stores tags as ids in WNUT_TAGS order: through a stand-in for
+    ``load_dataset`` (called with the known task's dataset id), the rows equal the local
+    folder's, whose tags are names."""
+    import datasets
+
+    monkeypatch.delenv("HFTUNE_DATA_DIR", raising=False)  # no local root: the Hub is asked
+    local = load_task_data(resolve_task(TaskConfig(name="wnut17")), shared_data / "wnut17")
+    calls: list[tuple] = []
+
+    def hub(*args):
+        calls.append(args)
+        splits = {}
+        for split in ("train", "validation"):
+            rows = [json.loads(x) for x in (shared_data / "wnut17" / f"{split}.jsonl").open()]
+            splits[split] = datasets.Dataset.from_dict(
+                {"id": [str(i) for i in range(len(rows))], "tokens": [r["tokens"] for r in rows],
+                 "ner_tags": [[WNUT_TAGS.index(t) for t in r["ner_tags"]] for r in rows]})
+        return datasets.DatasetDict(splits)
+
+    remote = load_task_data(resolve_task(TaskConfig(name="wnut17")), hub_loader=hub)
+    assert calls == [("leondz/wnut_17",)]
+    assert remote.source == "hub:leondz/wnut_17" and remote.label_names == local.label_names
+    for split in ("train", "validation"):
+        assert [list(x) for x in remote.splits[split]["label"]] == \
+            local.splits[split]["label"].tolist()
+        assert [list(x) for x in remote.splits[split]["tokens"]] == \
+            local.splits[split]["tokens"].tolist()

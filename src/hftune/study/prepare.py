@@ -66,13 +66,15 @@ class PreparedStudy:
 
 
 def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
-    """The metric to optimise and its direction (task default: its standard metric, max)."""
+    """The metric to optimise and its direction (task default: its standard metric; max unless
+    lower is better: the loss, or a metric the task type minimises, such as ``mse``)."""
     metric = cfg.strategy.metric or task.primary_metric
     allowed = {*task.metrics, "loss"}
     if metric not in allowed:
         raise ConfigError(f"strategy.metric: '{metric}' is not reported for task "
                           f"'{task.name}'; choose one of {', '.join(sorted(allowed))}")
-    mode = cfg.strategy.mode or ("min" if metric == "loss" else "max")
+    lower = metric == "loss" or metric in task.type.minimised
+    mode = cfg.strategy.mode or ("min" if lower else "max")
     return metric, mode
 
 

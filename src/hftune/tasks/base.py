@@ -60,6 +60,7 @@ class TaskType(ABC):
     trains named classes (``id2label``). ``ordered_eval``: its metrics need the predictions in
     the order of the evaluation features (no length-grouped evaluation batches).
     ``default_max_length``: a type's own default for ``max_length`` (``None``: the study's).
+    ``minimised``: the metrics where lower is better (a study optimising one minimises).
     """
 
     name: ClassVar[str]
@@ -70,6 +71,7 @@ class TaskType(ABC):
     with_labels: ClassVar[bool] = True
     ordered_eval: ClassVar[bool] = False
     default_max_length: ClassVar[int | None] = None
+    minimised: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings

@@ -57,6 +57,7 @@ class Regression(TaskType):
     fields: ClassVar[Mapping[str, Any]] = dict(TEXT_FIELDS)
     model_class = "AutoModelForSequenceClassification"
     metric_names = ("pearson", "spearman", "mse")
+    minimised = ("mse",)
     with_labels = False
 
     def normalise(self, frames: Mapping[str, pd.DataFrame], train_split: str,
