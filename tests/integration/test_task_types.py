@@ -2,9 +2,9 @@
 ``hftune export`` of the best trial, loaded with the type's ``AutoModelFor…`` class and scored
 again on the validation rows: the number the study recorded comes back.
 
-Regression on STS-B and NER on WNUT-17 use the real data; multiple choice and multi-label are
-built from SST-2 sentences (a review and its two possible verdicts; a review's sentiment and
-whether it is long).
+Regression on STS-B, NER on WNUT-17 and extractive QA on SQuAD use the real data; multiple
+choice and multi-label are built from SST-2 sentences (a review and its two possible verdicts;
+a review's sentiment and whether it is long).
 """
 
 from __future__ import annotations
@@ -73,7 +73,12 @@ TASKS = {
                              "f1", "AutoModelForTokenClassification"),
     "multiple_choice": (_multiple_choice, "accuracy", "AutoModelForMultipleChoice"),
     "multi_label": (_multi_label, "micro_f1", "AutoModelForSequenceClassification"),
+    "question_answering": (lambda data, tmp: {"name": "squad", "data_dir": str(data / "squad"),
+                                              "doc_stride": 32},
+                           "f1", "AutoModelForQuestionAnswering"),
 }
+# windows of 96 tokens for QA (its contexts run to several windows), 48 for the others
+MAX_LENGTH = {"question_answering": 96}
 
 
 @pytest.mark.parametrize("kind", list(TASKS))
@@ -91,7 +96,7 @@ def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded
         "name": f"{kind}-it", "output_dir": str(out), "model": str(tiny_bert),
         "task": {**make_task(shared_data, tmp_path), "max_train_samples": TRAIN,
                  "max_eval_samples": EVAL},
-        "max_length": 48,
+        "max_length": MAX_LENGTH.get(kind, 48),
         "search_space": {"learning_rate": [1e-3, 3e-4], "num_train_epochs": [1]},
         "strategy": {"name": "grid"},
     })

@@ -126,3 +126,25 @@ def test_offline_record_class_fails_loudly_without_wandbs_protocol(monkeypatch) 
     with pytest.raises(LibraryInternalsError) as error:
         record_class()
     _names(error, "wandb", "wandb_internal_pb2")
+
+
+def test_auto_class_takes_knows_which_models_have_a_head() -> None:
+    import transformers
+
+    from hftune._compat.transformers import auto_class_takes
+
+    bert, gpt2 = transformers.BertConfig(), transformers.GPT2Config()
+    assert auto_class_takes(transformers.AutoModelForMultipleChoice, bert)
+    assert not auto_class_takes(transformers.AutoModelForMultipleChoice, gpt2)
+    assert auto_class_takes(transformers.AutoModelForTokenClassification, gpt2)
+
+
+def test_auto_class_takes_fails_loudly_without_the_auto_mapping(monkeypatch) -> None:
+    import transformers
+
+    from hftune._compat.transformers import auto_class_takes
+
+    monkeypatch.delattr(transformers.AutoModelForMultipleChoice, "_model_mapping")
+    with pytest.raises(LibraryInternalsError) as error:
+        auto_class_takes(transformers.AutoModelForMultipleChoice, transformers.BertConfig())
+    _names(error, "transformers", "AutoModelForMultipleChoice._model_mapping")

@@ -253,3 +253,33 @@ def test_a_model_that_is_a_file_says_so(tiny_bert: Path) -> None:
     config = tiny_bert / "config.json"
     assert one_line_error(ModelError, resolve_model_ref, str(config)).startswith(
         f"model: '{config}' is a file, not a folder; set model: to the folder that holds")
+
+
+def test_a_model_without_the_task_types_head_is_refused_before_any_trial(
+        tmp_path: Path, tiny_bert: Path, shared_data: Path) -> None:
+    """A GPT-2 has a token-classification head but none for multiple choice: a study of that
+    type is refused while it prepares, naming the model type, the head and the task type."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2Model
+
+    folder = tmp_path / "tiny-gpt2"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    GPT2Model(GPT2Config(vocab_size=tokenizer.vocab_size, n_embd=32, n_layer=1, n_head=2,
+                         n_positions=128)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    rows = tmp_path / "mc"
+    rows.mkdir()
+    for split in ("train", "validation"):
+        (rows / f"{split}.jsonl").write_text("".join(
+            json.dumps({"ctx": f"c{i}", "options": ["a", "b"], "label": i % 2}) + "\n"
+            for i in range(4)))
+    cfg = {"name": "mc", "model": str(folder), "max_length": 32,
+           "task": {"name": "mc", "type": "multiple_choice", "data_dir": str(rows),
+                    "context_field": "ctx", "choices_field": "options"},
+           "search_space": {"learning_rate": [1e-4]}}
+    with pytest.raises(ModelError) as info:
+        prepare_study(validate_study(cfg))
+    assert all(w in str(info.value) for w in ("gpt2", "AutoModelForMultipleChoice",
+                                               "multiple_choice"))
+    cfg["task"] = {"name": "wnut17", "data_dir": str(shared_data / "wnut17"),
+                   "max_train_samples": 8, "max_eval_samples": 8}
+    assert prepare_study(validate_study(cfg)).task.type.name == "token_classification"

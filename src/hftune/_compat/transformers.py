@@ -85,3 +85,19 @@ def import_trainer() -> type:
     from transformers import Trainer
 
     return Trainer
+
+
+def auto_class_takes(auto_class: Any, config: Any) -> bool:
+    """Whether transformers has a model of ``config``'s type for ``auto_class`` (an
+    ``AutoModelFor…``): a model without that head is refused before any trial.
+
+    Relies on ``auto_class._model_mapping`` (the ``_LazyAutoMapping`` from config classes to
+    model classes behind every ``AutoModelFor…``, transformers 4.x-5.x), the one list of what
+    an auto class can build; without it hftune cannot tell a missing head from another
+    failure before the first trial crashes on it.
+    """
+    mapping = getattr(auto_class, "_model_mapping", None)
+    if mapping is None or not hasattr(mapping, "__contains__"):
+        raise internal_moved(TRANSFORMERS, f"{getattr(auto_class, '__name__', auto_class)}"
+                             "._model_mapping", "check that a model has the task type's head")
+    return type(config) in mapping

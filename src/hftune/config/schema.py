@@ -32,8 +32,8 @@ class _Section(BaseModel):
 # The task fields one type or another takes (hftune.tasks: each type's ``fields``); a field set
 # for a type that does not take it is refused, naming the type(s) it belongs to.
 TYPE_FIELDS = ("text_fields", "label_field", "labels", "tokens_field", "tags_field",
-               "label_all_tokens", "question_field", "context_field", "choices_fields",
-               "choices_field")
+               "label_all_tokens", "question_field", "context_field", "answers_field",
+               "doc_stride", "max_answer_length", "choices_fields", "choices_field")
 
 
 class TaskConfig(_Section):
@@ -52,9 +52,13 @@ class TaskConfig(_Section):
     tokens_field: str | None = None
     tags_field: str | None = None
     label_all_tokens: bool | None = None
-    # multiple_choice
+    # question_answering (context_field and question_field: also multiple_choice)
     question_field: str | None = None
     context_field: str | None = None
+    answers_field: str | None = None
+    doc_stride: int | None = Field(default=None, ge=1)
+    max_answer_length: int | None = Field(default=None, ge=1)
+    # multiple_choice
     choices_fields: list[str] | None = Field(default=None, min_length=2)
     choices_field: str | None = None
     train_split: str = "train"
@@ -316,6 +320,9 @@ _TRACKING_TARGETS: dict[str, type[_Section]] = {
     "tensorboard": TensorboardTrackingConfig}
 
 
+DEFAULT_MAX_LENGTH = 128
+
+
 class StudyConfig(_Section):
     """One study: ``hftune run`` takes exactly this, from YAML plus ``--set`` overrides."""
 
@@ -325,7 +332,8 @@ class StudyConfig(_Section):
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
     model: str = Field(min_length=1)
     task: TaskConfig
-    max_length: int = Field(default=128, gt=0)
+    # tokens per input; unset: the task type's default (question answering 384), else 128
+    max_length: int | None = Field(default=None, gt=0)
     training: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, Any] = Field(default_factory=dict)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
@@ -358,6 +366,16 @@ class StudyConfig(_Section):
     def _expand_home(cls, value: Path | None) -> Path | None:
         """``~`` and ``~user`` are expanded, as for ``model`` and ``task.data_dir``."""
         return None if value is None else value.expanduser()
+
+    @model_validator(mode="after")
+    def _default_max_length(self) -> StudyConfig:
+        """An unset ``max_length`` is the task type's default, else 128 (recorded so)."""
+        if self.max_length is None:
+            from hftune.tasks import task_type_class
+
+            own = task_type_class(self.task.task_type).default_max_length
+            self.max_length = own or DEFAULT_MAX_LENGTH
+        return self
 
     @model_validator(mode="after")
     def _context_for_the_strategy(self) -> StudyConfig:

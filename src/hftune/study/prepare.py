@@ -19,7 +19,7 @@ from hftune.data.tasks import ResolvedTask, resolve_task
 from hftune.data.tokenize import TokenizedTask, tokenize_task
 from hftune.errors import ConfigError, DataError, ModelError
 from hftune.strategies import Strategy, build_strategy
-from hftune.training.model import check_model_overrides, resolve_model_ref
+from hftune.training.model import check_model_overrides, check_task_head, resolve_model_ref
 
 # Models whose position ids start after the padding id (``padding_idx + 1``, as RoBERTa's):
 # of their ``max_position_embeddings`` (514 for roberta-base), ``pad_token_id + 1`` are never
@@ -159,6 +159,7 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True,
     if limit is not None and cfg.max_length > limit:
         raise ConfigError(f"max_length: {cfg.max_length} is over the model's limit of {limit} "
                           f"tokens ({why}); set max_length <= {limit}")
+    check_task_head(model_config, task.type, cfg.model, cfg.trust_remote_code)
     space = config_space(cfg)
     _check_model_keys(model_config, space)
     check_model_overrides(model_config, {

@@ -10,6 +10,7 @@ from hftune.errors import ConfigError
 from hftune.tasks.base import TaskSettings, TaskType, TokenizedSplit
 from hftune.tasks.multi_label import MultiLabel
 from hftune.tasks.multiple_choice import MultipleChoice
+from hftune.tasks.question_answering import QuestionAnswering
 from hftune.tasks.regression import Regression
 from hftune.tasks.sequence_classification import SequenceClassification
 from hftune.tasks.token_classification import TokenClassification
@@ -18,7 +19,7 @@ DEFAULT_TYPE = "sequence_classification"
 
 TASK_TYPES: dict[str, type[TaskType]] = {
     t.name: t for t in (SequenceClassification, Regression, MultiLabel, TokenClassification,
-                      MultipleChoice)
+                      QuestionAnswering, MultipleChoice)
 }
 
 __all__ = ["DEFAULT_TYPE", "TASK_TYPES", "TaskSettings", "TaskType", "TokenizedSplit",

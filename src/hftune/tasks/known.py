@@ -70,4 +70,7 @@ KNOWN_TASKS: dict[str, KnownTask] = {t.name: t for t in (
               {"tokens_field": "tokens", "tags_field": "ner_tags"}, CONLL_TAGS),
     KnownTask("wnut17", "token_classification", ("leondz/wnut_17", None),
               {"tokens_field": "tokens", "tags_field": "ner_tags"}, WNUT_TAGS),
+    KnownTask("squad", "question_answering", ("rajpurkar/squad", None)),
+    KnownTask("squad_v2", "question_answering", ("rajpurkar/squad_v2", None),
+              {"version_2": True}),
 )}

@@ -215,6 +215,23 @@ def _parameter_shapes(config: Any, trust_remote_code: bool,
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def check_task_head(config: Any, task_type: TaskType, model_ref: str,
+                    trust_remote_code: bool = False) -> None:
+    """Refuse, before any trial, a model that transformers has no ``AutoModelFor…`` class of
+    the task type for (a GPT-2 for multiple choice, a T5 for token classification): a
+    :class:`ModelError` naming the model type, the class and the task type. A model with its
+    own code (``auto_map``, with ``trust_remote_code``) says itself what it has."""
+    from hftune._compat.transformers import auto_class_takes
+
+    if trust_remote_code and getattr(config, "auto_map", None):
+        return
+    if not auto_class_takes(task_type.auto_model(), config):
+        raise ModelError(
+            f"model: '{model_ref}' ({getattr(config, 'model_type', '?')}) has no "
+            f"{task_type.model_class} head in transformers, which task type "
+            f"'{task_type.name}' trains; choose a model with one (e.g. a BERT-like encoder)")
+
+
 def check_model_overrides(config: Any, values: Mapping[str, Sequence[Any]],
                           trust_remote_code: bool = False,
                           task_type: TaskType | None = None) -> None:
