@@ -124,3 +124,42 @@ def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded
     assert math.isclose(again[metric], study.best_value, rel_tol=1e-5, abs_tol=1e-6)
     card = (model_dir / "README.md").read_text()
     assert kind.replace("_", " ") in card and metric in card
+
+
+def test_pbt_on_token_classification_ranks_by_f1_and_applies_the_explored_rate(
+        ray_session, tiny_bert: Path, shared_data: Path, tmp_path: Path) -> None:
+    """PBT on WNUT-17: an exploit happens, its donor had the higher entity F1 at that epoch,
+    and the recipient's optimizer holds the explored learning rate after the restore."""
+    out = tmp_path / "pbt"
+    cfg = validate_study({
+        "name": "ner-pbt-it", "output_dir": str(out), "model": str(tiny_bert), "seed": 3,
+        "task": {"name": "wnut17", "data_dir": str(shared_data / "wnut17"),
+                 "max_train_samples": TRAIN, "max_eval_samples": EVAL},
+        "max_length": 48,
+        "search_space": {"learning_rate": {"loguniform": [1e-4, 3e-3]},
+                         "per_device_train_batch_size": [16], "num_train_epochs": [4]},
+        # synchronous: every member reports an epoch before the bottom half copies the top
+        "strategy": {"name": "pbt", "population": 4, "perturbation_interval": 1, "synch": True,
+                     "quantile_fraction": 0.5, "resample_probability": 0.5},
+        "checkpoints": {"keep": 1},
+    })
+    result = run_study(cfg)
+    assert result.study.metric == "f1" and result.study.mode == "max"
+    assert not [t for t in result.trials if t.state == "errored"]
+    lineage = StudyStore(out).read_lineage()
+    assert lineage, "no exploit happened"
+    by_id = {t.trial_id: t for t in result.trials}
+    applied = 0
+
+    def f1_at(trial_id: str, epoch: float) -> float:  # the first report of that epoch
+        return next(r["f1"] for r in by_id[trial_id].reports if r["epoch"] == epoch)
+
+    for event in lineage:
+        assert f1_at(event["from_trial"], event["epoch"]) >= \
+            f1_at(event["to_trial"], event["epoch"]), event
+        after = [r for r in by_id[event["to_trial"]].reports if r["time"] == event["time"]]
+        if after and after[0].get("trained") is not False:
+            assert after[0]["applied"]["base_learning_rate"] == pytest.approx(
+                event["new_config"]["learning_rate"])
+            applied += 1
+    assert applied >= 1

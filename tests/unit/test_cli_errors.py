@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,61 @@ def test_rerun_checks_the_address_first(tmp_path: Path) -> None:
 
     with pytest.raises(HftuneInputError, match="^--address: 'no-port-here' is not HOST:PORT"):
         rerun_study(tmp_path / "nothing", address="no-port-here")
+
+
+def _rows(folder: Path, train: list[dict], validation: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", train), ("validation", validation)):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+CONTEXT = "Ann lives in Rome."
+BAD_INPUT = {  # a task section of each type whose data has one bad row, and what names it
+    "tags of another length": (
+        {"name": "ents", "type": "token_classification"},
+        [{"tokens": ["Ann", "lives"], "ner_tags": ["B-P", "O"]},
+         {"tokens": ["Bo", "ran"], "ner_tags": ["B-P"]}], "row 2"),
+    "a tag not in task.labels": (
+        {"name": "ents", "type": "token_classification", "labels": ["O", "B-P"]},
+        [{"tokens": ["Ann", "lives"], "ner_tags": ["B-P", "O"]},
+         {"tokens": ["Bo", "ran"], "ner_tags": ["B-X", "O"]}], "B-X"),
+    "an answer_start off its text": (
+        {"name": "qa", "type": "question_answering", "doc_stride": 16},
+        [{"id": "q1", "question": "Where?", "context": CONTEXT,
+          "answers": {"text": ["Rome"], "answer_start": [13]}},
+         {"id": "q2", "question": "Who?", "context": CONTEXT,
+          "answers": {"text": ["Ann"], "answer_start": [1]}}], "id q2"),
+    "choices of another number": (
+        {"name": "mc", "type": "multiple_choice", "context_field": "c",
+         "choices_field": "o"},
+        [{"c": "x", "o": ["a", "b"], "label": 0}, {"c": "y", "o": ["a", "b", "c"], "label": 1}],
+        "row 2"),
+    "a regression label that is not a number": (
+        {"name": "sim", "type": "regression", "text_fields": ["t"], "label_field": "y"},
+        [{"t": "a", "y": 1.5}, {"t": "b", "y": "high"}], "row 2"),
+    "a field missing from the data": (
+        {"name": "ents", "type": "token_classification", "tokens_field": "words"},
+        [{"tokens": ["Ann"], "ner_tags": ["B-P"]}, {"tokens": ["Bo"], "ner_tags": ["O"]}],
+        "words"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_rows_of_each_task_type_are_one_line_with_exit_2_and_no_study_folder(
+        case: str, write_study, monkeypatch, capsys, tmp_path) -> None:
+    task, rows, needle = BAD_INPUT[case]
+    data = _rows(tmp_path / "data", rows, rows)
+    path, out = write_study(task={**task, "data_dir": str(data)}, max_length=64)
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, needle)
+    assert "train.jsonl" in err
+
+
+def test_an_unknown_task_type_lists_the_types(write_study, monkeypatch, capsys) -> None:
+    from hftune.tasks import TASK_TYPES
+
+    path, out = write_study(task={"name": "x", "type": "poems"})
+    code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
+    check_refused(code, err, out, "poems")
+    assert all(name in err for name in TASK_TYPES)

@@ -1,4 +1,4 @@
-"""transformers internals hftune relies on (transformers >= 5.4, < 6), one hook per function.
+"""transformers internals hftune relies on (transformers >= 5.6, < 6), one hook per function.
 
 Each hook names what it relies on and what breaks without it, and raises
 :class:`~hftune.errors.LibraryInternalsError` when the internal is missing or changed.
