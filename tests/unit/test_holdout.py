@@ -8,7 +8,12 @@ import pytest
 
 from hftune.errors import ConfigError
 from hftune.study.checkpoints import CheckpointMeta
-from hftune.study.holdout import HoldoutEvaluation, record_holdout, select_top_k
+from hftune.study.holdout import (
+    HoldoutEvaluation,
+    holdout_summary,
+    record_holdout,
+    select_top_k,
+)
 from hftune.study.loading import validate_study
 from hftune.study.records import StudyRecord, TrialRecord, best_trial
 
@@ -35,6 +40,11 @@ def test_selection_reads_only_the_selection_metric() -> None:
         "b", "c", "a"]
     # the score rule and the direction are the study's
     assert [t.trial_id for t in select_top_k(trials, "accuracy", "max", "last", 1)] == ["b"]
+    # score: last ranks by the last evaluations (0.66, 0.62, 0.50), not the best (.70 .65 .62)
+    assert [t.trial_id for t in select_top_k(trials, "accuracy", "max", "last", 3)] == [
+        "b", "a", "c"]
+    # by default: the one best trial by its best evaluation
+    assert [t.trial_id for t in select_top_k(trials, "accuracy", "max")] == ["b"]
     assert [t.trial_id for t in select_top_k(trials, "accuracy", "min", "best", 1)] == ["c"]
     # the held-out values, if selection read them, would pick another trial
     assert select_top_k(trials, "holdout_accuracy", "max", "best", 1)[0].trial_id == "a"
@@ -56,8 +66,11 @@ def test_recording_holdout_leaves_the_choice_alone(tmp_path: Path) -> None:
     for trial_id, step, value in (("b", 10, 0.41), ("c", 10, 0.98)):
         ck = CheckpointMeta(tmp_path / f"{trial_id}/checkpoint_000000", trial_id,
                             step / 10, step, {}, {})
-        results.append(HoldoutEvaluation(trial_id, ck, {"accuracy": value, "loss": 0.7}))
-    changed = record_holdout(study, trials, results, source="validation[2:4]", rows=2, top_k=2)
+        # c's scored evaluation kept no checkpoint: scored at another one
+        results.append(HoldoutEvaluation(trial_id, ck, {"accuracy": value, "loss": 0.7},
+                                         scored=trial_id != "c"))
+    changed = record_holdout(study, trials, results, source="validation[2:4]", rows=2, top_k=2,
+                             missing=["a"])
     # a's values of an earlier evaluation are removed: it was not evaluated this time
     assert [t.trial_id for t in changed] == ["a", "b", "c"]
     assert not any(k.startswith("holdout_") for r in trials[0].reports for k in r)
@@ -67,10 +80,40 @@ def test_recording_holdout_leaves_the_choice_alone(tmp_path: Path) -> None:
     by_id = {t.trial_id: t for t in trials}
     assert by_id["b"].holdout["metrics"]["accuracy"] == 0.41
     assert by_id["b"].reports[0]["holdout_accuracy"] == 0.41  # at the checkpoint's step
+    assert "holdout_accuracy" not in by_id["b"].reports[1]
     assert by_id["a"].holdout is None
+    # what a record keeps of the evaluation (the report, status and `evaluate` read these)
+    assert by_id["c"].holdout == {"metrics": {"accuracy": 0.98, "loss": 0.7}, "epoch": 1.0,
+                                  "step": 10, "checkpoint": "checkpoint_000000", "rows": 2,
+                                  "source": "validation[2:4]", "scored_checkpoint": False}
+    assert study.holdout == {"source": "validation[2:4]", "rows": 2, "top_k": 2,
+                             "metric": "accuracy", "trials": {"b": 0.41, "c": 0.98},
+                             "missing_checkpoints": ["a"], "not_scored_checkpoints": ["c"]}
+    # what `hftune evaluate` prints of it
+    assert holdout_summary(study) == {
+        "metric": "accuracy", "best_trial_id": "b", "best_value": 0.70, "best_holdout": 0.41,
+        "source": "validation[2:4]", "rows": 2, "trials": {"b": 0.41, "c": 0.98},
+        "missing": ["a"], "not_scored_checkpoint": ["c"]}
     # a later re-selection from the updated records still picks b
     assert best_trial(trials, "accuracy", "max").trial_id == "b"
     assert select_top_k(trials, "accuracy", "max", "best", 1)[0].trial_id == "b"
+
+
+def test_held_out_values_go_to_the_report_of_the_checkpoints_epoch_and_step(
+        tmp_path: Path) -> None:
+    """After a PBT exploit that changed the batch size a trial has two reports of epoch 2
+    (the donor's step 20, its own step 10 after the restore): the values go to the
+    checkpoint's one only; a study without a best trial has no best_holdout."""
+    trial = TrialRecord(trial_id="t", config={}, state="finished", reports=[
+        {"epoch": 1.0, "step": 10, "accuracy": 0.5}, {"epoch": 2.0, "step": 20, "accuracy": 0.6},
+        {"epoch": 2.0, "step": 10, "accuracy": 0.7}])
+    study = StudyRecord(name="s", status="finished", strategy="pbt", metric="accuracy",
+                        mode="max", best_trial_id=None, best_value=None)
+    ck = CheckpointMeta(tmp_path / "t/checkpoint_000002", "t", 2.0, 10, {}, {})
+    record_holdout(study, [trial], [HoldoutEvaluation("t", ck, {"accuracy": 0.9})],
+                   source="validation[2:4]", rows=2, top_k=1)
+    assert [r.get("holdout_accuracy") for r in trial.reports] == [None, None, 0.9]
+    assert study.best_holdout is None
 
 
 def _frames(rows: int, test: bool = False) -> dict:
