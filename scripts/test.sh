@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fresh machine → installed hftune → the whole test suite (unit, unit at the dependency floors,
-# then integration).
+# then integration, then mutation testing's CI subset).
 # Tests read the real data from ../shared/data (read-only; they copy what they change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +16,6 @@ export HFTUNE_FAIL_ON_SKIP=1
 # the declared floors: lint and the unit tier again, in .venv-floors with every direct
 # dependency at its floor (README: Set-up)
 bash scripts/test-floors.sh "$@"
-.venv/bin/python -m pytest -q -m integration "$@"
+.venv/bin/python -m pytest -q -m integration --durations=15 "$@"
+# mutation testing's fixed subset, so that scripts/mutation.sh cannot rot (tests/MUTATION.md)
+bash scripts/mutation.sh --ci --jobs 2
