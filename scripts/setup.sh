@@ -36,4 +36,6 @@ if [ -n "${HFTUNE_FLOORS:-}" ]; then
   python scripts/floors.py --torch "$torch_version" -o "$VENV/floors.txt"
   constraints=(-c "$VENV/floors.txt")
 fi
-pip install -q -e ".[dev,bohb,pb2,report-png,mlflow,wandb,tensorboard]" "${constraints[@]}"
+extras="dev,bohb,pb2,report-png,mlflow,wandb,tensorboard"
+[ -n "${HFTUNE_FLOORS:-}" ] || extras="$extras,mutation"  # see pyproject.toml: mutation
+pip install -q -e ".[$extras]" "${constraints[@]}"
