@@ -48,12 +48,18 @@ def floor_of(requirement: str) -> tuple[str, str]:
     return name, floors[0]
 
 
+# extras the floors environment does not install (scripts/setup.sh): test tools only
+NOT_IN_FLOORS = ("mutation",)
+
+
 def floors(pyproject: Path) -> dict[str, tuple[str, str]]:
-    """canonical name -> (name as declared, floor), over the dependencies and every extra."""
+    """canonical name -> (name as declared, floor), over the dependencies and every extra
+    but :data:`NOT_IN_FLOORS`."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     requirements = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        requirements.extend(extra)
+    for name, extra in project.get("optional-dependencies", {}).items():
+        if name not in NOT_IN_FLOORS:
+            requirements.extend(extra)
     out: dict[str, tuple[str, str]] = {}
     for requirement in requirements:
         name, floor = floor_of(requirement)
