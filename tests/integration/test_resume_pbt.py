@@ -151,8 +151,11 @@ def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | 
     out = tmp_path / "pbt"
     cfg = pbt_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "sst2", keep)
     # Ray's snapshots every 12 s (a documented Ray Tune setting; its default adapts to how
-    # long one takes): members train several epochs between two of them
-    run = HftuneProcess(["run", str(cfg), "--quiet"], env={"TUNE_GLOBAL_CHECKPOINT_S": "12"})
+    # long one takes): members train several epochs between two of them; 30 s where the test
+    # waits for a snapshot behind the checkpoints (at 12 s a fast machine finished the study,
+    # about 70 s, before the snapshot fell more than `keep` checkpoints behind)
+    period = "30" if kill_at == "behind" else "12"
+    run = HftuneProcess(["run", str(cfg), "--quiet"], env={"TUNE_GLOBAL_CHECKPOINT_S": period})
     try:
         if kill_at == "exploit":
             wait_for(lambda: exploits(out) >= 1, "a first exploit", run, timeout=300)
