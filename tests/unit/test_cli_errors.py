@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from hftune.testing.cli import (
     run_cli,
     unwritable_folder,
 )
+from hftune.testing.splits import write_splits
 
 
 def test_model_path_that_does_not_exist(write_study, monkeypatch, capsys, tmp_path) -> None:
@@ -236,12 +236,6 @@ def test_rerun_checks_the_address_first(tmp_path: Path) -> None:
         rerun_study(tmp_path / "nothing", address="no-port-here")
 
 
-def _rows(folder: Path, train: list[dict], validation: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", train), ("validation", validation)):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
-
 
 CONTEXT = "Ann lives in Rome."
 BAD_INPUT = {  # a task section of each type whose data has one bad row, and what names it
@@ -278,7 +272,7 @@ BAD_INPUT = {  # a task section of each type whose data has one bad row, and wha
 def test_bad_rows_of_each_task_type_are_one_line_with_exit_2_and_no_study_folder(
         case: str, write_study, monkeypatch, capsys, tmp_path) -> None:
     task, rows, needle = BAD_INPUT[case]
-    data = _rows(tmp_path / "data", rows, rows)
+    data = write_splits(tmp_path / "data", rows, rows)
     path, out = write_study(task={**task, "data_dir": str(data)}, max_length=64)
     code, _, err = run_cli(["run", str(path), "-q"], monkeypatch, capsys)
     check_refused(code, err, out, needle)

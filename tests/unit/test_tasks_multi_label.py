@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +12,7 @@ from hftune.data.loading import load_task_data
 from hftune.data.tasks import resolve_task
 from hftune.errors import DataError
 from hftune.tasks.multi_label import multi_label_scores
-
-
-def _write(folder: Path, train: list[dict], validation: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", train), ("validation", validation)):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
+from hftune.testing.splits import write_splits
 
 
 def _cfg(**extra) -> TaskConfig:
@@ -28,7 +21,7 @@ def _cfg(**extra) -> TaskConfig:
 
 
 def test_class_lists_become_vectors_over_the_sorted_training_classes(tmp_path: Path) -> None:
-    folder = _write(tmp_path, [{"text": "a", "topics": ["sport", "art"]},
+    folder = write_splits(tmp_path, [{"text": "a", "topics": ["sport", "art"]},
                                {"text": "b", "topics": []},
                                {"text": "c", "topics": ["news"]}],
                     [{"text": "d", "topics": ["news", "sport"]}])
@@ -40,7 +33,7 @@ def test_class_lists_become_vectors_over_the_sorted_training_classes(tmp_path: P
 
 
 def test_given_label_names_fix_the_order_and_ids_count(tmp_path: Path) -> None:
-    folder = _write(tmp_path, [{"text": "a", "topics": [2, 0]}, {"text": "b", "topics": [1]}],
+    folder = write_splits(tmp_path, [{"text": "a", "topics": [2, 0]}, {"text": "b", "topics": [1]}],
                     [{"text": "c", "topics": ["y"]}])
     data = load_task_data(resolve_task(_cfg(labels=["x", "y", "z"])), folder)
     assert data.label_names == ("x", "y", "z")
@@ -49,7 +42,8 @@ def test_given_label_names_fix_the_order_and_ids_count(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cell", ["sport", 3, None])
 def test_a_cell_that_is_not_a_list_names_the_row(tmp_path: Path, cell) -> None:
-    folder = _write(tmp_path, [{"text": "a", "topics": ["x", "y"]}, {"text": "b", "topics": cell}],
+    folder = write_splits(tmp_path, [{"text": "a", "topics": ["x", "y"]},
+                                     {"text": "b", "topics": cell}],
                     [{"text": "c", "topics": []}])
     with pytest.raises(DataError, match="train.jsonl") as info:
         load_task_data(resolve_task(_cfg()), folder)
@@ -57,7 +51,8 @@ def test_a_cell_that_is_not_a_list_names_the_row(tmp_path: Path, cell) -> None:
 
 
 def test_a_validation_class_not_in_training_is_refused(tmp_path: Path) -> None:
-    folder = _write(tmp_path, [{"text": "a", "topics": ["x"]}, {"text": "b", "topics": ["y"]}],
+    folder = write_splits(tmp_path, [{"text": "a", "topics": ["x"]},
+                                     {"text": "b", "topics": ["y"]}],
                     [{"text": "c", "topics": ["w"]}])
     with pytest.raises(DataError, match="validation.jsonl"):
         load_task_data(resolve_task(_cfg()), folder)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +12,13 @@ from hftune.data.loading import load_task_data
 from hftune.data.tasks import resolve_task
 from hftune.data.tokenize import tokenize_task
 from hftune.errors import DataError
+from hftune.testing.splits import write_splits
 
 ROWS = [{"ctx": "She opened the door.", "start": "Then she", "a": "walked in.", "b": "flew.",
          "c": "sang.", "label": 0},
         {"ctx": "He was hungry.", "start": "So he", "a": "slept.", "b": "ate.", "c": "ran.",
          "label": 1}]
 
-
-def _write(folder: Path, train: list[dict], validation: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", train), ("validation", validation)):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
 
 
 def _cfg(**extra) -> TaskConfig:
@@ -33,7 +27,7 @@ def _cfg(**extra) -> TaskConfig:
 
 
 def test_each_choice_follows_the_question(tmp_path: Path) -> None:
-    data = load_task_data(resolve_task(_cfg()), _write(tmp_path, ROWS, ROWS[:1]))
+    data = load_task_data(resolve_task(_cfg()), write_splits(tmp_path, ROWS, ROWS[:1]))
     train = data.splits["train"]
     assert train["choices"].tolist()[1] == ["So he slept.", "So he ate.", "So he ran."]
     assert train["label"].tolist() == [0, 1] and data.label_names == ()
@@ -43,7 +37,7 @@ def test_a_list_column_of_choices(tmp_path: Path) -> None:
     rows = [{"ctx": r["ctx"], "options": [r["a"], r["b"]], "label": r["label"]} for r in ROWS]
     cfg = TaskConfig(name="story", type="multiple_choice", context_field="ctx",
                      choices_field="options")
-    data = load_task_data(resolve_task(cfg), _write(tmp_path, rows, rows))
+    data = load_task_data(resolve_task(cfg), write_splits(tmp_path, rows, rows))
     assert data.splits["validation"]["choices"].tolist()[0] == ["walked in.", "flew."]
 
 
@@ -51,7 +45,7 @@ def test_a_list_column_of_choices(tmp_path: Path) -> None:
 def test_a_label_outside_the_choices_is_refused(tmp_path: Path, label) -> None:
     bad = [ROWS[0], {**ROWS[1], "label": label}]
     with pytest.raises(DataError) as info:
-        load_task_data(resolve_task(_cfg()), _write(tmp_path, bad, ROWS))
+        load_task_data(resolve_task(_cfg()), write_splits(tmp_path, bad, ROWS))
     assert "train.jsonl" in str(info.value) and "row 2" in str(info.value)
 
 
@@ -61,7 +55,7 @@ def test_rows_with_another_number_of_choices_are_refused(tmp_path: Path) -> None
     cfg = TaskConfig(name="story", type="multiple_choice", context_field="ctx",
                      choices_field="options")
     with pytest.raises(DataError, match="row 2"):
-        load_task_data(resolve_task(cfg), _write(tmp_path, rows, rows))
+        load_task_data(resolve_task(cfg), write_splits(tmp_path, rows, rows))
 
 
 def test_an_example_is_its_choices_tokenized_as_pairs(tmp_path: Path, tiny_bert: Path) -> None:
@@ -70,7 +64,7 @@ def test_an_example_is_its_choices_tokenized_as_pairs(tmp_path: Path, tiny_bert:
     from hftune.training.model import build_model
 
     task = resolve_task(_cfg())
-    data = load_task_data(task, _write(tmp_path, ROWS, ROWS))
+    data = load_task_data(task, write_splits(tmp_path, ROWS, ROWS))
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
     split = tokenize_task(task.type, data.splits, tokenizer, 32, (), "train").splits["train"]
     first = split.features[1]

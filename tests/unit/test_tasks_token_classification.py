@@ -21,13 +21,7 @@ from hftune.tasks.token_classification import (
     inside_tags,
     word_labels,
 )
-
-
-def _write(folder: Path, train: list[dict], validation: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", train), ("validation", validation)):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
+from hftune.testing.splits import write_splits
 
 
 def _custom(**extra) -> TaskConfig:
@@ -47,7 +41,8 @@ def test_wnut17_tags_are_ids_in_the_hub_order(shared_data: Path) -> None:
 
 
 def test_tag_names_come_from_training_with_o_first(tmp_path: Path) -> None:
-    folder = _write(tmp_path, [{"tokens": ["Ann", "met", "Bo"], "ner_tags": ["B-P", "O", "B-P"]},
+    folder = write_splits(tmp_path, [{"tokens": ["Ann", "met", "Bo"],
+                                      "ner_tags": ["B-P", "O", "B-P"]},
                                {"tokens": ["in", "Rome"], "ner_tags": ["O", "B-L"]}],
                     [{"tokens": ["Rome"], "ner_tags": ["B-L"]}])
     data = load_task_data(resolve_task(_custom()), folder)
@@ -62,7 +57,7 @@ def test_tag_names_come_from_training_with_o_first(tmp_path: Path) -> None:
     ({"tokens": ["a"], "ner_tags": ["B-X"]}, "B-X"),
 ])
 def test_a_bad_row_is_refused_naming_the_file_and_row(tmp_path: Path, row, needle) -> None:
-    folder = _write(tmp_path, [{"tokens": ["a", "b"], "ner_tags": ["O", "B-P"]}],
+    folder = write_splits(tmp_path, [{"tokens": ["a", "b"], "ner_tags": ["O", "B-P"]}],
                     [{"tokens": ["c"], "ner_tags": ["O"]}, row])
     with pytest.raises(DataError) as info:
         load_task_data(resolve_task(_custom(labels=["O", "B-P"])), folder)
@@ -71,7 +66,7 @@ def test_a_bad_row_is_refused_naming_the_file_and_row(tmp_path: Path, row, needl
 
 
 def test_integer_tags_without_names_are_refused(tmp_path: Path) -> None:
-    folder = _write(tmp_path, [{"tokens": ["a", "b"], "ner_tags": [0, 1]}],
+    folder = write_splits(tmp_path, [{"tokens": ["a", "b"], "ner_tags": [0, 1]}],
                     [{"tokens": ["c"], "ner_tags": [0]}])
     with pytest.raises(DataError, match="task.labels"):
         load_task_data(resolve_task(_custom()), folder)
