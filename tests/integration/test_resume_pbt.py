@@ -3,7 +3,11 @@
 ``hftune run`` runs a PBT study (4 members, an exploit every epoch) on a slice of SST-2 in its
 own process group; the test watches the study folder and kills the group with SIGKILL on the
 Nth event written there (reports and exploits), N drawn from a seeded generator or "right after
-the first exploit", never after a timed sleep. ``hftune resume`` then runs in this process. What
+the first exploit", never after a timed sleep. ``hftune resume`` then runs in this process. The
+"snapshot behind" cases kill twice: once as soon as a Ray snapshot names a member's checkpoint,
+then a resume whose Ray snapshots only its start (``TUNE_GLOBAL_CHECKPOINT_S`` of an hour),
+killed once a member has checkpointed more than ``keep`` times since: the snapshot the last
+resume reads names checkpoints older than the member's ``keep`` newest. What
 must hold, at every ``checkpoints.keep`` tried: every member ``finished``, the study
 ``finished``, each evaluation recorded once per run (a run continues right after the checkpoint
 it restored), the lineage matching the records, and the learning rate and weight decay in
@@ -81,6 +85,20 @@ def snapshot_behind(out: Path, keep: int) -> bool:
                if trial_id in named and not rec["reports"][-1].get("trained_all"))
 
 
+def snapshot_names_a_checkpoint(out: Path) -> bool:
+    """Whether Ray's newest experiment snapshot names a checkpoint of a member's own."""
+    from hftune._compat.ray import newest_snapshot, read_snapshot
+
+    snapshot = newest_snapshot(out / "ray")
+    if snapshot is None:
+        return False
+    try:
+        return any(t.checkpoint and t.folder and Path(t.checkpoint).parent == t.folder
+                   for t in read_snapshot(snapshot))
+    except ValueError:  # being written
+        return False
+
+
 def exploits(out: Path) -> int:
     try:
         return (out / "lineage.jsonl").read_text().count("\n")
@@ -150,23 +168,30 @@ def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | 
                                                       tmp_path, monkeypatch, capsys) -> None:
     out = tmp_path / "pbt"
     cfg = pbt_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "sst2", keep)
-    # Ray's snapshots every 12 s (a documented Ray Tune setting; its default adapts to how
-    # long one takes): members train several epochs between two of them; 30 s where the test
-    # waits for a snapshot behind the checkpoints (at 12 s a fast machine finished the study,
-    # about 70 s, before the snapshot fell more than `keep` checkpoints behind)
-    period = "30" if kill_at == "behind" else "12"
-    run = HftuneProcess(["run", str(cfg), "--quiet"], env={"TUNE_GLOBAL_CHECKPOINT_S": period})
+    # Ray snapshots every 12 s (a documented Ray Tune setting; its default adapts to how long
+    # one takes): members train several epochs between two of them
+    run = HftuneProcess(["run", str(cfg), "--quiet"], env={"TUNE_GLOBAL_CHECKPOINT_S": "12"})
     try:
         if kill_at == "exploit":
             wait_for(lambda: exploits(out) >= 1, "a first exploit", run, timeout=300)
         elif kill_at == "behind":
-            wait_for(lambda: snapshot_behind(out, keep), "a snapshot behind the checkpoints",
+            wait_for(lambda: snapshot_names_a_checkpoint(out), "a snapshot naming a checkpoint",
                      run, timeout=300)
         else:
             wait_for(lambda: events(out) >= kill_at, f"event {kill_at}", run, timeout=300)
     finally:
         run.kill()
     assert not run.left_behind()
+    if kill_at == "behind":
+        # Ray snapshots a run at its first step; an hour's period leaves that one the newest
+        resumed = HftuneProcess(["resume", str(out), "-q"],
+                                env={"TUNE_GLOBAL_CHECKPOINT_S": "3600"})
+        try:
+            wait_for(lambda: snapshot_behind(out, keep), "a snapshot behind the checkpoints",
+                     resumed, timeout=300)
+        finally:
+            resumed.kill()
+        assert not resumed.left_behind()
 
     code, stdout, err = run_cli(["resume", str(out), "-q"], monkeypatch, capsys)
     assert code == 0, stdout + err
