@@ -1,6 +1,8 @@
 """Each task type end to end: a 2-trial grid study through real Ray Tune on a tiny BERT, then
 ``hftune export`` of the best trial, loaded with the type's ``AutoModelFor…`` class and scored
-again on the validation rows: the number the study recorded comes back.
+again on the validation rows: the number the study recorded comes back. Then the held-out
+estimate (half the validation rows), seed reruns, ``hftune report`` and ``hftune status``, each
+in the type's metric.
 
 Regression on STS-B, NER on WNUT-17 and extractive QA on SQuAD use the real data; multiple
 choice and multi-label are built from SST-2 sentences (a review and its two possible verdicts;
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,7 +87,7 @@ MAX_LENGTH = {"question_answering": 96}
 @pytest.mark.parametrize("kind", list(TASKS))
 def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded(
         kind: str, ray_session, tiny_bert: Path, shared_data: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import transformers
     from transformers import AutoTokenizer
 
@@ -99,6 +102,7 @@ def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded
         "max_length": MAX_LENGTH.get(kind, 48),
         "search_space": {"learning_rate": [1e-3, 3e-4], "num_train_epochs": [1]},
         "strategy": {"name": "grid"},
+        "evaluation": {"holdout": 0.5},
     })
     result = run_study(cfg)
     assert result.study.status == "finished"
@@ -124,6 +128,37 @@ def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded
     assert math.isclose(again[metric], study.best_value, rel_tol=1e-5, abs_tol=1e-6)
     card = (model_dir / "README.md").read_text()
     assert kind.replace("_", " ") in card and metric in card
+    check_holdout_rerun_report_status(out, metric, monkeypatch, capsys)
+
+
+def check_holdout_rerun_report_status(out: Path, metric: str, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The held-out estimate is in the type's metric; seed reruns of the best config score
+    it; report and status name it and show the study's numbers."""
+    from hftune.study.rerun import rerun_study
+    from hftune.testing.cli import run_cli
+
+    study = StudyStore(out).read_study()
+    best = {t.trial_id: t for t in StudyStore(out).read_trials()}[study.best_trial_id]
+    assert study.best_holdout is not None and math.isfinite(study.best_holdout)
+    assert best.holdout["metrics"][metric] == study.best_holdout
+    summary = rerun_study(out, top=1, seeds=2)
+    [row] = summary["configs"]
+    assert row["n"] == 2 and all(math.isfinite(v) for v in row["values"])
+    report = out.parent / "report.md"
+    code, _, err = run_cli(["report", str(out), "--format", "md", "-o", str(report)],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    text = report.read_text()
+    assert f"{metric} (max)" in text
+    assert f"{study.best_value:.4f}" in text and f"{study.best_holdout:.4f}" in text
+    assert f"{row['mean']:.4f}" in text
+    monkeypatch.setenv("COLUMNS", "200")  # the whole table: no header cut to the terminal
+    code, stdout, err = run_cli(["status", str(out)], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"best {metric}" in stdout  # the column: status rounds to 4 significant digits
+    shown = [float(x) for x in re.findall(r"-?\d+\.\d+", stdout)]
+    assert any(math.isclose(x, study.best_value, abs_tol=1e-3) for x in shown), stdout
 
 
 def test_pbt_on_token_classification_ranks_by_f1_and_applies_the_explored_rate(

@@ -100,17 +100,17 @@ def test_tokenized_labels_follow_the_words_of_the_real_tokenizer(shared_data: Pa
         assert len(features["labels"]) == len(features["input_ids"]) == features["length"]
 
 
-def test_scores_are_seqevals_over_the_scored_tokens() -> None:
+def test_scores_over_the_scored_tokens() -> None:
     names = ("O", "B-P", "I-P", "B-L")
     label_ids = np.array([[IGNORED, 1, 2, 0, IGNORED], [IGNORED, 3, IGNORED, IGNORED, IGNORED]])
     logits = np.zeros((2, 5, 4))
     # row 1: predicts B-P O O (the span B-P I-P is missed); row 2: predicts B-L (right)
     for (r, t), tag in {(0, 1): 1, (0, 2): 0, (0, 3): 0, (1, 1): 3}.items():
         logits[r, t, tag] = 5.0
-    gold, predicted = aligned_tags(logits, label_ids, names)
-    assert gold == [["B-P", "I-P", "O"], ["B-L"]]
-    assert predicted == [["B-P", "O", "O"], ["B-L"]]
-    scores = entity_scores(gold, predicted, ("f1", "precision", "recall", "accuracy"))
+    gold, predicted = aligned_tags(logits, label_ids)
+    assert [g.tolist() for g in gold] == [[1, 2, 0], [3]]
+    assert [p.tolist() for p in predicted] == [[1, 0, 0], [3]]
+    scores = entity_scores(gold, predicted, names, ("f1", "precision", "recall", "accuracy"))
     # entities: gold {P(0-1), L}, predicted {P(0), L}: one of two right either way
     assert scores == pytest.approx({"f1": 0.5, "precision": 0.5, "recall": 0.5,
                                     "accuracy": 0.75})
@@ -154,3 +154,38 @@ def test_the_hub_copy_with_integer_tags_reads_as_the_local_one(shared_data: Path
             local.splits[split]["label"].tolist()
         assert [list(x) for x in remote.splits[split]["tokens"]] == \
             local.splits[split]["tokens"].tolist()
+
+
+# every kind of tag seqeval's default mode reads: IOBES prefixes, a bare tag, '.', a type
+# holding '-'
+SEQEVAL_NAMES = ("O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC",
+                 "B", "I", ".", "B-X-Y", "I-X")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_entity_scores_are_seqevals_on_random_sequences(seed: int) -> None:
+    """hftune's array version of seqeval's default mode gives seqeval's own precision, recall
+    and F1 on 400 random batches of sentences (random lengths, empty ones included, random
+    subsets of :data:`SEQEVAL_NAMES`), and its token accuracy."""
+    import random
+
+    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    rng = random.Random(seed)
+    for _ in range(400):
+        lengths = [rng.randint(0, 7) for _ in range(rng.randint(1, 5))]
+        tags = rng.sample(range(len(SEQEVAL_NAMES)), rng.randint(1, len(SEQEVAL_NAMES)))
+        gold = [np.array([rng.choice(tags) for _ in range(n)], dtype=int) for n in lengths]
+        pred = [np.array([rng.choice(tags) for _ in range(n)], dtype=int) for n in lengths]
+        named_gold = [[SEQEVAL_NAMES[i] for i in row] for row in gold]
+        named_pred = [[SEQEVAL_NAMES[i] for i in row] for row in pred]
+        scores = entity_scores(gold, pred, SEQEVAL_NAMES, ("f1", "precision", "recall",
+                                                            "accuracy"))
+        expected = {name: fn(named_gold, named_pred, zero_division=0) for name, fn in
+                    (("f1", f1_score), ("precision", precision_score),
+                     ("recall", recall_score))}
+        if sum(lengths):
+            expected["accuracy"] = accuracy_score(named_gold, named_pred)
+        else:
+            expected["accuracy"] = 0.0
+        assert scores == pytest.approx(expected, abs=1e-12), (named_gold, named_pred)

@@ -53,6 +53,60 @@ def length_list_trainer(train_hook: Callable[[Any], Any],
     return LengthListTrainer
 
 
+def extra_evaluations_trainer(base: type) -> type:
+    """``base`` (a ``Trainer`` class) whose every evaluation also scores the datasets given to
+    ``add_extra_evaluation(prefix, dataset, compute_metrics)``, each with its own metrics
+    function, their metrics added to the evaluation's as ``eval_<prefix>_<name>`` *before* the
+    callbacks' ``on_evaluate`` sees them (one record per evaluation; what the strategy ranks by
+    stays the main dataset's). ``eval_runtime`` then covers every dataset scored.
+
+    Relies on ``Trainer.evaluate`` calling ``Trainer.evaluation_loop(dataloader, description,
+    prediction_loss_only, ignore_keys, metric_key_prefix)`` once and then the callbacks with
+    the loop's ``metrics`` dict, on the loop calling ``self.compute_metrics``, and on
+    ``Trainer._get_dataloader(dataset, description, batch_size, sampler_fn, dataloader_key)``
+    (transformers 5; ``get_eval_dataloader(dataset)`` would hand back the main dataset's
+    loader when workers persist). ``Trainer(eval_dataset={...})`` is not used: it calls
+    ``on_evaluate`` once per dataset, and each call would be a report.
+    """
+    for name in ("evaluation_loop", "_get_dataloader", "_get_eval_sampler"):
+        if not callable(getattr(base, name, None)):
+            raise internal_moved(TRANSFORMERS, f"Trainer.{name}",
+                                 "score more validation splits at each evaluation")
+
+    class ExtraEvaluationsTrainer(base):  # type: ignore[misc, valid-type]
+        def add_extra_evaluation(self, prefix: str, dataset: Any,
+                                 compute_metrics: Callable[[Any], dict[str, float]]) -> None:
+            if not hasattr(self, "_hftune_extra"):
+                self._hftune_extra: dict[str, tuple[Any, Any]] = {}
+            self._hftune_extra[prefix] = (dataset, compute_metrics)
+
+        def evaluation_loop(self, dataloader: Any, description: str,
+                            prediction_loss_only: bool | None = None,
+                            ignore_keys: list[str] | None = None,
+                            metric_key_prefix: str = "eval") -> Any:
+            output = super().evaluation_loop(dataloader, description, prediction_loss_only,
+                                             ignore_keys, metric_key_prefix)
+            if metric_key_prefix != "eval":
+                return output
+            main_metrics = self.compute_metrics
+            try:
+                for prefix, (dataset, metrics_fn) in getattr(self, "_hftune_extra", {}).items():
+                    self.compute_metrics = metrics_fn
+                    loader = self._get_dataloader(
+                        dataset=dataset, description="Evaluation",
+                        batch_size=self.args.eval_batch_size,
+                        sampler_fn=self._get_eval_sampler, dataloader_key=f"eval_{prefix}")
+                    extra = super().evaluation_loop(
+                        loader, f"{description} ({prefix})",
+                        prediction_loss_only, ignore_keys, f"eval_{prefix}")
+                    output.metrics.update(extra.metrics)
+            finally:
+                self.compute_metrics = main_metrics
+            return output
+
+    return ExtraEvaluationsTrainer
+
+
 @functools.cache
 def import_integrations() -> None:
     """Import transformers' integrations module with the ``print`` calls it makes on import

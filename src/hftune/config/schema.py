@@ -64,6 +64,9 @@ class TaskConfig(_Section):
     train_split: str = "train"
     validation_split: str | None = None
     test_split: str | None = None
+    # more validation splits, evaluated with the validation split and reported, never selected
+    # on (MNLI's validation_mismatched); None: the known task's
+    extra_validation_splits: list[str] | None = None
     max_train_samples: int | None = Field(default=None, gt=0)
     max_eval_samples: int | None = Field(default=None, gt=0)
 

@@ -74,7 +74,7 @@ def load_task_data(task: ResolvedTask, data_dir: Path | None = None,
     """
     folder = find_data_dir(task, data_dir)
     wanted = [task.train_split, task.validation_split] + (
-        [task.test_split] if task.test_split else [])
+        [task.test_split] if task.test_split else []) + list(task.extra_validation_splits)
     if folder is not None:
         files = {split: _split_file(folder, split) for split in wanted}
         frames = {split: read_split_file(path) for split, path in files.items()}

@@ -28,9 +28,18 @@ class ResolvedTask:
     test_split: str | None
     hub: tuple[str, str | None] | None  # (dataset id, config) of a known task
     extra: dict[str, object] = field(default_factory=dict)
+    # evaluated with the validation split and reported under their prefix, never selected on
+    extra_validation_splits: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_split_names(self)
+        prefixes = [evaluation_prefix(s) for s in self.extra_validation_splits]
+        for prefix in prefixes:
+            if prefix == "holdout" or prefixes.count(prefix) > 1:
+                raise ConfigError(
+                    f"task.extra_validation_splits: two splits, or a split and the held-out "
+                    f"estimate, would report metrics under the same prefix '{prefix}_'; rename "
+                    f"the split files")
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -41,8 +50,21 @@ class ResolvedTask:
         return self.metrics[0]
 
     @property
+    def extra_evaluations(self) -> dict[str, str]:
+        """``{prefix: split}`` of :attr:`extra_validation_splits`: a metric ``m`` of split
+        ``s`` is reported as ``<prefix>_m`` (:func:`evaluation_prefix`)."""
+        return {evaluation_prefix(s): s for s in self.extra_validation_splits}
+
+    @property
     def label_names(self) -> tuple[str, ...] | None:
         return self.type.settings.label_names
+
+
+def evaluation_prefix(split: str) -> str:
+    """The prefix of an extra validation split's metrics: its name without ``validation_``
+    (``validation_mismatched`` → ``mismatched``), else its name."""
+    rest = split.removeprefix("validation_")
+    return rest if rest else split
 
 
 def check_split_names(task: ResolvedTask) -> None:
@@ -58,6 +80,7 @@ def check_split_names(task: ResolvedTask) -> None:
             ("task.validation_split", task.validation_split)]
     if task.test_split is not None:
         keys.append(("task.test_split", task.test_split))
+    keys += [("task.extra_validation_splits", s) for s in task.extra_validation_splits]
     for i, (key, split) in enumerate(keys):
         for other, other_split in keys[:i]:
             if split == other_split:
@@ -102,4 +125,7 @@ def resolve_task(cfg: TaskConfig) -> ResolvedTask:
                                                   else "validation"),
         test_split=cfg.test_split,
         hub=known.hub if known else None,
+        extra_validation_splits=tuple(
+            cfg.extra_validation_splits if cfg.extra_validation_splits is not None
+            else (known.extra_validation_splits if known else ())),
     )

@@ -289,6 +289,14 @@ def holdout_value(data: StudyData) -> float | None:
     return None
 
 
+def extra_values(data: StudyData, report: dict[str, Any] | None) -> dict[str, float | None]:
+    """``{prefix: value}``: the study's metric on each extra validation split
+    (``study.json`` ``extra_evaluations``, e.g. MNLI's ``mismatched``) at ``report`` (the
+    evaluation that gives the best trial its score), ``None`` where it has none."""
+    return {prefix: score_value((report or {}).get(f"{prefix}_{data.metric}"))
+            for prefix in data.study.extra_evaluations}
+
+
 def state_counts(data: StudyData) -> dict[str, int]:
     """How many trials are in each state (every state of :data:`STATES`, zeros included)."""
     counts = dict.fromkeys(STATES, 0)
@@ -324,6 +332,7 @@ def summary_row(data: StudyData, price_per_hour: float | None = None) -> dict[st
         "best_trial": best.trial_id if best else None,
         "best_epoch": best_report.get("epoch") if best_report else None,
         "holdout": holdout_value(data),
+        "also": extra_values(data, best_report),
         "compute_unit": unit,
         "compute_min": minutes,
         "wall_min": wall_minutes(data),

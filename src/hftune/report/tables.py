@@ -50,8 +50,11 @@ def fixed(value: float | None, decimals: int) -> str:
 def comparison_table(studies: list[StudyData],
                      price_per_hour: float | None = None) -> tuple[list[str], list[list[str]]]:
     """One row per study: strategy, trial counts, best and held-out metric, compute, wall
-    minutes, cost. Compute is GPU-minutes when any run of the study's trials held GPUs (runs
-    on CPUs alone then add 0), otherwise CPU-core-minutes (the unit is written in the cell);
+    minutes, cost, and the best trial's metric on each extra validation split (MNLI's
+    mismatched set: measured at the evaluation that gives the trial its score, never selected
+    on; a column only when a study has one). Compute is GPU-minutes when any run of the
+    study's trials held GPUs (runs on CPUs alone then add 0), otherwise CPU-core-minutes
+    (the unit is written in the cell);
     each run is priced at its own resources (:func:`~hftune.report.data.compute_minutes`);
     cost is at ``price_per_hour``, and ``-`` for every study when their units differ
     (:func:`~hftune.report.data.comparable_price`). The metric cell names the objective:
@@ -78,6 +81,11 @@ def comparison_table(studies: list[StudyData],
             f"{r['compute_min']:.1f} {r['compute_unit']}-min", fixed(r["wall_min"], 1),
             fixed(r["cost"], 2),
         ])
+    prefixes = list(dict.fromkeys(p for s in studies for p in s.study.extra_evaluations))
+    for offset, prefix in enumerate(prefixes):  # e.g. MNLI's mismatched set: never selected on
+        headers.insert(8 + offset, f"Best trial on {prefix}")
+        for s, row in zip(studies, rows, strict=True):
+            row.insert(8 + offset, fixed(summary_row(s, price)["also"].get(prefix), 4))
     if any(rerun_configs(s) for s in studies):  # only after `hftune rerun`
         headers.insert(8, "Best config rerun (mean ± std)")
         for s, row in zip(studies, rows, strict=True):

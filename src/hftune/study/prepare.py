@@ -169,7 +169,9 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True,
     data = load_task_data(task, cfg.task.data_dir, hub_loader=hub_loader)
     frames = dict(data.splits)
     for split, limit in ((task.train_split, cfg.task.max_train_samples),
-                         (task.validation_split, cfg.task.max_eval_samples)):
+                         (task.validation_split, cfg.task.max_eval_samples),
+                         *((s, cfg.task.max_eval_samples)
+                           for s in task.extra_validation_splits)):
         if limit is not None:
             frames[split] = frames[split].iloc[:limit].reset_index(drop=True)
     if cfg.task.max_train_samples is not None and task.type.one_class(

@@ -282,6 +282,9 @@ class StudyRecord:
     label_names: list[str] = field(default_factory=list)
     # the task type (hftune.tasks): what export loads and the model card says
     task_type: str = "sequence_classification"
+    # prefixes of the extra validation splits each evaluation also scores (``mismatched``:
+    # MNLI's mismatched set, reported as ``mismatched_<metric>``; never selected on)
+    extra_evaluations: list[str] = field(default_factory=list)
     data_source: str | None = None
     model: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)

@@ -180,6 +180,8 @@ def trial_setup(prepared: PreparedStudy) -> TrialSetup:
         train_dataset=tok.splits[task.train_split].features,
         eval_dataset=tok.splits[task.validation_split].features,
         eval_references=tok.splits[task.validation_split].references,
+        extra_eval={prefix: tok.splits[split] for prefix, split in
+                    task.extra_evaluations.items()},
         task_type=task.type,
         metrics=task.metrics,
         training=dict(cfg.training),
@@ -225,6 +227,7 @@ def _run(prepared: PreparedStudy, store: StudyStore,
         mode=prepared.mode, score=cfg.strategy.score, started_at=time.time(),
         tokenize_s=prepared.tokenized.seconds, label_names=list(prepared.tokenized.label_names),
         task_type=prepared.task.type.name,
+        extra_evaluations=list(prepared.task.extra_evaluations),
         data_source=prepared.data.source, model=prepared.model_path,
         resources={"cpus_per_trial": res.cpus_per_trial, "gpus_per_trial": res.gpus_per_trial,
                    "max_concurrent": res.max_concurrent})

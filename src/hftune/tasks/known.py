@@ -24,6 +24,8 @@ class KnownTask:
     label_names: tuple[str, ...] | None = None
     metrics: tuple[str, ...] = ()
     validation_split: str = "validation"
+    # evaluated with the validation split at every evaluation and reported, not selected on
+    extra_validation_splits: tuple[str, ...] = ()
 
 
 def _glue(name: str, fields: tuple[tuple[str, ...], ...], labels: tuple[str, ...] | None,
@@ -51,7 +53,8 @@ KNOWN_TASKS: dict[str, KnownTask] = {t.name: t for t in (
           ("accuracy", "f1")),
     _glue("wnli", (("sentence1", "sentence2"),), ("not_entailment", "entailment")),
     _glue("mnli", (("premise", "hypothesis"),), ("entailment", "neutral", "contradiction"),
-          validation_split="validation_matched"),
+          validation_split="validation_matched",
+          extra_validation_splits=("validation_mismatched",)),
     _glue("stsb", (("sentence1", "sentence2"),), None, ("pearson", "spearman", "mse"),
           type="regression"),
     KnownTask("boolq", "sequence_classification", ("aps/super_glue", "boolq"),

@@ -9,8 +9,9 @@ Preprocessing follows transformers' ``run_ner.py``: the words are tokenized with
 tag, ``B-`` as ``I-``); batches are padded by
 ``DataCollatorForTokenClassification``. A word the tokenizer turns into no token at all (e.g. a
 lone U+FE0F variation selector) and the words cut by ``max_length`` are not scored, as in
-``run_ner.py``. Metrics are entity-level, from ``seqeval`` (CoNLL-style matching): ``f1`` (the
-standard one), ``precision``, ``recall``, and token ``accuracy``.
+``run_ner.py``. Metrics are entity-level, as ``seqeval`` computes them in its default
+(conlleval-compatible) mode, on arrays (:mod:`hftune.tasks._entities`): ``f1`` (the standard
+one), ``precision``, ``recall``, and token ``accuracy``.
 """
 
 from __future__ import annotations
@@ -28,34 +29,38 @@ from hftune.tasks.base import Metrics, TaskType, TokenizedSplit, logits_of
 IGNORED = -100  # the label of a sub-token that is not a word's first, and of special tokens
 
 
-def entity_scores(gold: list[list[str]], predicted: list[list[str]],
-                  names: tuple[str, ...]) -> dict[str, float]:
-    """seqeval's entity-level precision, recall and F1 (micro over entity types) and token
-    accuracy of predicted tag sequences against the gold ones."""
-    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
+def entity_scores(gold: list[np.ndarray], predicted: list[np.ndarray],
+                  label_names: tuple[str, ...], names: tuple[str, ...]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 (micro over entity types, seqeval's default
+    mode: :mod:`hftune.tasks._entities`) and token accuracy of predicted tag ids against the
+    gold ones, one array per row."""
+    from hftune.tasks._entities import entity_counts, micro_scores
 
-    scorers = {"f1": f1_score, "precision": precision_score, "recall": recall_score}
     out: dict[str, float] = {}
+    entities = micro_scores(*entity_counts(gold, predicted, label_names)) \
+        if set(names) & {"f1", "precision", "recall"} else {}
     for name in names:
         if name == "accuracy":
-            out[name] = float(accuracy_score(gold, predicted))
-        elif name in scorers:
-            out[name] = float(scorers[name](gold, predicted, zero_division=0))
+            tokens = sum(len(g) for g in gold)
+            right = sum(int((g == p).sum()) for g, p in zip(gold, predicted, strict=True))
+            out[name] = right / tokens if tokens else 0.0
+        elif name in entities:
+            out[name] = float(entities[name])
         else:
             raise ValueError(f"unknown metric {name!r}")
     return out
 
 
-def aligned_tags(logits: np.ndarray, label_ids: np.ndarray, label_names: tuple[str, ...]
-                 ) -> tuple[list[list[str]], list[list[str]]]:
-    """Gold and predicted tag names of every scored token (label id not ``-100``), one list
+def aligned_tags(logits: np.ndarray, label_ids: np.ndarray
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Gold and predicted tag ids of every scored token (label id not ``-100``), one array
     per row: the argmax of the logits, in the gold's positions."""
     preds = np.asarray(logits).argmax(axis=-1)
     gold_rows, pred_rows = [], []
     for pred_row, gold_row in zip(preds, np.asarray(label_ids), strict=True):
         keep = gold_row != IGNORED
-        gold_rows.append([label_names[i] for i in gold_row[keep]])
-        pred_rows.append([label_names[i] for i in pred_row[keep]])
+        gold_rows.append(gold_row[keep])
+        pred_rows.append(pred_row[keep])
     return gold_rows, pred_rows
 
 
@@ -197,8 +202,8 @@ class TokenClassification(TaskType):
 
         def compute(eval_pred: Any) -> dict[str, float]:
             gold, predicted = aligned_tags(logits_of(eval_pred.predictions),
-                                           eval_pred.label_ids, label_names)
-            return entity_scores(gold, predicted, names)
+                                           eval_pred.label_ids)
+            return entity_scores(gold, predicted, label_names, names)
 
         return compute
 

@@ -45,6 +45,9 @@ class TrialSetup:
     task_type: Any = None
     # what the metrics need besides predictions and targets (TokenizedSplit.references)
     eval_references: Any = None
+    # more validation splits, each evaluation scores them too: {prefix: TokenizedSplit}, their
+    # metrics reported as ``<prefix>_<metric>`` (never what a strategy ranks by)
+    extra_eval: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def kind(self) -> Any:
@@ -91,7 +94,8 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     kind = setup.kind()
     # imports transformers' Trainer (a cold worker's first trial)
-    trainer_cls = trainer_class(ordered_eval=kind.ordered_eval)
+    trainer_cls = trainer_class(ordered_eval=kind.ordered_eval,
+                                extra_evaluations=bool(setup.extra_eval))
     started = time.perf_counter()
     timing = StartupTiming(started)
     prepare_heap()
@@ -167,6 +171,9 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         callbacks=[c for c in (apply, callback, stop, timing) if c is not None],
     )
     trainer.remove_callback(_printer_callback())
+    for prefix, split in setup.extra_eval.items():
+        trainer.add_extra_evaluation(prefix, model_inputs(split.features, model),
+                                     kind.compute_metrics(split, setup.label_names))
     trainer.train(resume_from_checkpoint=str(restored.folder) if restored else None)
     return {"reports": callback.reports, "seconds": time.perf_counter() - started}
 
