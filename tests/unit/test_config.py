@@ -327,3 +327,14 @@ def test_a_union_value_names_the_key_and_every_accepted_kind() -> None:
     text = one_line_error(ConfigError, study_config, task={"name": "mine", "labels": [{"a": 1}]})
     assert text == ("task.labels.0: Input should be a valid string or a valid integer "
                     "(got {'a': 1})")
+
+
+def test_a_task_given_by_its_folder_is_named_after_it(tmp_path: Path) -> None:
+    from hftune.config.schema import TaskConfig
+
+    folder = tmp_path / "reviews"
+    task = TaskConfig(data_dir=folder, text_fields=["text"], label_field="label")
+    assert task.name == "reviews"
+    assert TaskConfig(name="mine", data_dir=folder).name == "mine"
+    with pytest.raises(ValueError, match="name"):
+        TaskConfig(text_fields=["text"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,3 +68,6 @@ def print_outcome(result: StudyResult) -> None:
     if problem is not None:
         typer.echo(f"{problem}; see 'hftune status {result.root}'", err=True)
         raise typer.Exit(1)
+    root = shlex.quote(str(result.root))
+    typer.echo(f"next: hftune report {root} -o report.html   "
+               f"hftune export {root} -o best-model")

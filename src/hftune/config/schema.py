@@ -38,8 +38,9 @@ TYPE_FIELDS = ("text_fields", "label_field", "labels", "tokens_field", "tags_fie
 
 class TaskConfig(_Section):
     """Which data to tune on. ``name`` is a known task (``hftune.tasks.known``) or any name
-    for a custom task; ``type`` the task type (default: the known task's, else
-    ``sequence_classification``), whose own fields follow (see the README per type)."""
+    for a custom task (default: the name of ``data_dir``'s folder); ``type`` the task type
+    (default: the known task's, else ``sequence_classification``), whose own fields follow
+    (see the README per type)."""
 
     name: str
     type: str | None = None
@@ -69,6 +70,17 @@ class TaskConfig(_Section):
     extra_validation_splits: list[str] | None = None
     max_train_samples: int | None = Field(default=None, gt=0)
     max_eval_samples: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_the_folder(cls, data: Any) -> Any:
+        """A task given by its folder alone (``data_dir`` and the type's fields) is named
+        after the folder (``data/reviews`` → ``reviews``)."""
+        if isinstance(data, Mapping) and data.get("name") is None and data.get("data_dir"):
+            name = Path(str(data["data_dir"])).expanduser().absolute().name
+            if name:
+                return {**data, "name": name}
+        return data
 
     @model_validator(mode="after")
     def _fields_of_the_type(self) -> TaskConfig:
