@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from hftune.cli.options import VERBOSE, libraries_logged
-from hftune.cli.run import print_outcome
+from hftune.cli.run import planned_trials, print_outcome
 
 
 def resume(
@@ -27,6 +27,7 @@ def resume(
             from hftune.study.progress import LiveProgress
 
             before = StudyStore(study_dir).read_study()
-            with LiveProgress(before.metric, before.mode, rule=before.score) as progress:
+            with LiveProgress(before.metric, before.mode, rule=before.score,
+                              planned=planned_trials(study_dir)) as progress:
                 result = resume_study(study_dir, address=address, on_change=progress.update)
     print_outcome(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,10 +37,28 @@ def run(
             from hftune.study.progress import LiveProgress
 
             metric, mode = study_objective(cfg)
-            with LiveProgress(metric, mode, rule=cfg.strategy.score) as progress:
+            with LiveProgress(metric, mode, rule=cfg.strategy.score,
+                              planned=planned_trials(cfg.study_dir),
+                              search_keys=list(cfg.search_space)) as progress:
                 result = run_study(cfg, address=address, overwrite=overwrite,
                                    on_change=progress.update)
     print_outcome(result)
+
+
+def planned_trials(study_dir: Path) -> Callable[[], int | None]:
+    """What the live view asks for the trials planned: ``study.json``'s, read when asked
+    (the runner writes it before the first trial, and again when a second step starts)."""
+    from hftune.errors import HftuneInputError
+    from hftune.study.store import StudyStore
+
+    store = StudyStore(study_dir)
+
+    def planned() -> int | None:
+        try:
+            return store.read_study().planned_trials
+        except (OSError, ValueError, HftuneInputError):  # not written yet: unknown for now
+            return None
+    return planned
 
 
 def print_outcome(result: StudyResult) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -11,6 +13,9 @@ import typer
 def status(
     study_dir: Path = typer.Argument(..., help="The study folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for programs."),
+    watch: bool = typer.Option(False, "--watch", help="Follow a running study live (the view "
+                                                      "hftune run shows) until it ends."),
+    every: float = typer.Option(1.0, "--every", min=0.1, help="Seconds between reads, --watch."),
 ) -> None:
     """Show a study's trials (works while the study runs)."""
     from rich.console import Console
@@ -18,6 +23,8 @@ def status(
 
     from hftune.study.status import study_status
 
+    if watch:
+        watch_study(study_dir, every)
     data = study_status(study_dir)
     if as_json:
         typer.echo(json.dumps(data, indent=1, default=str))
@@ -46,6 +53,29 @@ def status(
             typer.echo(f"trial {row['trial_id']} errored: {row['error']}")
     if data.get("problem"):
         typer.echo(data["problem"])
+
+
+def watch_study(study_dir: Path, every: float = 1.0,
+                sleep: Callable[[float], None] = time.sleep) -> None:
+    """The live view (:class:`~hftune.study.progress.LiveProgress`) of the study in
+    ``study_dir``, read from its folder every ``every`` seconds while a process holds the
+    study; returns when none does (the study ended, or was never running)."""
+    from hftune.cli.run import planned_trials
+    from hftune.study.progress import LiveProgress
+    from hftune.study.store import StudyStore
+
+    store = StudyStore(study_dir)
+    study = store.read_study()
+    config = store.read_config() if (store.root / "study.yaml").is_file() else {}
+    keys = list((config or {}).get("search_space") or {}) or None
+    with LiveProgress(study.metric, study.mode, rule=study.score,
+                      planned=planned_trials(study_dir), search_keys=keys) as progress:
+        while True:
+            running = store.is_locked()
+            progress.update({t.trial_id: t for t in store.read_trials()})
+            if not running:
+                return
+            sleep(every)
 
 
 def _fmt(value: object) -> str:

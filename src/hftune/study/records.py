@@ -290,6 +290,9 @@ class StudyRecord:
     resources: dict[str, Any] = field(default_factory=dict)
     # Per-trial resources of earlier runs, when a resume ran with others (another machine).
     resources_before: list[dict[str, Any]] = field(default_factory=list)
+    # trials the study plans (every step of a two-step strategy started so far): what the
+    # live view counts down
+    planned_trials: int | None = None
     best_trial_id: str | None = None
     best_value: float | None = None
     best_epoch: float | None = None

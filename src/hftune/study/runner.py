@@ -226,7 +226,7 @@ def _run(prepared: PreparedStudy, store: StudyStore,
         name=cfg.name, status="running", strategy=cfg.strategy.name, metric=prepared.metric,
         mode=prepared.mode, score=cfg.strategy.score, started_at=time.time(),
         tokenize_s=prepared.tokenized.seconds, label_names=list(prepared.tokenized.label_names),
-        task_type=prepared.task.type.name,
+        task_type=prepared.task.type.name, planned_trials=plan.num_samples,
         extra_evaluations=list(prepared.task.extra_evaluations),
         data_source=prepared.data.source, model=prepared.model_path,
         resources={"cpus_per_trial": res.cpus_per_trial, "gpus_per_trial": res.gpus_per_trial,
@@ -285,9 +285,11 @@ def run_next_phase(prepared: PreparedStudy, store: StudyStore,
         return StudyResult(_holdout(prepared, store, result.study), store.read_trials(),
                            store.root)
     result.study.status = "running"  # until step 2 ends too
-    store.write_study(result.study)
     parts = tune_parts(phase2, store, on_change, run_name=phase_experiment(store, phase2).name,
                        time_budget_s=left)
+    result.study.planned_trials = (result.study.planned_trials or 0) \
+        + parts.tune_config.num_samples
+    store.write_study(result.study)
     tuner = tune.Tuner(parts.trainable, param_space=parts.param_space,
                        tune_config=parts.tune_config, run_config=parts.run_config)
     return execute(tuner, phase2, store, result.study, budget_s=left)
