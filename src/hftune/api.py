@@ -203,14 +203,25 @@ def study_config(config: str | Path | Mapping[str, Any] | StudyConfig,
 
 def run(config: str | Path | Mapping[str, Any] | StudyConfig,
         overrides: Mapping[str, Any] | None = None, *, data_dir: str | Path | None = None,
-        address: str | None = None, overwrite: bool = False) -> Study:
+        address: str | None = None, overwrite: bool = False, progress: bool = True) -> Study:
     """Run a study (``hftune run``) and return it once it ended. ``config``, ``overrides``
     and ``data_dir``: :func:`study_config`; ``address``: a Ray cluster to join; ``overwrite``:
-    replace a finished study in the same folder."""
+    replace a finished study in the same folder; ``progress``: the live view on stderr
+    (:mod:`hftune.study.progress`: a table in a terminal or Jupyter, one line per event
+    elsewhere)."""
     from hftune.study.runner import run_study
 
-    result = run_study(study_config(config, overrides, data_dir=data_dir), address=address,
-                       overwrite=overwrite)
+    cfg = study_config(config, overrides, data_dir=data_dir)
+    if not progress:
+        return Study(run_study(cfg, address=address, overwrite=overwrite).root)
+    from hftune.study.prepare import study_objective
+    from hftune.study.progress import LiveProgress, planned_trials
+
+    metric, mode = study_objective(cfg)
+    with LiveProgress(metric, mode, rule=cfg.strategy.score,
+                      planned=planned_trials(cfg.study_dir),
+                      search_keys=list(cfg.search_space)) as view:
+        result = run_study(cfg, address=address, overwrite=overwrite, on_change=view.update)
     return Study(result.root)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from hftune.cli.options import VERBOSE, libraries_logged
-from hftune.cli.run import planned_trials, print_outcome
+from hftune.cli.run import print_outcome
 
 
 def resume(
@@ -24,7 +24,7 @@ def resume(
         if quiet:
             result = resume_study(study_dir, address=address)
         else:
-            from hftune.study.progress import LiveProgress
+            from hftune.study.progress import LiveProgress, planned_trials
 
             before = StudyStore(study_dir).read_study()
             with LiveProgress(before.metric, before.mode, rule=before.score,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +33,7 @@ def run(
             result = run_study(cfg, address=address, overwrite=overwrite)
         else:
             from hftune.study.prepare import study_objective
-            from hftune.study.progress import LiveProgress
+            from hftune.study.progress import LiveProgress, planned_trials
 
             metric, mode = study_objective(cfg)
             with LiveProgress(metric, mode, rule=cfg.strategy.score,
@@ -43,22 +42,6 @@ def run(
                 result = run_study(cfg, address=address, overwrite=overwrite,
                                    on_change=progress.update)
     print_outcome(result)
-
-
-def planned_trials(study_dir: Path) -> Callable[[], int | None]:
-    """What the live view asks for the trials planned: ``study.json``'s, read when asked
-    (the runner writes it before the first trial, and again when a second step starts)."""
-    from hftune.errors import HftuneInputError
-    from hftune.study.store import StudyStore
-
-    store = StudyStore(study_dir)
-
-    def planned() -> int | None:
-        try:
-            return store.read_study().planned_trials
-        except (OSError, ValueError, HftuneInputError):  # not written yet: unknown for now
-            return None
-    return planned
 
 
 def print_outcome(result: StudyResult) -> None:

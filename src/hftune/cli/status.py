@@ -60,8 +60,7 @@ def watch_study(study_dir: Path, every: float = 1.0,
     """The live view (:class:`~hftune.study.progress.LiveProgress`) of the study in
     ``study_dir``, read from its folder every ``every`` seconds while a process holds the
     study; returns when none does (the study ended, or was never running)."""
-    from hftune.cli.run import planned_trials
-    from hftune.study.progress import LiveProgress
+    from hftune.study.progress import LiveProgress, planned_trials
     from hftune.study.store import StudyStore
 
     store = StudyStore(study_dir)

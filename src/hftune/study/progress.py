@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -31,7 +32,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hftune.errors import HftuneInputError
 from hftune.study.records import ENDED_STATES, TrialRecord
+from hftune.study.store import StudyStore
 
 ENDED_ROWS = 3  # ended trials shown below the running ones
 
@@ -217,3 +220,16 @@ def _duration(seconds: float) -> str:
         return f"{minutes}m{sec:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def planned_trials(study_dir: Path) -> Callable[[], int | None]:
+    """What the live view asks for the trials planned: ``study.json``'s, read when asked
+    (the runner writes it before the first trial, and again when a second step starts)."""
+    store = StudyStore(study_dir)
+
+    def planned() -> int | None:
+        try:
+            return store.read_study().planned_trials
+        except (OSError, ValueError, HftuneInputError):  # not written yet: unknown for now
+            return None
+    return planned

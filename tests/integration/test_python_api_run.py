@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 
 def test_run_from_a_mapping_then_read_export_and_report(ray_session, tiny_bert: Path,
                                                         shared_data: Path,
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
     from transformers import AutoModelForSequenceClassification
 
     config = {"name": "api", "output_dir": str(tmp_path / "api"), "model": str(tiny_bert),
@@ -22,7 +24,10 @@ def test_run_from_a_mapping_then_read_export_and_report(ray_session, tiny_bert: 
               "max_length": 48,
               "search_space": {"learning_rate": [1e-3, 3e-4], "num_train_epochs": [1]}}
     study = hftune.run(config, {"seed": 3}, data_dir=shared_data / "sst2")
-    assert study.status == "finished"
+    assert study.status == "finished" and study.record.planned_trials == 2
+    # not a terminal here: the live view printed one line per event
+    err = capsys.readouterr().err
+    assert err.count(" started: ") == 2 and err.count(" finished: accuracy ") == 2
     trials = study.trials
     assert sorted(trials["state"]) == ["finished", "finished"]
     best = study.best
