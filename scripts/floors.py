@@ -49,7 +49,7 @@ def floor_of(requirement: str) -> tuple[str, str]:
 
 
 # extras the floors environment does not install (scripts/setup.sh): test tools only
-NOT_IN_FLOORS = ("mutation",)
+NOT_IN_FLOORS = ("mutation", "notebook")
 
 
 def floors(pyproject: Path) -> dict[str, tuple[str, str]]:

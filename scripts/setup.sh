@@ -37,5 +37,5 @@ if [ -n "${HFTUNE_FLOORS:-}" ]; then
   constraints=(-c "$VENV/floors.txt")
 fi
 extras="dev,bohb,pb2,report-png,mlflow,wandb,tensorboard"
-[ -n "${HFTUNE_FLOORS:-}" ] || extras="$extras,mutation"  # see pyproject.toml: mutation
+[ -n "${HFTUNE_FLOORS:-}" ] || extras="$extras,mutation,notebook"  # pyproject.toml: mutation
 pip install -q -e ".[$extras]" "${constraints[@]}"

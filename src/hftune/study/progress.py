@@ -80,6 +80,9 @@ class LiveProgress:
         self.started = time.perf_counter()
         self.planned = planned or (lambda: None)
         self.search_keys = search_keys
+        # a terminal or Jupyter (Rich renders there, ipywidgets updating it in place): the
+        # table; anything else: one line per event
+        self.interactive = self.console.is_terminal or self.console.is_jupyter
         self.views: dict[str, TrialView] = {}
         self._seen: dict[str, tuple[str, int]] = {}
         self._live: Live | None = None
@@ -104,10 +107,10 @@ class LiveProgress:
             self._seen[trial_id] = key
             view = self._view(rec)
             self.views[trial_id] = view
-            if not self.console.is_terminal:
+            if not self.interactive:
                 for line in self._events(view, before):
                     self.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        if self.console.is_terminal:
+        if self.interactive:
             if self._live is None:
                 self._live = Live(self.render(), console=self.console, refresh_per_second=2)
                 self._live.__enter__()
