@@ -69,3 +69,69 @@ def test_budget_keeps_what_rays_newest_snapshot_names(tmp_path) -> None:
     write_snapshot(staging, {"a": str(folder / "checkpoint_000005")}, "2026-12-02_10-00-00")
     assert budget.prune([trial]) == 0  # the staging folder's newest file is being written
     assert len(list(folder.iterdir())) == 3
+
+
+def _trial(root: Path, name: str, values: list[float]):
+    from types import SimpleNamespace
+
+    from hftune.training.checkpoint import write_meta
+
+    folder = root / name
+    for i, value in enumerate(values):
+        ck = folder / f"checkpoint_{i:06d}"
+        ck.mkdir(parents=True)
+        write_meta(ck, trial_id=name, epoch=i + 1.0, global_step=i + 1, config={},
+                   record={"accuracy": value})
+    staging = SimpleNamespace(experiment_driver_staging_path=str(root / "staging"))
+    return SimpleNamespace(path=str(folder), checkpoint=None, storage=staging)
+
+
+def _left(trial) -> list[str]:
+    return sorted(p.name for p in Path(trial.path).glob("checkpoint_*"))
+
+
+def test_a_trials_own_restore_checkpoint_is_kept(tmp_path: Path) -> None:
+    """The checkpoint a trial will restore from (Ray's ``trial.checkpoint``) stays, however
+    old and however it scored."""
+    from types import SimpleNamespace
+
+    from hftune.study.budget import CheckpointBudget
+
+    trial = _trial(tmp_path, "a", [0.1, 0.2, 0.3, 0.4])
+    trial.checkpoint = SimpleNamespace(path=str(Path(trial.path) / "checkpoint_000000"))
+    assert CheckpointBudget(1, metric="accuracy").prune([trial]) == 2
+    assert _left(trial) == ["checkpoint_000000", "checkpoint_000003"]
+
+
+def test_fewer_checkpoints_than_keep_are_all_kept_and_deletions_add_up(tmp_path: Path) -> None:
+    from hftune.study.budget import CheckpointBudget
+
+    budget = CheckpointBudget(3)
+    assert budget.deleted == 0
+    few = _trial(tmp_path, "few", [0.5, 0.6])
+    assert budget.prune([few]) == 0 and _left(few) == ["checkpoint_000000", "checkpoint_000001"]
+    many = _trial(tmp_path, "many", [0.1] * 5)
+    assert budget.prune([many]) == 2
+    more = _trial(tmp_path, "more", [0.1] * 4)
+    assert budget.prune([more]) == 1
+    assert budget.deleted == 3
+
+
+def test_the_best_under_min_is_the_earliest_of_equal_lowest(tmp_path: Path) -> None:
+    from hftune.study.budget import CheckpointBudget
+
+    trial = _trial(tmp_path, "m", [0.3, 0.3, 0.5, 0.6])
+    CheckpointBudget(1, metric="accuracy", mode="min").prune([trial])
+    assert _left(trial) == ["checkpoint_000000", "checkpoint_000003"]
+
+
+def test_a_linked_checkpoint_is_unlinked_and_its_target_left(tmp_path: Path) -> None:
+    """A resume stands a link in for a lost checkpoint; deleting it removes the link only."""
+    from hftune.study.budget import CheckpointBudget
+
+    trial = _trial(tmp_path, "l", [0.1, 0.2, 0.3])
+    target = tmp_path / "elsewhere"
+    (Path(trial.path) / "checkpoint_000000").rename(target)
+    (Path(trial.path) / "checkpoint_000000").symlink_to(target, target_is_directory=True)
+    assert CheckpointBudget(1).prune([trial]) == 2
+    assert _left(trial) == ["checkpoint_000002"] and (target / "hftune.json").is_file()
