@@ -135,3 +135,18 @@ def test_a_linked_checkpoint_is_unlinked_and_its_target_left(tmp_path: Path) -> 
     (Path(trial.path) / "checkpoint_000000").symlink_to(target, target_is_directory=True)
     assert CheckpointBudget(1).prune([trial]) == 2
     assert _left(trial) == ["checkpoint_000002"] and (target / "hftune.json").is_file()
+
+
+def test_a_trial_without_a_folder_is_passed_over_and_the_default_mode_is_max(
+        tmp_path: Path) -> None:
+    """A trial that has no folder yet (first in the list) does not stop the others' pruning;
+    without a mode the highest value is the best."""
+    from types import SimpleNamespace
+
+    from hftune.study.budget import CheckpointBudget
+
+    trial = _trial(tmp_path, "d", [0.9, 0.1, 0.2])
+    early = SimpleNamespace(path=None, checkpoint=None, storage=trial.storage)
+    gone = SimpleNamespace(path=str(tmp_path / "gone"), checkpoint=None, storage=trial.storage)
+    assert CheckpointBudget(1, metric="accuracy").prune([early, gone, trial]) == 1
+    assert _left(trial) == ["checkpoint_000000", "checkpoint_000002"]
