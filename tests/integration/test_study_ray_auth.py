@@ -66,6 +66,6 @@ def test_a_client_without_the_token_is_refused_while_a_study_runs(tiny_bert, sha
     assert stat.S_IMODE(Path(token_file()).stat().st_mode) == 0o600
     # the study printed hftune's lines only; the libraries' went to its log file
     lines = [line for line in run.output().splitlines() if line.strip()]
-    assert lines and all(line.startswith(("study '", "best validation", "study folder:"))
+    assert lines and all(line.startswith(("study '", "best validation", "study folder:", "next: "))
                          for line in lines), lines
     assert (out / "libraries.log").is_file()
