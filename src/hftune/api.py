@@ -214,13 +214,9 @@ def run(config: str | Path | Mapping[str, Any] | StudyConfig,
     cfg = study_config(config, overrides, data_dir=data_dir)
     if not progress:
         return Study(run_study(cfg, address=address, overwrite=overwrite).root)
-    from hftune.study.prepare import study_objective
-    from hftune.study.progress import LiveProgress, planned_trials
+    from hftune.study.progress import LiveProgress
 
-    metric, mode = study_objective(cfg)
-    with LiveProgress(metric, mode, rule=cfg.strategy.score,
-                      planned=planned_trials(cfg.study_dir),
-                      search_keys=list(cfg.search_space)) as view:
+    with LiveProgress.for_study(cfg) as view:
         result = run_study(cfg, address=address, overwrite=overwrite, on_change=view.update)
     return Study(result.root)
 

@@ -32,13 +32,9 @@ def run(
         if quiet:
             result = run_study(cfg, address=address, overwrite=overwrite)
         else:
-            from hftune.study.prepare import study_objective
-            from hftune.study.progress import LiveProgress, planned_trials
+            from hftune.study.progress import LiveProgress
 
-            metric, mode = study_objective(cfg)
-            with LiveProgress(metric, mode, rule=cfg.strategy.score,
-                              planned=planned_trials(cfg.study_dir),
-                              search_keys=list(cfg.search_space)) as progress:
+            with LiveProgress.for_study(cfg) as progress:
                 result = run_study(cfg, address=address, overwrite=overwrite,
                                    on_change=progress.update)
     print_outcome(result)

@@ -65,8 +65,8 @@ def comparison_table(studies: list[StudyData],
                "Compute", "Wall min",
                "Cost" if price_per_hour is None else f"Cost at {price_per_hour:g}/h"]
     rows = []
-    for s in studies:
-        r = summary_row(s, price)
+    summaries = [summary_row(s, price) for s in studies]
+    for s, r in zip(studies, summaries, strict=True):
         counts = f"{r['trials']} ({r['finished']} / {r['stopped']} / {r['errored']})"
         live = [f"{r[k]} {k}" for k in ("running", "pending") if r[k]]
         if live:
@@ -84,8 +84,8 @@ def comparison_table(studies: list[StudyData],
     prefixes = list(dict.fromkeys(p for s in studies for p in s.study.extra_evaluations))
     for offset, prefix in enumerate(prefixes):  # e.g. MNLI's mismatched set: never selected on
         headers.insert(8 + offset, f"Best trial on {prefix}")
-        for s, row in zip(studies, rows, strict=True):
-            row.insert(8 + offset, fixed(summary_row(s, price)["also"].get(prefix), 4))
+        for r, row in zip(summaries, rows, strict=True):
+            row.insert(8 + offset, fixed(r["also"].get(prefix), 4))
     if any(rerun_configs(s) for s in studies):  # only after `hftune rerun`
         headers.insert(8, "Best config rerun (mean ± std)")
         for s, row in zip(studies, rows, strict=True):

@@ -20,12 +20,11 @@ shown once a trial has ended and the number of planned trials is known.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -33,8 +32,11 @@ from rich.table import Table
 from rich.text import Text
 
 from hftune.errors import HftuneInputError
-from hftune.study.records import ENDED_STATES, TrialRecord
+from hftune.study.records import ENDED_STATES, TrialRecord, score_value
 from hftune.study.store import StudyStore
+
+if TYPE_CHECKING:
+    from hftune.config.schema import StudyConfig
 
 ENDED_ROWS = 3  # ended trials shown below the running ones
 
@@ -79,6 +81,7 @@ class LiveProgress:
         self.console = console or Console(stderr=True)
         self.started = time.perf_counter()
         self.planned = planned or (lambda: None)
+        self._planned: int | None = None  # what ``planned`` said at the latest update
         self.search_keys = search_keys
         # a terminal or Jupyter (Rich renders there, ipywidgets updating it in place): the
         # table; anything else: one line per event
@@ -86,6 +89,16 @@ class LiveProgress:
         self.views: dict[str, TrialView] = {}
         self._seen: dict[str, tuple[str, int]] = {}
         self._live: Live | None = None
+
+    @classmethod
+    def for_study(cls, cfg: StudyConfig) -> LiveProgress:
+        """The view of a study about to run from ``cfg`` (``hftune run``, ``hftune.run``):
+        its objective and searched keys, the planned trials read from its folder."""
+        from hftune.study.prepare import study_objective
+
+        metric, mode = study_objective(cfg)
+        return cls(metric, mode, rule=cfg.strategy.score, planned=planned_trials(cfg.study_dir),
+                   search_keys=list(cfg.search_space))
 
     def __enter__(self) -> LiveProgress:
         return self
@@ -99,6 +112,7 @@ class LiveProgress:
     # -- events ---------------------------------------------------------------------------
     def update(self, records: dict[str, TrialRecord]) -> None:
         """Take the records' changes; redraw (a terminal) or print one line per event."""
+        self._planned = self.planned()  # once per update: it may read the study folder
         for trial_id, rec in records.items():
             key = (rec.state, len(rec.reports))
             before = self._seen.get(trial_id)
@@ -117,9 +131,8 @@ class LiveProgress:
             self._live.update(self.render())
 
     def _view(self, rec: TrialRecord) -> TrialView:
-        values = [r.get(self.metric) for r in rec.reports]
-        finite = [float(v) for v in values if isinstance(v, int | float)
-                  and math.isfinite(float(v))]
+        finite = [v for v in (score_value(r.get(self.metric)) for r in rec.reports)
+                  if v is not None]
         epochs = rec.config.get("num_train_epochs")
         seconds = None
         if rec.state in ENDED_STATES and rec.ended_at is not None and rec.started_at is not None:
@@ -159,7 +172,7 @@ class LiveProgress:
 
     def seconds_left(self) -> float | None:
         """The rough estimate of the module docstring; ``None`` until it can be made."""
-        planned = self.planned()
+        planned = self._planned
         durations = [v.seconds for v in self.views.values() if v.seconds is not None]
         if planned is None or not durations:
             return None
@@ -171,7 +184,7 @@ class LiveProgress:
         return remaining * (sum(durations) / len(durations)) / max(1, len(running))
 
     def header(self) -> str:
-        planned = self.planned()
+        planned = self._planned
         done = sum(v.state in ENDED_STATES for v in self.views.values())
         running = sum(v.state == "running" for v in self.views.values())
         parts = [f"trials {done} done / {planned if planned is not None else '?'} planned, "
