@@ -34,8 +34,6 @@ MODULES: dict[str, list[str]] = {
     "src/hftune/study/holdout.py": ["tests/unit/test_holdout.py",
                                     "tests/unit/test_export_choice.py"],
     "src/hftune/study/records.py": ["tests/unit/test_recorder_resume.py",
-                                    "tests/unit/test_recorder_ray.py",
-                                    "tests/unit/test_runner_ends.py",
                                     "tests/unit/test_report_data.py"],
     "src/hftune/study/resume.py": ["tests/unit/test_resume_snapshot.py",
                                    "tests/unit/test_recorder_resume.py"],
