@@ -39,6 +39,22 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random T5 (encoder-decoder) with the packaged MiniLM tokenizer."""
+    from hftune.testing.tiny_model import make_tiny_generative
+
+    return make_tiny_generative(tmp_path_factory.mktemp("tiny-t5"), "t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama (decoder-only) with the packaged MiniLM tokenizer."""
+    from hftune.testing.tiny_model import make_tiny_generative
+
+    return make_tiny_generative(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """One local Ray instance for the whole test session (2 CPUs), started as hftune starts one."""
     import ray

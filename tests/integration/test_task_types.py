@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from hftune.study.loading import validate_study
 from hftune.study.prepare import prepare_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
+from hftune.testing.study_checks import check_holdout_rerun_report_status
 
 pytestmark = pytest.mark.integration
 
@@ -129,36 +129,6 @@ def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded
     card = (model_dir / "README.md").read_text()
     assert kind.replace("_", " ") in card and metric in card
     check_holdout_rerun_report_status(out, metric, monkeypatch, capsys)
-
-
-def check_holdout_rerun_report_status(out: Path, metric: str, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """The held-out estimate is in the type's metric; seed reruns of the best config score
-    it; report and status name it and show the study's numbers."""
-    from hftune.study.rerun import rerun_study
-    from hftune.testing.cli import run_cli
-
-    study = StudyStore(out).read_study()
-    best = {t.trial_id: t for t in StudyStore(out).read_trials()}[study.best_trial_id]
-    assert study.best_holdout is not None and math.isfinite(study.best_holdout)
-    assert best.holdout["metrics"][metric] == study.best_holdout
-    summary = rerun_study(out, top=1, seeds=2)
-    [row] = summary["configs"]
-    assert row["n"] == 2 and all(math.isfinite(v) for v in row["values"])
-    report = out.parent / "report.md"
-    code, _, err = run_cli(["report", str(out), "--format", "md", "-o", str(report)],
-                           monkeypatch, capsys)
-    assert code == 0, err
-    text = report.read_text()
-    assert f"{metric} (max)" in text
-    assert f"{study.best_value:.4f}" in text and f"{study.best_holdout:.4f}" in text
-    assert f"{row['mean']:.4f}" in text
-    monkeypatch.setenv("COLUMNS", "200")  # the whole table: no header cut to the terminal
-    code, stdout, err = run_cli(["status", str(out)], monkeypatch, capsys)
-    assert code == 0, err
-    assert f"best {metric}" in stdout  # the column: status rounds to 4 significant digits
-    shown = [float(x) for x in re.findall(r"-?\d+\.\d+", stdout)]
-    assert any(math.isclose(x, study.best_value, abs_tol=1e-3) for x in shown), stdout
 
 
 def test_pbt_on_token_classification_ranks_by_f1_and_applies_the_explored_rate(

@@ -32,12 +32,16 @@ BLOCKS = readme_blocks()
 def test_the_readme_has_a_block_for_every_new_type() -> None:
     assert sorted(kind for kind, _, _ in BLOCKS) == sorted(
         ["regression", "multi_label", "token_classification", "question_answering",
-         "multiple_choice"])
+         "multiple_choice", "seq2seq", "causal_lm"])
+
+
+# the model each type needs (the others: the tiny BERT)
+MODELS = {"seq2seq": "tiny_t5", "causal_lm": "tiny_llama"}
 
 
 @pytest.mark.parametrize(("kind", "row", "config"), BLOCKS, ids=[b[0] for b in BLOCKS])
-def test_each_readme_block_prepares_a_study(kind: str, row: dict, config: dict,
-                                            tiny_bert: Path, tmp_path: Path) -> None:
+def test_each_readme_block_prepares_a_study(kind: str, row: dict, config: dict, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
     from hftune.study.loading import validate_study
     from hftune.study.prepare import prepare_study
     from hftune.testing.splits import write_splits
@@ -46,8 +50,9 @@ def test_each_readme_block_prepares_a_study(kind: str, row: dict, config: dict,
     task = dict(config["task"])
     task["data_dir"] = str(write_splits(tmp_path / "data", rows, rows))
     cfg = validate_study({"name": "readme", "output_dir": str(tmp_path / "out"),
-                          "model": str(tiny_bert), "task": task,
-                          "max_length": config.get("max_length", 64),
+                          "model": str(request.getfixturevalue(MODELS.get(kind, "tiny_bert"))),
+                          "task": task, "max_length": config.get("max_length", 64),
+                          "evaluation": config.get("evaluation", {}),
                           "search_space": {"learning_rate": [1e-4]}})
     prepared = prepare_study(cfg)
     assert prepared.task.type.name == kind

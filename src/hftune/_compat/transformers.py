@@ -107,6 +107,42 @@ def extra_evaluations_trainer(base: type) -> type:
     return ExtraEvaluationsTrainer
 
 
+def scored_evaluations_trainer(base: type) -> type:
+    """``base`` (a ``Trainer`` class) whose every evaluation of the main dataset also runs the
+    scorer given to ``set_scorer(scorer)``: ``scorer(model, batch_size) -> {name: value}``
+    (text generation and its metrics), added to the evaluation's metrics as ``eval_<name>``
+    *before* the callbacks' ``on_evaluate`` sees them (one record per evaluation).
+    ``eval_runtime`` then includes the scorer's time.
+
+    Relies on ``Trainer.evaluate`` calling ``Trainer.evaluation_loop(dataloader, description,
+    prediction_loss_only, ignore_keys, metric_key_prefix)`` and then the callbacks with the
+    loop's ``metrics`` (transformers 4-5); the extra validation splits' loops
+    (:func:`extra_evaluations_trainer`, ``metric_key_prefix`` other than ``eval``) are not
+    scored.
+    """
+    if not callable(getattr(base, "evaluation_loop", None)):
+        raise internal_moved(TRANSFORMERS, "Trainer.evaluation_loop",
+                             "generate text at each evaluation")
+
+    class ScoredEvaluationsTrainer(base):  # type: ignore[misc, valid-type]
+        def set_scorer(self, scorer: Callable[[Any, int], dict[str, float]]) -> None:
+            self._hftune_scorer = scorer
+
+        def evaluation_loop(self, dataloader: Any, description: str,
+                            prediction_loss_only: bool | None = None,
+                            ignore_keys: list[str] | None = None,
+                            metric_key_prefix: str = "eval") -> Any:
+            output = super().evaluation_loop(dataloader, description, prediction_loss_only,
+                                             ignore_keys, metric_key_prefix)
+            scorer = getattr(self, "_hftune_scorer", None)
+            if scorer is not None and metric_key_prefix == "eval":
+                scores = scorer(self.model, self.args.eval_batch_size)
+                output.metrics.update({f"eval_{k}": v for k, v in scores.items()})
+            return output
+
+    return ScoredEvaluationsTrainer
+
+
 @functools.cache
 def import_integrations() -> None:
     """Import transformers' integrations module with the ``print`` calls it makes on import

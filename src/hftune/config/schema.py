@@ -33,7 +33,10 @@ class _Section(BaseModel):
 # for a type that does not take it is refused, naming the type(s) it belongs to.
 TYPE_FIELDS = ("text_fields", "label_field", "labels", "tokens_field", "tags_field",
                "label_all_tokens", "question_field", "context_field", "answers_field",
-               "doc_stride", "max_answer_length", "choices_fields", "choices_field")
+               "doc_stride", "max_answer_length", "choices_fields", "choices_field",
+               "source_field", "target_field", "source_prefix", "max_target_length",
+               "prompt_template", "response_field", "text_field", "messages_field",
+               "chat_template")
 
 
 class TaskConfig(_Section):
@@ -62,6 +65,17 @@ class TaskConfig(_Section):
     # multiple_choice
     choices_fields: list[str] | None = Field(default=None, min_length=2)
     choices_field: str | None = None
+    # seq2seq
+    source_field: str | None = None
+    target_field: str | None = None
+    source_prefix: str | None = None
+    max_target_length: int | None = Field(default=None, ge=1)
+    # causal_lm: prompt_template + response_field, text_field, or messages_field
+    prompt_template: str | None = None
+    response_field: str | None = None
+    text_field: str | None = None
+    messages_field: str | None = None
+    chat_template: str | None = None
     train_split: str = "train"
     validation_split: str | None = None
     test_split: str | None = None
@@ -199,6 +213,18 @@ class BudgetConfig(_Section):
     max_failures: int = Field(default=0, ge=0)
 
 
+class GenerationConfig(_Section):
+    """``evaluation.generation``: generate text at each evaluation (seq2seq, causal_lm) and
+    score it. ``max_samples``: generate for the first rows only (the loss still covers every
+    row); ``metrics``: of rouge1, rouge2, rougeL, bleu, exact_match (default: the type's)."""
+
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    num_beams: int = Field(default=1, ge=1, le=16)
+    max_samples: int | None = Field(default=None, gt=0)
+    metrics: list[Literal["rouge1", "rouge2", "rougeL", "bleu", "exact_match"]] | None = Field(
+        default=None, min_length=1)
+
+
 class EvaluationConfig(_Section):
     """When trials evaluate (and report to the strategy), and the held-out estimate.
 
@@ -213,6 +239,7 @@ class EvaluationConfig(_Section):
     eval_steps: int | None = Field(default=None, gt=0)
     holdout: float | None = Field(default=None, gt=0, lt=1)
     holdout_top_k: int = Field(default=1, ge=1)
+    generation: GenerationConfig | None = None
 
     @model_validator(mode="after")
     def _steps_need_a_count(self) -> EvaluationConfig:

@@ -8,6 +8,7 @@ task declares its type's fields in the config.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,12 +92,14 @@ def check_split_names(task: ResolvedTask) -> None:
                 raise ConfigError(f"{key} and {other} both name the split '{split}'{hint}")
 
 
-def resolve_task(cfg: TaskConfig) -> ResolvedTask:
+def resolve_task(cfg: TaskConfig, generation: Mapping[str, Any] | None = None) -> ResolvedTask:
     """Resolve a config's task: a known task's defaults under the config's own values.
 
-    Raises :class:`ConfigError` for a custom sequence-classification-like task without its
-    text fields, for option values the type refuses, and for split names that overlap
-    (:func:`check_split_names`), e.g. ``test_split`` equal to the validation split.
+    ``generation``: the study's ``evaluation.generation`` (text generated at each evaluation;
+    only a type that generates takes it). Raises :class:`ConfigError` for a custom
+    sequence-classification-like task without its text fields, for ``generation`` with a type
+    that does not generate text, for option values the type refuses, and for split names that
+    overlap (:func:`check_split_names`), e.g. ``test_split`` equal to the validation split.
     """
     known = KNOWN_TASKS.get(cfg.name)
     kind = cfg.task_type
@@ -116,7 +119,11 @@ def resolve_task(cfg: TaskConfig) -> ResolvedTask:
             f"task must declare task.text_fields and task.label_field")
     labels = tuple(str(x) for x in cfg.labels) if cfg.labels else (
         known.label_names if known else None)
-    settings = TaskSettings(cfg.name, options, labels, known.metrics if known else ())
+    if generation is not None and not task_type(kind, TaskSettings(cfg.name)).generates:
+        raise ConfigError(f"evaluation.generation: task type '{kind}' does not generate text; "
+                          f"generation is for the types seq2seq and causal_lm")
+    settings = TaskSettings(cfg.name, options, labels, known.metrics if known else (),
+                            generation=dict(generation) if generation is not None else None)
     return ResolvedTask(
         name=cfg.name,
         type=task_type(kind, settings),

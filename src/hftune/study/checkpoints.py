@@ -139,10 +139,14 @@ def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any,
         args = TrainingArguments(output_dir=scratch, per_device_eval_batch_size=batch_size,
                                  report_to=[], disable_tqdm=True, use_cpu=use_cpu,
                                  dataloader_num_workers=0, remove_unused_columns=False)
-        trainer = trainer_class(ordered_eval=kind.ordered_eval)(
+        scorer = kind.scorer(split, tokenizer)
+        trainer = trainer_class(ordered_eval=kind.ordered_eval, scored=scorer is not None)(
             model=model, args=args, data_collator=PaddingCollator(kind.collator(tokenizer)),
-            compute_metrics=kind.compute_metrics(split, names))
+            compute_metrics=kind.compute_metrics(split, names),
+            preprocess_logits_for_metrics=kind.preprocess_logits())
         trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout
+        if scorer is not None:
+            trainer.set_scorer(scorer)
         out = trainer.evaluate(model_inputs(split.features, model))
     wanted = ("loss", *kind.metrics)
     return {k[5:]: float(v) for k, v in out.items() if k.startswith("eval_") and k[5:] in wanted}

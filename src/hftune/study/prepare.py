@@ -81,7 +81,13 @@ def resolve_objective(cfg: StudyConfig, task: ResolvedTask) -> tuple[str, str]:
 def study_objective(cfg: StudyConfig) -> tuple[str, str]:
     """:func:`resolve_objective` for the config's own task (resolved here, so that callers such
     as the CLI need not know the task registry)."""
-    return resolve_objective(cfg, resolve_task(cfg.task))
+    return resolve_objective(cfg, study_task(cfg))
+
+
+def study_task(cfg: StudyConfig) -> ResolvedTask:
+    """The config's task resolved with its ``evaluation.generation``."""
+    generation = cfg.evaluation.generation
+    return resolve_task(cfg.task, generation.model_dump() if generation is not None else None)
 
 
 def default_resources(cfg: StudyConfig, total_cpus: float | None = None,
@@ -140,7 +146,7 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True,
 
     if tracking:
         check_tracking_available(cfg)  # a tracking client not installed: fail before any work
-    task = resolve_task(cfg.task)
+    task = study_task(cfg)
     metric, mode = resolve_objective(cfg, task)
     if cfg.evaluation.holdout is not None and task.test_split:
         raise ConfigError("evaluation.holdout: the held-out part is either a share of the "

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from hftune.errors import ConfigError
 from hftune.tasks.base import TaskSettings, TaskType, TokenizedSplit
+from hftune.tasks.causal_lm import CausalLM
 from hftune.tasks.multi_label import MultiLabel
 from hftune.tasks.multiple_choice import MultipleChoice
 from hftune.tasks.question_answering import QuestionAnswering
 from hftune.tasks.regression import Regression
+from hftune.tasks.seq2seq import Seq2Seq
 from hftune.tasks.sequence_classification import SequenceClassification
 from hftune.tasks.token_classification import TokenClassification
 
@@ -19,7 +21,7 @@ DEFAULT_TYPE = "sequence_classification"
 
 TASK_TYPES: dict[str, type[TaskType]] = {
     t.name: t for t in (SequenceClassification, Regression, MultiLabel, TokenClassification,
-                      QuestionAnswering, MultipleChoice)
+                      QuestionAnswering, MultipleChoice, Seq2Seq, CausalLM)
 }
 
 __all__ = ["DEFAULT_TYPE", "TASK_TYPES", "TaskSettings", "TaskType", "TokenizedSplit",

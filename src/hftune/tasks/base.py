@@ -34,6 +34,9 @@ class TaskSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     label_names: tuple[str, ...] | None = None
     metrics: tuple[str, ...] = ()
+    # evaluation.generation (types that generate text: ``TaskType.generates``): max_new_tokens,
+    # num_beams, max_samples, metrics; None: no text is generated at evaluation
+    generation: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -61,6 +64,7 @@ class TaskType(ABC):
     the order of the evaluation features (no length-grouped evaluation batches).
     ``default_max_length``: a type's own default for ``max_length`` (``None``: the study's).
     ``minimised``: the metrics where lower is better (a study optimising one minimises).
+    ``generates``: the type can generate text at evaluation (``evaluation.generation``).
     """
 
     name: ClassVar[str]
@@ -72,6 +76,7 @@ class TaskType(ABC):
     ordered_eval: ClassVar[bool] = False
     default_max_length: ClassVar[int | None] = None
     minimised: ClassVar[tuple[str, ...]] = ()
+    generates: ClassVar[bool] = False
 
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings
@@ -131,6 +136,19 @@ class TaskType(ABC):
     @abstractmethod
     def compute_metrics(self, split: TokenizedSplit, label_names: tuple[str, ...]) -> Metrics:
         """A ``Trainer(compute_metrics=...)`` function giving :attr:`metrics` for ``split``."""
+
+    def preprocess_logits(self) -> Callable[[Any, Any], Any] | None:
+        """A ``Trainer(preprocess_logits_for_metrics=...)`` function that reduces each batch's
+        logits to what :meth:`compute_metrics` needs (a language model's logits, vocabulary
+        wide, would not fit in memory over a split); ``None``: the logits as they are."""
+        return None
+
+    def scorer(self, split: TokenizedSplit,
+               tokenizer: Any) -> Callable[..., dict[str, float]] | None:
+        """What each evaluation of ``split`` computes besides the ``Trainer``'s own loop:
+        ``scorer(model, batch_size) -> {metric: value}`` (a generative type's generated-text
+        metrics); ``None`` for types without one."""
+        return None
 
     # -- export ---------------------------------------------------------------------------
     def describe(self, label_names: tuple[str, ...]) -> str:

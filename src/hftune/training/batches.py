@@ -66,18 +66,29 @@ def column_as_list(column: Any) -> list[Any]:
     return list(column)
 
 
-def trainer_class(ordered_eval: bool = False, extra_evaluations: bool = False) -> type:
+def trainer_class(ordered_eval: bool = False, extra_evaluations: bool = False,
+                  scored: bool = False) -> type:
     """transformers' ``Trainer``, with length-grouped samplers that hold a list of lengths
     (:func:`hftune._compat.transformers.length_list_trainer`); with ``ordered_eval`` the
     evaluation rows go in their order (a task whose metrics match predictions to features by
     position: extractive QA), not in length groups. With ``extra_evaluations`` it has
     ``add_extra_evaluation(prefix, dataset, compute_metrics)``: every evaluation also scores
     that dataset, its metrics in the same record as ``eval_<prefix>_<metric>``
-    (:func:`hftune._compat.transformers.extra_evaluations_trainer`)."""
-    from hftune._compat.transformers import extra_evaluations_trainer, length_list_trainer
+    (:func:`hftune._compat.transformers.extra_evaluations_trainer`). With ``scored`` it has
+    ``set_scorer(scorer)``: every evaluation of the main dataset also runs
+    ``scorer(model, batch_size)`` (a task type's :meth:`~hftune.tasks.TaskType.scorer`: the
+    generated-text metrics), in the same record
+    (:func:`hftune._compat.transformers.scored_evaluations_trainer`)."""
+    from hftune._compat.transformers import (
+        extra_evaluations_trainer,
+        length_list_trainer,
+        scored_evaluations_trainer,
+    )
 
     cls = length_list_trainer(lengths_as_list, in_order if ordered_eval else lengths_as_list)
-    return extra_evaluations_trainer(cls) if extra_evaluations else cls
+    if extra_evaluations:
+        cls = extra_evaluations_trainer(cls)
+    return scored_evaluations_trainer(cls) if scored else cls
 
 
 def in_order(sampler: Any) -> Any:

@@ -93,9 +93,13 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     from hftune.training.timing import StartupTiming
 
     kind = setup.kind()
+    eval_split = TokenizedSplit(setup.eval_dataset, len(setup.eval_dataset),
+                                setup.eval_references)
+    scorer = kind.scorer(eval_split, setup.tokenizer)
     # imports transformers' Trainer (a cold worker's first trial)
     trainer_cls = trainer_class(ordered_eval=kind.ordered_eval,
-                                extra_evaluations=bool(setup.extra_eval))
+                                extra_evaluations=bool(setup.extra_eval),
+                                scored=scorer is not None)
     started = time.perf_counter()
     timing = StartupTiming(started)
     prepare_heap()
@@ -165,12 +169,13 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
         train_dataset=model_inputs(setup.train_dataset, model),
         eval_dataset=model_inputs(setup.eval_dataset, model),
         data_collator=PaddingCollator(kind.collator(setup.tokenizer)),
-        compute_metrics=kind.compute_metrics(
-            TokenizedSplit(setup.eval_dataset, len(setup.eval_dataset), setup.eval_references),
-            setup.label_names),
+        compute_metrics=kind.compute_metrics(eval_split, setup.label_names),
+        preprocess_logits_for_metrics=kind.preprocess_logits(),
         callbacks=[c for c in (apply, callback, stop, timing) if c is not None],
     )
     trainer.remove_callback(_printer_callback())
+    if scorer is not None:
+        trainer.set_scorer(scorer)
     for prefix, split in setup.extra_eval.items():
         trainer.add_extra_evaluation(prefix, model_inputs(split.features, model),
                                      kind.compute_metrics(split, setup.label_names))

@@ -1,0 +1,42 @@
+"""Checks of a finished study that several integration tests share."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from hftune.study.store import StudyStore
+
+
+def check_holdout_rerun_report_status(out: Path, metric: str, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str],
+                                      mode: str = "max") -> None:
+    """The held-out estimate is in the type's metric; seed reruns of the best config score
+    it; report and status name it and show the study's numbers."""
+    from hftune.study.rerun import rerun_study
+    from hftune.testing.cli import run_cli
+
+    study = StudyStore(out).read_study()
+    best = {t.trial_id: t for t in StudyStore(out).read_trials()}[study.best_trial_id]
+    assert study.best_holdout is not None and math.isfinite(study.best_holdout)
+    assert best.holdout["metrics"][metric] == study.best_holdout
+    summary = rerun_study(out, top=1, seeds=2)
+    [row] = summary["configs"]
+    assert row["n"] == 2 and all(math.isfinite(v) for v in row["values"])
+    report = out.parent / "report.md"
+    code, _, err = run_cli(["report", str(out), "--format", "md", "-o", str(report)],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    text = report.read_text()
+    assert f"{metric} ({mode})" in text
+    assert f"{study.best_value:.4f}" in text and f"{study.best_holdout:.4f}" in text
+    assert f"{row['mean']:.4f}" in text
+    monkeypatch.setenv("COLUMNS", "200")  # the whole table: no header cut to the terminal
+    code, stdout, err = run_cli(["status", str(out)], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"best {metric}" in stdout  # the column: status rounds to 4 significant digits
+    shown = [float(x) for x in re.findall(r"-?\d+\.\d+", stdout)]
+    assert any(math.isclose(x, study.best_value, abs_tol=1e-3) for x in shown), stdout
