@@ -143,13 +143,14 @@ class Study:
         return Path(result.path)
 
     def export(self, output: str | Path, *, trial: str | None = None,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, merge: bool = False) -> Path:
         """``hftune export``: the best trial's (or ``trial``'s) checkpoint, tokenizer and
-        model card as a loadable folder; returns it."""
+        model card as a loadable folder; returns it. ``merge``: a peft study's adapter merged
+        into a whole model (``hftune export --merge``)."""
         from hftune.study.export import export_best
 
         return Path(export_best(self.root, Path(output), trial_id=trial,
-                                overwrite=overwrite).out)
+                                overwrite=overwrite, merge=merge).out)
 
     def resume(self, *, address: str | None = None) -> Study:
         """``hftune resume``: finish the study (ended trials stay, interrupted ones go on)."""

@@ -22,6 +22,25 @@ from typing import Any
 from hftune.errors import ConfigError
 
 MODEL_PREFIX = "model."
+PEFT_PREFIX = "peft."  # adapter settings (hftune.training.adapters), checked against peft
+# the adapter keys PBT may explore: the others change the adapter's weights' names or shapes
+# (``peft.r``, ``peft.target_modules``), so a checkpoint of one value does not load into another
+EXPLORABLE_PEFT_KEYS = frozenset({"lora_alpha", "lora_dropout", "alpha_pattern"})
+# search-space keys that are not TrainingArguments fields
+NON_TRAINING_PREFIXES = (MODEL_PREFIX, PEFT_PREFIX)
+
+
+def unexplorable(names: Any) -> list[str]:
+    """The ``peft.*`` keys of ``names`` that PBT may not explore (all but
+    :data:`EXPLORABLE_PEFT_KEYS`)."""
+    return [n for n in names if n.startswith(PEFT_PREFIX)
+            and n[len(PEFT_PREFIX):] not in EXPLORABLE_PEFT_KEYS]
+
+
+def is_training_key(name: str) -> bool:
+    """Whether a search-space key is a ``TrainingArguments`` field (not ``model.*`` or
+    ``peft.*``)."""
+    return not name.startswith(NON_TRAINING_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -172,15 +191,17 @@ def parse_space(raw: Mapping[str, Any], *, training_fields: set[str],
     """
     space: dict[str, Dimension] = {}
     for name, value in raw.items():
-        if not name.startswith(MODEL_PREFIX) and name not in training_fields:
+        if is_training_key(name) and name not in training_fields:
             raise ConfigError(
                 f"{section}.{name}: not a TrainingArguments field; use a real field "
                 f"(e.g. learning_rate, per_device_train_batch_size, num_train_epochs, "
-                f"weight_decay, warmup_steps, lr_scheduler_type, seed) or "
-                f"'model.<config key>'"
+                f"weight_decay, warmup_steps, lr_scheduler_type, seed), "
+                f"'model.<config key>' or 'peft.<adapter key>'"
             )
         if name.startswith(MODEL_PREFIX) and len(name) == len(MODEL_PREFIX):
             raise ConfigError(f"{section}.model.: name a model config key after 'model.'")
+        if name.startswith(PEFT_PREFIX) and len(name) == len(PEFT_PREFIX):
+            raise ConfigError(f"{section}.peft.: name an adapter key after 'peft.'")
         space[name] = parse_dimension(name, value, section=section)
     return space
 
@@ -221,12 +242,13 @@ def grid_size(space: Mapping[str, Dimension]) -> int:
 
 
 def split_hyperparameters(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a trial config into (TrainingArguments values, model-config overrides).
+    """Split a trial config into (TrainingArguments values, model-config overrides); its
+    ``peft.*`` values are neither (the trial's adapter takes them).
 
     Numpy scalars (as Ray's samplers produce) become plain Python numbers.
     """
     plain = {k: python_value(v) for k, v in config.items()}
-    training = {k: v for k, v in plain.items() if not k.startswith(MODEL_PREFIX)}
+    training = {k: v for k, v in plain.items() if is_training_key(k)}
     model = {k[len(MODEL_PREFIX) :]: v for k, v in plain.items() if k.startswith(MODEL_PREFIX)}
     return training, model
 

@@ -105,3 +105,13 @@ def test_config_accepts_auto_and_numbers_only() -> None:
     for bad in (-1, "half"):
         with pytest.raises(HftuneInputError):
             validate_study({**base, "resources": {"gpus_per_trial": bad}})
+
+
+def test_a_lora_study_is_probed_with_its_largest_adapter() -> None:
+    from hftune.study.gpu_packing import largest_adapter
+
+    assert largest_adapter(None, {"peft.r": [4, 8]}) is None
+    assert largest_adapter({"target_modules": ["query"]}, {})["r"] == 8  # the default rank
+    assert largest_adapter({"r": 2}, {"peft.r": {"choice": [4, 16, 8]}})["r"] == 16
+    assert largest_adapter({"r": 2}, {"peft.r": {"randint": [2, 32]}})["target_modules"] == \
+        "all-linear"

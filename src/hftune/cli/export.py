@@ -15,13 +15,16 @@ def export(
     trial: str | None = typer.Option(None, "--trial",
                                      help="Export this trial instead of the best one."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty folder."),
+    merge: bool = typer.Option(False, "--merge",
+                               help="A peft study: merge the adapter into a whole model."),
     verbose: bool = VERBOSE,
 ) -> None:
     """Write the best trial's best checkpoint, its tokenizer and a model card to OUTPUT."""
     from hftune.study.export import export_best
 
     with libraries_logged(verbose, study_dir):
-        result = export_best(study_dir, output, trial_id=trial, overwrite=overwrite)
+        result = export_best(study_dir, output, trial_id=trial, overwrite=overwrite,
+                             merge=merge)
     value = "-" if result.value is None else f"{result.value:.4f}"
     typer.echo(f"exported trial {result.trial_id} (epoch {result.checkpoint.epoch:g}, "
                f"validation {value}) to {result.out}")

@@ -384,6 +384,9 @@ class StudyConfig(_Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    # a peft adapter (LoRA) instead of full fine-tuning: method and the method's config fields,
+    # checked against peft's own config class before any trial (hftune.training.adapters)
+    peft: dict[str, Any] | None = None
     # Run model/tokenizer code shipped with a Hub model (arbitrary Python): off unless set here.
     trust_remote_code: bool = False
 

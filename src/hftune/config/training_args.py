@@ -47,7 +47,7 @@ from typing import Any
 
 from hftune.config.schema import TrialContext
 from hftune.errors import ConfigError, refuse_for_new_study
-from hftune.space import MODEL_PREFIX, Dimension
+from hftune.space import Dimension, is_training_key
 from hftune.trial_arguments import training_arguments
 
 # Checked by type only: what TrainingArguments makes of them depends on the trials' machine.
@@ -293,7 +293,7 @@ def check_together(where: str, values: Mapping[str, Any], context: TrialContext)
     :func:`check_value`) on top of the fixed ``training`` values; raise :class:`ConfigError`
     naming ``where`` when transformers refuses them together. ``model.*`` keys are skipped."""
     fields = {k: v for k, v in values.items()
-              if not k.startswith(MODEL_PREFIX) and k not in MACHINE_DEPENDENT}
+              if is_training_key(k) and k not in MACHINE_DEPENDENT}
     try:
         _build(context, fields)
     except Exception as exc:  # any refusal of transformers' becomes one line
@@ -335,7 +335,7 @@ def check_fixed_training(context: TrialContext,
 
 def _searched_fields(space: Iterable[Dimension]) -> list[Dimension]:
     """The searched ``TrainingArguments`` fields that a build on this machine can check."""
-    return [d for d in space if not d.name.startswith(MODEL_PREFIX)
+    return [d for d in space if is_training_key(d.name)
             and d.name not in MACHINE_DEPENDENT and d.edge_values()]
 
 
@@ -373,7 +373,7 @@ def check_dimension(dim: Dimension, context: TrialContext,
     """Check a search-space dimension of a ``TrainingArguments`` field: its domain's type, and
     each value of a list or choice or both ends of a range (``model.*`` keys are skipped), on
     top of ``base``, meeting ``max_steps`` (see :func:`check_value`)."""
-    if dim.name.startswith(MODEL_PREFIX):
+    if not is_training_key(dim.name):
         return
     where = f"search_space.{dim.name}"
     if is_integer_field(dim.name) and not dim.is_categorical and not dim.is_integer:

@@ -9,14 +9,15 @@ Exploit and the restore rule live in :mod:`hftune.training.checkpoint`.
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hftune.config.loading import training_argument_fields
-from hftune.errors import ConfigError, refuse_for_new_study
-from hftune.space import Dimension, parse_space, python_value, to_ray_domain
+from hftune.errors import ConfigError, HftuneWarning, refuse_for_new_study
+from hftune.space import Dimension, parse_space, python_value, to_ray_domain, unexplorable
 from hftune.strategies.base import Strategy
 
 
@@ -103,19 +104,34 @@ class PBTStrategy(Strategy):
     def check(self) -> None:
         check_restorable(self.space, self.context.training)
         self.mutation_space()
+        fixed = unexplorable(self.space)
+        if fixed and self.options.mutations is None:
+            warnings.warn(HftuneWarning(
+                f"strategy: {', '.join(fixed)} shape the adapter's weights, so PBT draws "
+                f"{'it' if len(fixed) == 1 else 'them'} for the first population only and never "
+                f"explores {'it' if len(fixed) == 1 else 'them'} (a member that exploits takes "
+                f"its donor's)"), stacklevel=2)
 
     def mutation_space(self) -> dict[str, Dimension]:
         """What explore may change: ``mutations`` (each also in the search space), by default
-        the whole search space."""
+        the whole search space but the adapter keys that change its weights' shapes
+        (:func:`hftune.space.unexplorable`); naming one of those is refused."""
         raw = self.options.mutations
         if raw is None:
-            return dict(self.space)
+            fixed = set(unexplorable(self.space))
+            return {k: d for k, d in self.space.items() if k not in fixed}
         mutations = parse_space(raw, training_fields=set(training_argument_fields()),
                                 section="strategy.mutations")
         unknown = [k for k in mutations if k not in self.space]
         if unknown:
             raise ConfigError(f"strategy.mutations.{unknown[0]}: also declare it in search_space "
                               f"(the initial population is drawn from there)")
+        fixed = unexplorable(mutations)
+        if fixed:
+            raise ConfigError(f"strategy.mutations.{fixed[0]}: changes the shape of the "
+                              f"adapter's weights, so a donor's checkpoint would not load into "
+                              f"the explored model; search it in search_space only (the first "
+                              f"population) and leave it out of mutations")
         return mutations
 
     def check_num_samples(self, requested: int | None) -> None:
@@ -192,8 +208,15 @@ class PB2Strategy(Strategy):
                         f"strategy.bounds.{key}: [{lo}, {hi}] reaches outside search_space.{key} "
                         f"({dim.describe()}); PB2 explores inside the search space, so give "
                         f"bounds within [{_number(dim.low)}, {_number(dim.high)}]")
+            fixed = unexplorable(self.options.bounds)
+            if fixed:
+                raise ConfigError(f"strategy.bounds.{fixed[0]}: changes the shape of the "
+                                  f"adapter's weights, so PB2 may not explore it; search it in "
+                                  f"search_space only (the first population)")
             return {k: [float(lo), float(hi)] for k, (lo, hi) in self.options.bounds.items()}
-        out = {n: [d.low, d.high] for n, d in self.space.items() if not d.is_categorical}
+        fixed = set(unexplorable(self.space))
+        out = {n: [d.low, d.high] for n, d in self.space.items()
+               if not d.is_categorical and n not in fixed}
         if not out:
             raise ConfigError("strategy.bounds: pb2 needs at least one numeric dimension")
         return out

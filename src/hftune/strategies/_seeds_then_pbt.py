@@ -39,7 +39,7 @@ from hftune.config.training_args import (
     is_hub_argument,
 )
 from hftune.errors import ConfigError
-from hftune.space import MODEL_PREFIX, Dimension
+from hftune.space import Dimension, is_training_key
 from hftune.strategies._pbt import PBTOptions, PBTStrategy
 from hftune.strategies._schedulers import EarlyStopOptions, async_hyperband
 from hftune.strategies.base import UNCAPPED_EVALUATIONS, Strategy, evaluations_per_trial
@@ -171,9 +171,9 @@ class SeedsThenPBTStrategy(Strategy):
                 raise ConfigError(
                     f"{where}: {value!r} is not in search_space.{name} ({dim.describe()}); "
                     f"the screen's config must be one the search space allows")
-        elif name.startswith(MODEL_PREFIX):
+        elif not is_training_key(name):
             raise ConfigError(f"{where}: not in search_space; declare search_space.{name} "
-                              f"(model-config keys are checked against the model there)")
+                              f"(model-config and adapter keys are checked there)")
         elif name not in training_argument_fields():
             raise ConfigError(f"{where}: neither a search_space key nor a TrainingArguments "
                               f"field; check the spelling")

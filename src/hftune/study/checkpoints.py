@@ -131,8 +131,14 @@ def evaluate_model(model: Any, dataset: Any, *, tokenizer: Any,
     split = dataset if isinstance(dataset, TokenizedSplit) else TokenizedSplit(dataset,
                                                                                len(dataset))
     if isinstance(model, str | Path):
-        model = kind.auto_model().from_pretrained(str(model),
-                                                  trust_remote_code=trust_remote_code)
+        from hftune.training.adapters import is_adapter_folder, load_with_adapter
+
+        if is_adapter_folder(model):
+            model = load_with_adapter(model, kind.auto_model(),
+                                      kind.model_config(tuple(label_names)), trust_remote_code)
+        else:
+            model = kind.auto_model().from_pretrained(str(model),
+                                                      trust_remote_code=trust_remote_code)
     names = tuple(label_names) or tuple(
         model.config.id2label[i] for i in range(len(model.config.id2label)))
     with tempfile.TemporaryDirectory(prefix="hftune-eval-") as scratch:

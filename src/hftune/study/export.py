@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hftune.errors import StudyFolderError
+from hftune.errors import ConfigError, StudyFolderError
 from hftune.study.checkpoints import (
     CheckpointMeta,
     recorded_checkpoint,
@@ -81,7 +81,7 @@ def choose_export(store: StudyStore, trial_id: str | None = None
 
 
 def export_best(root: Path, out: Path, *, trial_id: str | None = None,
-                overwrite: bool = False) -> ExportResult:
+                overwrite: bool = False, merge: bool = False) -> ExportResult:
     """Write the best trial's best checkpoint to ``out`` as a loadable model folder.
 
     ``out`` must not exist or be empty unless ``overwrite``, and must not be the study folder,
@@ -89,11 +89,18 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
     folder next to ``out`` and takes its place only once complete, so a failed export leaves an
     earlier one as it was. The model's ``id2label`` and ``label2id`` are set from ``study.json``
     ``label_names``; the tokenizer is loaded from the study's ``model``.
+
+    A study with a ``peft:`` adapter writes the adapter (and its trained head:
+    ``PeftModel.from_pretrained(base, OUT)``); with ``merge`` the adapter merged into the base
+    weights, a whole model for the plain ``AutoModelFor…`` class (``merge`` without an adapter
+    is a :class:`ConfigError`).
     """
     import transformers
     from transformers import AutoTokenizer
 
-    from hftune.tasks import task_type_class
+    from hftune.tasks import TaskSettings, task_type_class
+    from hftune.training.adapters import is_adapter_folder, load_with_adapter
+    from hftune.training.model import resolve_model_ref
 
     store = StudyStore(Path(root))
     by_hand = trial_id is not None
@@ -107,8 +114,18 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
                                f"tokenizer from")
     config = store.read_config() if (store.root / "study.yaml").is_file() else {}
     remote = bool(config.get("trust_remote_code", False))
-    auto = getattr(transformers, task_type_class(study.task_type).model_class)
-    model = auto.from_pretrained(str(ck.path), trust_remote_code=remote)
+    kind = task_type_class(study.task_type)(TaskSettings(study.name))
+    auto = getattr(transformers, kind.model_class)
+    if is_adapter_folder(ck.path):
+        model = load_with_adapter(ck.path, auto, kind.model_config(tuple(study.label_names)),
+                                  remote, base=resolve_model_ref(study.model))
+        if merge:
+            model = model.merge_and_unload()
+    elif merge:
+        raise ConfigError("export --merge: the study trained no adapter (no peft: section); "
+                          "its checkpoints are whole models already")
+    else:
+        model = auto.from_pretrained(str(ck.path), trust_remote_code=remote)
     if study.label_names:
         model.config.id2label = dict(enumerate(study.label_names))
         model.config.label2id = {name: i for i, name in enumerate(study.label_names)}
@@ -123,6 +140,7 @@ def export_best(root: Path, out: Path, *, trial_id: str | None = None,
             str(staging))
         (staging / "README.md").write_text(
             model_card(study, trial, ck, config, n_trials=len(store.read_trials()),
+                       adapter=is_adapter_folder(ck.path) and not merge,
                        by_hand=by_hand, scored=scored), encoding="utf-8")
         provenance = {"study": study.name, "study_dir": str(store.root.resolve()),
                       "trial_id": trial.trial_id, "chosen": "by hand" if by_hand else "best",
@@ -216,11 +234,12 @@ def check_export_folder(study_dir: Path, out: Path, overwrite: bool) -> None:
 
 def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
                config: dict[str, Any], *, n_trials: int, by_hand: bool = False,
-               scored: bool = True) -> str:
+               scored: bool = True, adapter: bool = False) -> str:
     """The model card: task, metric, hyperparameters, the study, and how the model was chosen:
     the best trial or one chosen by hand (``by_hand``), at the evaluation that gives it its
     score (best or last, per the study's rule) or, when that checkpoint was gone (``scored``
-    false), at its next kept one."""
+    false), at its next kept one. ``adapter``: the folder holds a peft adapter (its card says
+    how to load it on the base model)."""
     task = config.get("task") or {}
     task_name = task.get("name") if isinstance(task, dict) else task
     value = ck.value(study.metric)
@@ -233,7 +252,8 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
 
     kind = task_type_class(study.task_type)
     auto = kind.model_class
-    front = ["---", "library_name: transformers", f"pipeline_tag: {kind.pipeline_tag}",
+    front = ["---", f"library_name: {'peft' if adapter else 'transformers'}",
+             f"pipeline_tag: {kind.pipeline_tag}",
              f"tags: [hftune, {kind.pipeline_tag}]"]
     if base and not base.startswith("/") and not Path(base).exists():
         front.append(f"base_model: {base}")
@@ -285,8 +305,13 @@ def model_card(study: StudyRecord, trial: TrialRecord, ck: CheckpointMeta,
         "## How it was selected", "",
         f"{chosen} {weights}", "",
         "```python",
-        f"from transformers import {auto}, AutoTokenizer",
-        f'model = {auto}.from_pretrained("<this folder>")',
+        *(["from peft import PeftModel",
+           f"from transformers import {auto}, AutoTokenizer",
+           f'base = {auto}.from_pretrained("{base}"'
+           + (f", num_labels={len(study.label_names)})" if study.label_names else ")"),
+           'model = PeftModel.from_pretrained(base, "<this folder>")'] if adapter else
+          [f"from transformers import {auto}, AutoTokenizer",
+           f'model = {auto}.from_pretrained("<this folder>")']),
         'tokenizer = AutoTokenizer.from_pretrained("<this folder>")',
         "```", ""])
 

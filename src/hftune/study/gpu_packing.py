@@ -63,7 +63,12 @@ def cpus_per_packed_trial(total_cpus: float, total_gpus: int, gpus_per_trial: fl
 def largest_batch(training: dict[str, Any], search_space: dict[str, Any]) -> int:
     """The largest ``per_device_train_batch_size`` a trial of this config can get."""
     key = "per_device_train_batch_size"
-    value = search_space.get(key, training.get(key, DEFAULT_BATCH))
+    return largest_value(search_space.get(key, training.get(key, DEFAULT_BATCH)))
+
+
+def largest_value(value: Any) -> int:
+    """The largest integer a search-space value (a number, a list, ``choice``, ``randint``,
+    ``quniform``) gives."""
     if isinstance(value, dict):  # {choice: [...]}, {randint: [lo, hi]}, {quniform: [...]}
         (kind, args), = value.items()
         value = args if kind == "choice" else args[1]
@@ -73,17 +78,25 @@ def largest_batch(training: dict[str, Any], search_space: dict[str, Any]) -> int
 
 
 def probe_trial_bytes(model_path: str, batch: int, max_length: int, num_labels: int = 2,
-                      trust_remote_code: bool = False) -> dict[str, int]:
+                      trust_remote_code: bool = False,
+                      adapter: dict[str, Any] | None = None) -> dict[str, int]:
     """GPU memory of one trial: one AdamW step on ``batch`` × ``max_length`` tokens (bf16 where
-    supported). Returns ``trial_bytes`` (peak reserved + the CUDA context) and ``gpu_bytes``."""
+    supported), with the trial's LoRA ``adapter`` (its settings) when it has one: the
+    optimizer then holds the adapter's parameters only, so such trials pack more per GPU.
+    Returns ``trial_bytes`` (peak reserved + the CUDA context) and ``gpu_bytes``."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     torch.cuda.init()
     free0, total = torch.cuda.mem_get_info(0)
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_path, num_labels=num_labels, trust_remote_code=trust_remote_code).cuda()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        model_path, num_labels=num_labels, trust_remote_code=trust_remote_code)
+    if adapter is not None:
+        from hftune.training.adapters import add_adapter
+
+        model = add_adapter(model, adapter, "sequence_classification", ())
+    model = model.cuda()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     vocab = int(getattr(model.config, "vocab_size", 1000))
     ids = torch.randint(0, vocab, (batch, max_length), device="cuda")
     labels = torch.zeros(batch, dtype=torch.long, device="cuda")
@@ -101,10 +114,12 @@ def probe_trial_bytes(model_path: str, batch: int, max_length: int, num_labels: 
 
 
 def measure_in_child(model_path: str, batch: int, max_length: int,
-                     trust_remote_code: bool = False) -> dict[str, int]:
+                     trust_remote_code: bool = False,
+                     adapter: dict[str, Any] | None = None) -> dict[str, int]:
     """:func:`probe_trial_bytes` in a child process (its GPU memory is freed when it exits)."""
     argv = [sys.executable, "-m", "hftune.study.gpu_packing", model_path, str(batch),
-            str(max_length)] + (["--trust-remote-code"] if trust_remote_code else [])
+            str(max_length)] + (["--trust-remote-code"] if trust_remote_code else []) + (
+            ["--adapter", json.dumps(adapter)] if adapter is not None else [])
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -120,8 +135,20 @@ def resolve_auto(cfg: Any, total_gpus: int) -> float:
 
     measured = measure_in_child(
         resolve_model_ref(cfg.model), largest_batch(dict(cfg.training), cfg.search_space),
-        cfg.max_length, cfg.trust_remote_code)
+        cfg.max_length, cfg.trust_remote_code, largest_adapter(cfg.peft, cfg.search_space))
     return pack_fraction(measured["trial_bytes"], measured["gpu_bytes"])
+
+
+def largest_adapter(peft: dict[str, Any] | None,
+                    search_space: dict[str, Any]) -> dict[str, Any] | None:
+    """The adapter settings of the trial that needs the most memory: the config's ``peft:``
+    with the largest searched rank (``None`` without an adapter)."""
+    from hftune.training.adapters import adapter_settings
+
+    settings = adapter_settings(peft, {})
+    if settings is None or "peft.r" not in search_space:
+        return settings
+    return {**settings, "r": largest_value(search_space["peft.r"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,11 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     remote = "--trust-remote-code" in args
     args = [a for a in args if a != "--trust-remote-code"]
+    adapter = None
+    if "--adapter" in args:
+        at = args.index("--adapter")
+        adapter = json.loads(args[at + 1])
+        del args[at:at + 2]
     if len(args) != 3:
         print("usage: python -m hftune.study.gpu_packing MODEL BATCH MAX_LENGTH", file=sys.stderr)
         return 2
     print(json.dumps(probe_trial_bytes(args[0], int(args[1]), int(args[2]),
-                                       trust_remote_code=remote)))
+                                       trust_remote_code=remote, adapter=adapter)))
     return 0
 
 

@@ -172,6 +172,7 @@ def prepare_study(cfg: StudyConfig, *, tracking: bool = True,
         k[len(space_mod.MODEL_PREFIX):]: d.edge_values() for k, d in space.items()
         if k.startswith(space_mod.MODEL_PREFIX)}, cfg.trust_remote_code, task.type)
     task.type.check_settings(cfg.max_length)
+    check_adapter(cfg, model_config, task, space)
     data = load_task_data(task, cfg.task.data_dir, hub_loader=hub_loader)
     frames = dict(data.splits)
     for split, limit in ((task.train_split, cfg.task.max_train_samples),
@@ -301,3 +302,40 @@ def _check_model_keys(model_config: Any, space: dict[str, space_mod.Dimension]) 
     for key in keys:
         if not hasattr(model_config, key):
             raise ConfigError(f"search_space.model.{key}: the model config has no key '{key}'")
+
+
+def check_adapter(cfg: StudyConfig, model_config: Any, task: ResolvedTask,
+                  space: dict[str, space_mod.Dimension]) -> None:
+    """The ``peft:`` section and the searched ``peft.*`` keys, before any trial: keys of peft's
+    config class (:func:`hftune.training.adapters.check_keys`), and an adapter that builds on
+    the model with each searched value (built on the meta device: no weights), so that
+    ``target_modules`` naming no module is refused listing the model's modules. A searched
+    ``peft.*`` key without a ``peft:`` section is refused."""
+    searched = [k for k in space if k.startswith(space_mod.PEFT_PREFIX)]
+    if cfg.peft is None:
+        if searched:
+            raise ConfigError(f"search_space.{searched[0]}: an adapter key, but the config has "
+                              f"no peft: section (e.g. peft: {{method: lora}})")
+        return
+    import torch
+
+    from hftune.training.adapters import adapter_settings, add_adapter, check_keys
+
+    check_keys(cfg.peft, searched)
+    tried = [{}] + [{name: value} for name in searched for value in space[name].edge_values()]
+    auto = task.type.auto_model()
+    for values in tried:
+        settings = adapter_settings(cfg.peft, values)
+        assert settings is not None
+        with torch.device("meta"):
+            model = auto.from_config(model_config, trust_remote_code=cfg.trust_remote_code)
+            try:
+                add_adapter(model, settings, task.type.name, ())
+            except ConfigError:
+                raise
+            except Exception as exc:  # whatever peft refuses
+                where = f"search_space.{next(iter(values))}" if values else "peft"
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+                    type(exc).__name__
+                raise ConfigError(f"{where}: peft refuses {values or dict(cfg.peft)}: "
+                                  f"{reason}") from None

@@ -194,6 +194,7 @@ def trial_setup(prepared: PreparedStudy) -> TrialSetup:
         mode=prepared.mode,
         checkpoints=checkpoint_policy(prepared),
         trust_remote_code=cfg.trust_remote_code,
+        peft=dict(cfg.peft) if cfg.peft is not None else None,
     )
 
 

@@ -33,7 +33,11 @@ def model_inputs(dataset: Any, model: Any) -> Any:
     columns = getattr(dataset, "column_names", None)
     if columns is None:
         return dataset
-    accepted = {*inspect.signature(model.forward).parameters, *LABEL_COLUMNS, LENGTH_COLUMN}
+    from hftune.training.adapters import base_model
+
+    # a PeftModel's forward takes **kwargs and hands them to the transformers model's
+    accepted = {*inspect.signature(base_model(model).forward).parameters, *LABEL_COLUMNS,
+                LENGTH_COLUMN}
     keep = [c for c in columns if c in accepted]
     return dataset if len(keep) == len(columns) else dataset.select_columns(keep)
 

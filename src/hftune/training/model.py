@@ -136,14 +136,15 @@ def _check_torch_file(path: Path) -> None:
 
 
 _cache_lock = threading.Lock()
-_base_weights: dict[tuple[str, str], tuple[type, dict[str, Any]]] = {}
+_base_weights: dict[tuple[str, str], tuple[type, dict[str, Any], tuple[str, ...]]] = {}
 
 
 def _pretrained_state(model_path: str, task_type: TaskType, label_names: tuple[str, ...],
-                      trust_remote_code: bool = False) -> tuple[type, dict[str, Any]]:
-    """The model class and the pretrained weights of ``model_path`` for the task type's head,
-    read once per process and type: all but a head the checkpoint lacks or saved for another
-    size."""
+                      trust_remote_code: bool = False
+                      ) -> tuple[type, dict[str, Any], tuple[str, ...]]:
+    """The model class, the pretrained weights of ``model_path`` for the task type's head and
+    the names of the weights left out, read once per process and type: all but a head the
+    checkpoint lacks or saved for another size (those are the left-out ones)."""
     key = (model_path, task_type.model_class)
     with _cache_lock:
         if key not in _base_weights:
@@ -156,13 +157,15 @@ def _pretrained_state(model_path: str, task_type: TaskType, label_names: tuple[s
                      *(k[0] if isinstance(k, tuple) else k
                        for k in info.get("mismatched_keys", ()))}
             _base_weights[key] = (type(model), {
-                k: v for k, v in model.state_dict().items() if k not in fresh})
+                k: v for k, v in model.state_dict().items() if k not in fresh},
+                tuple(sorted(fresh)))
         return _base_weights[key]
 
 
 def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[str, Any],
                 seed: int, trust_remote_code: bool = False,
-                task_type: TaskType | None = None) -> Any:
+                task_type: TaskType | None = None,
+                adapter: Mapping[str, Any] | None = None) -> Any:
     """A model for one trial, of the task type's class (default: sequence classification).
 
     The head (weights not in the checkpoint) is initialised from ``seed``, as
@@ -170,13 +173,16 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     pretrained one in the process's cache (no file is read again and no weight is first
     initialised at random: ``from_pretrained`` with a copy of the cached ``state_dict``; the
     cache itself never trains); ``overrides`` are model-config values (e.g.
-    ``hidden_dropout_prob``).
+    ``hidden_dropout_prob``). ``adapter``: a trial's adapter settings
+    (:func:`hftune.training.adapters.adapter_settings`): the model is then a ``PeftModel``
+    whose head (the weights the checkpoint lacks) trains in full.
     """
     import torch
     from transformers import AutoConfig
 
     kind = task_type or default_task_type()
-    model_class, base = _pretrained_state(model_path, kind, label_names, trust_remote_code)
+    model_class, base, fresh = _pretrained_state(model_path, kind, label_names,
+                                                 trust_remote_code)
     config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code,
                                         **kind.model_config(label_names))
     for key, value in overrides.items():
@@ -192,6 +198,13 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     if info.get("unexpected_keys"):
         raise ModelError(f"model: cached weights do not fit the model "
                          f"({sorted(info['unexpected_keys'])[:3]})")
+    if adapter is not None:
+        from hftune.training.adapters import add_adapter, head_modules
+
+        # the adapter's base_model_name_or_path, which peft reads back when it saves
+        model.name_or_path = model.config._name_or_path = model_path
+
+        model = add_adapter(model, adapter, kind.name, head_modules(fresh))
     return model.train()
 
 

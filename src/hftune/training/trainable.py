@@ -49,6 +49,8 @@ class TrialSetup:
     # metrics reported as ``<prefix>_<metric>`` (never what a strategy ranks by)
     extra_eval: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # the config's peft: section (an adapter instead of full fine-tuning); None: full
+    peft: dict[str, Any] | None = None
 
     def kind(self) -> Any:
         """The task type of the trials (:attr:`task_type`, else sequence classification
@@ -86,6 +88,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
     per-trial resources it runs with, ``cpus_per_trial`` and ``gpus_per_trial`` (floats).
     """
     from hftune.tasks import TokenizedSplit
+    from hftune.training.adapters import adapter_in_force, adapter_settings
     from hftune.training.batches import PaddingCollator, model_inputs, trainer_class
     from hftune.training.callback import ReportCallback, StopAtEpoch, new_eval_id
     from hftune.training.checkpoint import ApplyConfigOnRestore, prepare_restore, write_meta
@@ -154,8 +157,10 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, report: Any, output_dir
 
     stop = StopAtEpoch(stop_at_epoch) if stop_at_epoch is not None else None
     model = build_model(setup.model_path, setup.label_names, model_overrides, args.seed,
-                        task_type=kind,
-                        trust_remote_code=setup.trust_remote_code)
+                        task_type=kind, trust_remote_code=setup.trust_remote_code,
+                        adapter=adapter_settings(setup.peft, config))
+    if setup.peft is not None:  # the adapter in force, read back (explore takes effect)
+        first["adapter"] = adapter_in_force(model)
     callback = ReportCallback(
         report, started=started, extra=extra, checkpoints=setup.checkpoints,
         metric=setup.metric, mode=setup.mode,
