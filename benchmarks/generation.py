@@ -1,4 +1,4 @@
-"""An evaluation that generates text, against transformers' own: ``python benchmarks/generation.py``.
+"""Generation at evaluation against transformers' own: ``python benchmarks/generation.py``.
 
 Issue 21's goal: hftune's evaluation of a seq2seq task with ``evaluation.generation`` (the loss
 pass with per-token perplexity, then the generation pass: prompts batched in length order) is

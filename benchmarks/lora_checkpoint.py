@@ -1,4 +1,4 @@
-"""A LoRA trial's checkpoint against a full fine-tuning one: ``python benchmarks/lora_checkpoint.py``.
+"""A LoRA checkpoint against a full one: ``python benchmarks/lora_checkpoint.py``.
 
 Issue 21: checkpoints (and so PBT exploits) of a LoRA trial hold the adapter's and the head's
 weights and their optimizer state only. One 1-epoch trial of each kind on the packaged MiniLM
