@@ -36,6 +36,6 @@ if [ -n "${HFTUNE_FLOORS:-}" ]; then
   python scripts/floors.py --torch "$torch_version" -o "$VENV/floors.txt"
   constraints=(-c "$VENV/floors.txt")
 fi
-extras="dev,bohb,pb2,report-png,mlflow,wandb,tensorboard,generation"
+extras="dev,bohb,pb2,report-png,mlflow,wandb,tensorboard,generation,peft"
 [ -n "${HFTUNE_FLOORS:-}" ] || extras="$extras,mutation,notebook"  # pyproject.toml: mutation
 pip install -q -e ".[$extras]" "${constraints[@]}"

@@ -11,7 +11,7 @@ from hftune.study.loading import load_config
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 TYPES = {"stsb-regression": "regression", "wnut17-ner": "token_classification",
          "swag-multiple-choice": "multiple_choice", "squad-qa": "question_answering",
-         "summ-seq2seq": "seq2seq", "gsm8k-lora": "causal_lm"}
+         "summ-seq2seq": "seq2seq", "summ-lora": "seq2seq", "sft-lora": "causal_lm"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -104,3 +104,9 @@ def test_a_task_sets_one_layout(fields: dict, generation: dict | None, message: 
 def test_a_field_of_another_type_is_refused() -> None:
     with pytest.raises(Exception, match="task.source_field: a field of task type seq2seq"):
         TaskConfig(name="c", type="causal_lm", source_field="x")
+
+
+def test_an_empty_response_is_refused_naming_the_row(tokenizer) -> None:
+    kind = _kind(prompt_template="{q}", response_field="a")
+    with pytest.raises(DataError, match="row 1 has an empty text in column 'a'"):
+        _tokenized(kind, pd.DataFrame({"q": ["x"], "a": [""]}), tokenizer)

@@ -64,3 +64,23 @@ def test_a_seq2seq_model_is_required() -> None:
     kind = _kind()
     assert auto_class_takes(kind.auto_model(), T5Config())
     assert not auto_class_takes(kind.auto_model(), BertConfig())
+
+
+def test_an_empty_target_is_refused_naming_the_row() -> None:
+    with pytest.raises(DataError, match="row 2 has an empty text in column 'summary'"):
+        _kind().normalise({"train": pd.DataFrame({"document": ["a", "b"],
+                                                  "summary": ["x", "  "]})},
+                          "train", {"train": "train.jsonl"})
+
+
+def test_a_decoder_only_model_is_refused_for_seq2seq_and_the_reverse() -> None:
+    from transformers import GPT2Config, T5Config
+
+    from hftune.errors import ModelError
+    from hftune.training.model import check_task_head
+
+    with pytest.raises(ModelError, match="no AutoModelForSeq2SeqLM head"):
+        check_task_head(GPT2Config(), _kind(), "gpt2")
+    causal = resolve_task(TaskConfig(name="c", type="causal_lm", text_field="t")).type
+    with pytest.raises(ModelError, match="no AutoModelForCausalLM head"):
+        check_task_head(T5Config(), causal, "t5-small")

@@ -192,3 +192,21 @@ def test_every_head_trains_in_full_beside_the_adapter(kind: str, head: str,
     trained = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any(head in n for n in trained) and any("lora_A" in n for n in trained)
     assert all("lora_" in n or head in n for n in trained), trained
+
+
+def test_quantized_base_weights_need_gpu_trials_and_peft_must_be_installed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from hftune.training.adapters import check_keys
+
+    with pytest.raises(ConfigError, match="peft.load_in: 4bit base weights .* need CUDA GPU"):
+        check_keys({"load_in": "4bit"}, [], gpus=0.0)
+    with pytest.raises(ConfigError, match="peft.load_in: '2bit'"):
+        check_keys({"load_in": "2bit"}, [], gpus=1.0)
+    check_keys({"load_in": "8bit", "r": 4}, ["peft.lora_alpha"], gpus=0.5)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "peft" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'hftune\[peft\]'"):
+        check_keys({"r": 4}, [])

@@ -321,12 +321,15 @@ def check_adapter(cfg: StudyConfig, model_config: Any, task: ResolvedTask,
 
     from hftune.training.adapters import adapter_settings, add_adapter, check_keys
 
-    check_keys(cfg.peft, searched)
+    gpus = cfg.resources.gpus_per_trial
+    check_keys(cfg.peft, searched, gpus=float(cuda_device_count() if gpus in (None, "auto")
+                                              else gpus))
     tried = [{}] + [{name: value} for name in searched for value in space[name].edge_values()]
     auto = task.type.auto_model()
     for values in tried:
         settings = adapter_settings(cfg.peft, values)
         assert settings is not None
+        settings.pop("load_in", None)  # the meta-device model is not quantized
         with torch.device("meta"):
             model = auto.from_config(model_config, trust_remote_code=cfg.trust_remote_code)
             try:

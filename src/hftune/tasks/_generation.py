@@ -109,6 +109,18 @@ def text_scores(predictions: Sequence[str], references: Sequence[str],
     return {n: out[n] for n in names}
 
 
+def check_not_empty(column: Any, field: str, origin: str, what: str) -> None:
+    """Raise a :class:`~hftune.errors.DataError` at the first row whose text in ``column`` is
+    empty or blank (nothing to learn or score there), naming the row."""
+    from hftune.errors import DataError
+    from hftune.tasks._rows import row_name
+
+    for i, value in enumerate(column.tolist()):
+        if not str(value).strip():
+            raise DataError(f"{origin}: {row_name(i, origin)} has an empty text in column "
+                            f"'{field}', which is {what}; give it text or remove the row")
+
+
 def generation_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """``evaluation.generation`` with its defaults filled in."""
     return {**GENERATION_DEFAULTS, **{k: v for k, v in (settings or {}).items()

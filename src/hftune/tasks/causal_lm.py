@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from hftune.errors import ConfigError, DataError
-from hftune.tasks._generation import IGNORE, GenerativeTaskType, end_token_id
+from hftune.tasks._generation import IGNORE, GenerativeTaskType, check_not_empty, end_token_id
 from hftune.tasks._rows import check_texts, row_name
 from hftune.tasks.base import TokenizedSplit
 
@@ -87,6 +87,7 @@ class CausalLM(GenerativeTaskType):
                 field = str(self.options["text_field"])
                 self._require(frame, [field], origin, split)
                 check_texts(frame[field], field, origin)
+                check_not_empty(frame[field], field, origin, "the text to learn")
                 prompts, responses = [""] * len(frame), frame[field].tolist()
             else:
                 field = str(self.options["messages_field"])
@@ -103,6 +104,7 @@ class CausalLM(GenerativeTaskType):
             self.options["response_field"])
         self._require(frame, [response], origin, "")
         check_texts(frame[response], response, origin)
+        check_not_empty(frame[response], response, origin, "the response")
         prompts = []
         for i, row in enumerate(frame.to_dict("records")):
             try:

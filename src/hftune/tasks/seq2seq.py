@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from hftune.errors import DataError
-from hftune.tasks._generation import GenerativeTaskType
+from hftune.tasks._generation import GenerativeTaskType, check_not_empty
 from hftune.tasks._rows import check_texts
 from hftune.tasks.base import TokenizedSplit
 
@@ -47,6 +47,7 @@ class Seq2Seq(GenerativeTaskType):
                                 f"and task.target_field)")
             check_texts(frame[source], source, origin)
             check_texts(frame[target], target, origin)
+            check_not_empty(frame[target], target, origin, "a target")
             out[split] = pd.DataFrame({"source": frame[source].tolist(),
                                        "target": frame[target].tolist()})
         return out, ()

@@ -35,6 +35,10 @@ PEFT_TASK_TYPES = {"sequence_classification": "SEQ_CLS", "regression": "SEQ_CLS"
                    "multi_label": "SEQ_CLS", "token_classification": "TOKEN_CLS",
                    "question_answering": "QUESTION_ANS", "seq2seq": "SEQ_2_SEQ_LM",
                    "causal_lm": "CAUSAL_LM"}
+# hftune's own keys of a peft: section (not the peft config class's): base weights loaded in
+# 4 or 8 bits (QLoRA, bitsandbytes; CUDA GPUs only)
+OWN_KEYS = frozenset({"method", "load_in"})
+QUANTIZED = ("4bit", "8bit")
 DEFAULTS: dict[str, Any] = {"method": "lora", "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
                             "target_modules": "all-linear"}
 
@@ -63,13 +67,25 @@ def peft_fields(method: str) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)} - MANAGED
 
 
-def check_keys(peft: Mapping[str, Any], searched: Iterable[str]) -> None:
-    """Every key of the ``peft:`` section and every searched ``peft.*`` key is a field of the
-    method's peft config class; a :class:`ConfigError` names the first that is not."""
+def check_keys(peft: Mapping[str, Any], searched: Iterable[str], *, gpus: float = 0.0) -> None:
+    """peft is installed, every key of the ``peft:`` section and every searched ``peft.*``
+    key is a field of the method's peft config class (or hftune's ``method``, ``load_in``),
+    and ``load_in`` (4/8-bit base weights) comes with GPU trials (``gpus``: per trial); a
+    :class:`ConfigError` names the first that is not."""
+    import importlib.util
+
+    if importlib.util.find_spec("peft") is None:
+        raise ConfigError("peft: adapters need the package peft (pip install 'hftune[peft]')")
+    load_in = peft.get("load_in")
+    if load_in is not None and load_in not in QUANTIZED:
+        raise ConfigError(f"peft.load_in: {load_in!r}; 4bit or 8bit (QLoRA base weights)")
+    if load_in is not None and not gpus:
+        raise ConfigError(f"peft.load_in: {load_in} base weights (bitsandbytes) need CUDA GPU "
+                          f"trials; this study's trials run on the CPU: remove load_in")
     method = str(peft.get("method") or "lora")
     fields = peft_fields(method)
     for key in peft:
-        if key != "method" and key not in fields:
+        if key not in OWN_KEYS and key not in fields:
             raise ConfigError(f"peft.{key}: not a field of peft's {METHODS[method]}; "
                               f"see its fields (r, lora_alpha, lora_dropout, target_modules, "
                               f"...)")
@@ -79,12 +95,32 @@ def check_keys(peft: Mapping[str, Any], searched: Iterable[str]) -> None:
             raise ConfigError(f"search_space.{name}: not a field of peft's {METHODS[method]}")
 
 
+def quantized_model(auto: Any, model_path: str, model_config: Mapping[str, Any],
+                    load_in: str, trust_remote_code: bool = False) -> Any:
+    """The task's model with its base weights in 4 or 8 bits on this process's GPU (QLoRA:
+    bitsandbytes, NF4 with bf16 compute for 4 bits), made ready for adapter training
+    (``peft.prepare_model_for_kbit_training``). CUDA only; not covered by the CPU test tiers."""
+    import peft
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if load_in == "4bit":
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                          bnb_4bit_compute_dtype=torch.bfloat16)
+    else:
+        quantization = BitsAndBytesConfig(load_in_8bit=True)
+    model = auto.from_pretrained(model_path, quantization_config=quantization,
+                                 device_map={"": torch.cuda.current_device()},
+                                 trust_remote_code=trust_remote_code, **model_config)
+    return peft.prepare_model_for_kbit_training(model)
+
+
 def lora_config(settings: Mapping[str, Any], task_type: str, head: Iterable[str]) -> Any:
     """peft's config for ``settings`` on a model of the hftune task type ``task_type``, whose
     freshly initialised modules ``head`` are trained in full."""
     import peft
 
-    values = {k: v for k, v in settings.items() if k != "method"}
+    values = {k: v for k, v in settings.items() if k not in OWN_KEYS}
     if isinstance(values.get("target_modules"), tuple):
         values["target_modules"] = list(values["target_modules"])
     saved = sorted({*head, *(values.pop("modules_to_save", None) or ())})

@@ -181,6 +181,14 @@ def build_model(model_path: str, label_names: tuple[str, ...], overrides: dict[s
     from transformers import AutoConfig
 
     kind = task_type or default_task_type()
+    if adapter is not None and adapter.get("load_in"):  # QLoRA: quantized base, no cache
+        from hftune.training.adapters import add_adapter, quantized_model
+
+        torch.manual_seed(seed)
+        model = quantized_model(kind.auto_model(), model_path, {
+            **kind.model_config(label_names), **overrides}, str(adapter["load_in"]),
+            trust_remote_code)
+        return add_adapter(model, adapter, kind.name, ()).train()
     model_class, base, fresh = _pretrained_state(model_path, kind, label_names,
                                                  trust_remote_code)
     config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code,
