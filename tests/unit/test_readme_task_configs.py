@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def readme_blocks() -> list[tuple[str, dict, dict]]:
     """``(type, row, config)`` of each YAML block of that README part."""
-    part = README.read_text().split("Each type on your own data", 1)[1].split("### Local", 1)[0]
+    part = README.read_text().split("Each type on your own data", 1)[1].split("\n### ", 1)[0]
     out = []
     for block in re.findall(r"```yaml\n(.*?)```", part, flags=re.S):
         comment = "".join(line.lstrip("# ").strip() for line in block.splitlines()

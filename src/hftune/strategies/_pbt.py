@@ -107,7 +107,8 @@ class PBTStrategy(Strategy):
         fixed = unexplorable(self.space)
         if fixed and self.options.mutations is None:
             warnings.warn(HftuneWarning(
-                f"strategy: {', '.join(fixed)} shape the adapter's weights, so PBT draws "
+                f"strategy: {', '.join(fixed)} "
+                f"{'shapes' if len(fixed) == 1 else 'shape'} the adapter's weights, so PBT draws "
                 f"{'it' if len(fixed) == 1 else 'them'} for the first population only and never "
                 f"explores {'it' if len(fixed) == 1 else 'them'} (a member that exploits takes "
                 f"its donor's)"), stacklevel=2)
