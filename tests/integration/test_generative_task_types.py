@@ -32,7 +32,8 @@ TASKS = {
         "name": "gsm8k", "type": "causal_lm", "data_dir": str(data / "gsm8k"),
         "prompt_template": "### Instruction:\n{instruction}\n\n### Response:\n",
         "response_field": "response"},
-        {}, "loss", "min", "AutoModelForCausalLM"),
+        {"generation": {"max_new_tokens": 8, "max_samples": 6}}, "loss", "min",
+        "AutoModelForCausalLM"),
 }
 
 
@@ -55,7 +56,7 @@ def test_a_generative_study_exports_a_model_that_scores_what_was_recorded(
         "max_length": 320,
         "search_space": {"learning_rate": [3e-3, 1e-3], "num_train_epochs": [1]},
         "training": {"per_device_train_batch_size": 8},
-        "strategy": {"name": "grid"},
+        "strategy": {"name": "grid", "metric": metric},
         "evaluation": {"holdout": 0.5, **evaluation},
     })
     result = run_study(cfg)
@@ -66,6 +67,9 @@ def test_a_generative_study_exports_a_model_that_scores_what_was_recorded(
     values = [r[metric] for t in result.trials for r in t.reports]
     assert all(math.isfinite(v) for v in values)
     assert all(math.isfinite(r["perplexity"]) for t in result.trials for r in t.reports)
+    generated = prepare_study(cfg).task.type.generation_metrics()
+    assert all(math.isfinite(r[m]) for t in result.trials for r in t.reports
+               for m in generated), generated
     assert result.study.best_value == (max(values) if mode == "max" else min(values))
 
     model_dir = tmp_path / "model"

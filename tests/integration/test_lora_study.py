@@ -80,6 +80,13 @@ def test_a_lora_study_exports_an_adapter_and_a_merged_model_that_score_what_was_
                            task_type=prepared.task.type, label_names=study.label_names or ())
     assert math.isclose(again[metric], study.best_value, rel_tol=1e-5, abs_tol=1e-6)
     assert "PeftModel.from_pretrained" in (adapter_dir / "README.md").read_text()
+    import peft
+
+    auto_peft = getattr(peft, auto_name.replace("AutoModel", "AutoPeftModel"))
+    by_auto = evaluate_model(auto_peft.from_pretrained(adapter_dir, **labels), rows,
+                             tokenizer=prepared.tokenizer, task_type=prepared.task.type,
+                             label_names=study.label_names or ())
+    assert math.isclose(by_auto[metric], study.best_value, rel_tol=1e-5, abs_tol=1e-6)
 
     merged_dir = tmp_path / "merged"
     _export(out, merged_dir, monkeypatch, "--merge")
