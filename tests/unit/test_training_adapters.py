@@ -210,3 +210,34 @@ def test_quantized_base_weights_need_gpu_trials_and_peft_must_be_installed(
                         lambda name, *a: None if name == "peft" else real(name, *a))
     with pytest.raises(ConfigError, match=r"pip install 'hftune\[peft\]'"):
         check_keys({"r": 4}, [])
+
+
+@pytest.mark.parametrize("fixture", ["tiny_t5", "tiny_llama"])
+def test_an_adapter_model_generates_at_evaluation(fixture: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    """A seq2seq and a causal LM with a LoRA adapter (peft's model classes) go through the
+    generation pass: the generated-text metrics come back with the loss and perplexity."""
+    import math
+
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from hftune.config.schema import TaskConfig
+    from hftune.data.tasks import resolve_task
+    from hftune.study.checkpoints import evaluate_model
+    from hftune.training.model import build_model
+
+    folder = request.getfixturevalue(fixture)
+    fields = {"type": "seq2seq"} if fixture == "tiny_t5" else {
+        "type": "causal_lm", "prompt_template": "{document} =", "response_field": "summary"}
+    kind = resolve_task(TaskConfig(name="g", **fields),
+                        {"max_new_tokens": 4, "metrics": ["rougeL"]}).type
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    frames, _ = kind.normalise({"v": pd.DataFrame({"document": ["a b c", "d e"],
+                                                   "summary": ["a", "d e f"]})}, "t", {})
+    split = kind.tokenize(frames["v"], tokenizer, 32, (), training=False)
+    model = build_model(str(folder), (), {}, 0, task_type=kind,
+                        adapter={"r": 2, "target_modules": "all-linear"})
+    out = evaluate_model(model, split, tokenizer=tokenizer, task_type=kind, use_cpu=True)
+    assert set(out) == {"rougeL", "loss", "perplexity"}
+    assert all(math.isfinite(v) for v in out.values())
