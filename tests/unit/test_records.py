@@ -60,15 +60,15 @@ def test_select_best_records_the_value_and_epoch_of_the_scored_report() -> None:
     study = _study(score="last")
     trials = [trial_record("a", [0.5, 0.9, 0.6]),
               TrialRecord("b", {}, state="finished",
-                          reports=[evaluation(1, 0.7), evaluation(2, 0.8),
+                          reports=[evaluation(1, 0.95), evaluation(2, 0.8),
                                    evaluation(3, math.nan)])]
-    best = select_best(study, trials)
+    best = select_best(study, trials)  # last: a 0.6, b 0.8 (its best, 0.95, is not its score)
     assert best is trials[1]
     assert (study.best_trial_id, study.best_value, study.best_epoch) == ("b", 0.8, 2)
     assert isinstance(study.best_value, float)
     by_best = _study()
-    assert select_best(by_best, trials) is trials[0]
-    assert (by_best.best_trial_id, by_best.best_value, by_best.best_epoch) == ("a", 0.9, 2)
+    assert select_best(by_best, trials) is trials[1]
+    assert (by_best.best_trial_id, by_best.best_value, by_best.best_epoch) == ("b", 0.95, 1)
 
 
 def test_select_best_without_a_score_changes_nothing() -> None:
