@@ -133,4 +133,5 @@ def test_pbt_exploits_adapter_checkpoints_and_its_explored_alpha_and_dropout_tak
         assert after[0]["adapter"] == pytest.approx(
             {"r": float(new["peft.r"]), "lora_alpha": new["peft.lora_alpha"],
              "lora_dropout": new["peft.lora_dropout"]}), (event, after[0]["adapter"])
+        assert after[0]["applied"]["base_learning_rate"] == pytest.approx(new["learning_rate"])
     assert trained_after >= 1
