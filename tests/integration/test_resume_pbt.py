@@ -30,13 +30,15 @@ from hftune.testing.cli import run_cli
 pytestmark = pytest.mark.integration
 
 EPOCHS = 6
+BEHIND_EPOCHS = 10
 POPULATION = 4
 # events a whole study writes: a report per member and epoch (exploits add more)
 STUDY_EVENTS = POPULATION * EPOCHS
 KILL_AT = [random.Random(22).randint(2, STUDY_EVENTS - 2)]
 
 
-def pbt_yaml(path: Path, out: Path, model: Path, data: Path, keep: int) -> Path:
+def pbt_yaml(path: Path, out: Path, model: Path, data: Path, keep: int,
+             epochs: int = EPOCHS) -> Path:
     cfg: dict[str, Any] = {
         "name": out.name, "output_dir": str(out), "model": str(model), "seed": 7,
         "task": {"name": "sst2", "data_dir": str(data), "max_train_samples": 1200,
@@ -45,7 +47,7 @@ def pbt_yaml(path: Path, out: Path, model: Path, data: Path, keep: int) -> Path:
         "search_space": {"learning_rate": {"loguniform": [2.0e-4, 3.0e-3]},
                          "weight_decay": {"uniform": [0.0, 0.3]},
                          "per_device_train_batch_size": [16, 32],
-                         "num_train_epochs": [EPOCHS]},
+                         "num_train_epochs": [epochs]},
         "strategy": {"name": "pbt", "population": POPULATION, "perturbation_interval": 1},
         "checkpoints": {"keep": keep},
         "resources": {"cpus_per_trial": 1},
@@ -116,12 +118,13 @@ def runs_of(reports: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return runs
 
 
-def check_member(trial_id: str, rec: dict[str, Any], lineage: list[dict[str, Any]]) -> None:
+def check_member(trial_id: str, rec: dict[str, Any], lineage: list[dict[str, Any]],
+                 last_epoch: int = EPOCHS) -> None:
     """One member's record after the resume: finished, each evaluation once per run, its
     exploits in the lineage, the restored optimizer holding the config in force."""
     assert rec["state"] == "finished", (trial_id, rec.get("error"))
     reports = rec["reports"]
-    assert reports[-1]["trained_all"] and reports[-1]["epoch"] == EPOCHS
+    assert reports[-1]["trained_all"] and reports[-1]["epoch"] == last_epoch
     history = rec["config_history"]
     into = [e for e in lineage if e["to_trial"] == trial_id]
     assert len(into) == max(len(history) - 1, 0)
@@ -145,7 +148,7 @@ def check_member(trial_id: str, rec: dict[str, Any], lineage: list[dict[str, Any
             config = dict(event["new_config"])
             assert history[exploit_runs]["config"] == config
         if first.get("trained") is False:  # cloned a member that had finished: no training
-            assert first["epoch"] == first["restored_epoch"] == EPOCHS and len(run) == 1
+            assert first["epoch"] == first["restored_epoch"] == last_epoch and len(run) == 1
         elif source is not None:
             assert first["restore_fallback"] is False, (trial_id, first)
             applied = first["applied"]  # read back from the restored optimizer
@@ -167,7 +170,11 @@ def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | 
                                                       ray_session, tiny_bert, shared_data,
                                                       tmp_path, monkeypatch, capsys) -> None:
     out = tmp_path / "pbt"
-    cfg = pbt_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "sst2", keep)
+    # the "behind" cases: members need epochs left after the resume to train past its
+    # snapshot more than keep times (CI's faster machine had nearly finished them by the
+    # first snapshot that named a checkpoint)
+    epochs = BEHIND_EPOCHS if kill_at == "behind" else EPOCHS
+    cfg = pbt_yaml(tmp_path / "study.yaml", out, tiny_bert, shared_data / "sst2", keep, epochs)
     # Ray snapshots every 12 s (a documented Ray Tune setting; its default adapts to how long
     # one takes): members train several epochs between two of them
     run = HftuneProcess(["run", str(cfg), "--quiet"], env={"TUNE_GLOBAL_CHECKPOINT_S": "12"})
@@ -204,5 +211,5 @@ def test_pbt_killed_with_sigkill_resumes_every_member(keep: int, kill_at: int | 
     assert len(records) == POPULATION
     lineage = store.read_lineage()
     for trial_id, rec in records.items():
-        check_member(trial_id, rec, lineage)
+        check_member(trial_id, rec, lineage, epochs)
     assert all(e["to_trial"] in records and e["from_trial"] in records for e in lineage)
