@@ -83,6 +83,9 @@ def text_scores(predictions: Sequence[str], references: Sequence[str],
     defaults) and the share of exact matches after :func:`normalise_answer`."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    unknown = [n for n in names if n not in GENERATION_METRICS]
+    if unknown:
+        raise ValueError(f"unknown generation metric(s) {unknown}")
     out: dict[str, float] = {}
     rouge = [n for n in names if n.startswith("rouge")]
     if rouge:
@@ -103,9 +106,6 @@ def text_scores(predictions: Sequence[str], references: Sequence[str],
         hits = sum(normalise_answer(p) == normalise_answer(r)
                    for p, r in zip(predictions, references, strict=True))
         out["exact_match"] = 100.0 * hits / len(predictions) if predictions else 0.0
-    unknown = [n for n in names if n not in GENERATION_METRICS]
-    if unknown:
-        raise ValueError(f"unknown generation metric(s) {unknown}")
     return {n: out[n] for n in names}
 
 

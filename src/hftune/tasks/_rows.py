@@ -22,6 +22,17 @@ def row_name(i: int, origin: str) -> str:
     return f"row {i + 1}" + (f" (line {i + 2})" if origin.endswith((".csv", ".tsv")) else "")
 
 
+def check_columns(frame: pd.DataFrame, columns: list[str], origin: str, split: str,
+                  hint: str = "") -> None:
+    """Raise a :class:`DataError` naming the ``columns`` split ``split`` (read from ``origin``)
+    lacks, with the columns it has and ``hint`` (which task keys name them)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{origin}: split '{split}' lacks the column(s) {', '.join(missing)}; "
+                        f"columns found: {', '.join(map(str, frame.columns))}"
+                        + (f" ({hint})" if hint else ""))
+
+
 def check_labels_present(column: pd.Series, label_field: str, origin: str) -> None:
     """Raise a :class:`DataError` at the first row of ``column`` without a label, or with one
     that is not a single value (a list or an object), naming the row (see :func:`row_name`)."""

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from hftune.errors import ConfigError, DataError
-from hftune.tasks._rows import check_texts
+from hftune.tasks._rows import check_columns, check_texts
 
 # TaskType.fields of the text tasks
 TEXT_FIELDS: dict[str, Any] = {"text_fields": None, "label_field": "label"}
@@ -54,12 +54,8 @@ def pick_text_fields(frames: Mapping[str, pd.DataFrame], train_split: str,
             f"the labels cannot be read as text too: set task.label_field or task.text_fields "
             f"to another column")
     for split, frame in frames.items():
-        missing = [c for c in (*fields, label_field) if c not in frame.columns]
         origin = origins.get(split, split)
-        if missing:
-            raise DataError(f"{origin}: split '{split}' lacks the column(s) "
-                            f"{', '.join(missing)}; columns found: "
-                            f"{', '.join(map(str, frame.columns))}")
+        check_columns(frame, [*fields, label_field], origin, split)
         for name in fields:
             check_texts(frame[name], name, origin)
     return fields

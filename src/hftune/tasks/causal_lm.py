@@ -29,7 +29,7 @@ import pandas as pd
 
 from hftune.errors import ConfigError, DataError
 from hftune.tasks._generation import IGNORE, GenerativeTaskType, check_not_empty, end_token_id
-from hftune.tasks._rows import check_texts, row_name
+from hftune.tasks._rows import check_columns, check_texts, row_name
 from hftune.tasks.base import TokenizedSplit
 
 LAYOUTS = ("prompt_template", "text_field", "messages_field")
@@ -82,16 +82,16 @@ class CausalLM(GenerativeTaskType):
         for split, frame in frames.items():
             origin = origins.get(split, split)
             if self.layout == "prompt_template":
-                prompts, responses = self._templated(frame, origin)
+                prompts, responses = self._templated(frame, origin, split)
             elif self.layout == "text_field":
                 field = str(self.options["text_field"])
-                self._require(frame, [field], origin, split)
+                check_columns(frame, [field], origin, split)
                 check_texts(frame[field], field, origin)
                 check_not_empty(frame[field], field, origin, "the text to learn")
                 prompts, responses = [""] * len(frame), frame[field].tolist()
             else:
                 field = str(self.options["messages_field"])
-                self._require(frame, [field], origin, split)
+                check_columns(frame, [field], origin, split)
                 prompts, responses = [], []
                 for i, messages in enumerate(frame[field].tolist()):
                     prompts.append(_messages(messages, f"{origin}: {row_name(i, origin)}"))
@@ -99,10 +99,11 @@ class CausalLM(GenerativeTaskType):
             out[split] = pd.DataFrame({"prompt": prompts, "response": responses})
         return out, ()
 
-    def _templated(self, frame: pd.DataFrame, origin: str) -> tuple[list[str], list[str]]:
+    def _templated(self, frame: pd.DataFrame, origin: str,
+                   split: str) -> tuple[list[str], list[str]]:
         template, response = str(self.options["prompt_template"]), str(
             self.options["response_field"])
-        self._require(frame, [response], origin, "")
+        check_columns(frame, [response], origin, split, "set task.response_field")
         check_texts(frame[response], response, origin)
         check_not_empty(frame[response], response, origin, "the response")
         prompts = []
@@ -117,13 +118,6 @@ class CausalLM(GenerativeTaskType):
                 raise ConfigError(f"task.prompt_template: {exc} (fields go in braces, a "
                                   f"literal brace is doubled: {{{{)") from None
         return prompts, frame[response].tolist()
-
-    @staticmethod
-    def _require(frame: pd.DataFrame, columns: list[str], origin: str, split: str) -> None:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"{origin}: lacks the column(s) {', '.join(missing)}; columns "
-                            f"found: {', '.join(map(str, frame.columns))}")
 
     # -- tokens ---------------------------------------------------------------------------
     def tokenize(self, frame: pd.DataFrame, tokenizer: Any, max_length: int,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hftune.errors import ConfigError, DataError
-from hftune.tasks._rows import as_int, check_texts, row_name
+from hftune.tasks._rows import as_int, check_columns, check_texts, row_name
 from hftune.tasks.base import Metrics, TaskType, TokenizedSplit, logits_of
 
 
@@ -54,11 +54,7 @@ class MultipleChoice(TaskType):
         out = {}
         for split, frame in frames.items():
             origin = origins.get(split, split)
-            missing = [c for c in wanted if c not in frame.columns]
-            if missing:
-                raise DataError(f"{origin}: split '{split}' lacks the column(s) "
-                                f"{', '.join(missing)}; columns found: "
-                                f"{', '.join(map(str, frame.columns))}")
+            check_columns(frame, list(wanted), origin, split)
             for col in (context, *([question] if question else []), *(fields or ())):
                 check_texts(frame[col], col, origin)
             choices = (frame[list(fields)].values.tolist() if fields

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hftune.errors import ConfigError, DataError
-from hftune.tasks._rows import check_texts, row_name
+from hftune.tasks._rows import check_columns, check_texts, row_name
 from hftune.tasks._squad import Windows, best_answers, squad_scores
 from hftune.tasks.base import Metrics, TaskType, TokenizedSplit
 
@@ -74,12 +74,8 @@ class QuestionAnswering(TaskType):
         out = {}
         for split, frame in frames.items():
             origin = origins.get(split, split)
-            missing = [col for col in (q, c, a) if col not in frame.columns]
-            if missing:
-                raise DataError(f"{origin}: split '{split}' lacks the column(s) "
-                                f"{', '.join(missing)}; columns found: "
-                                f"{', '.join(map(str, frame.columns))} (set task.question_field"
-                                f", task.context_field, task.answers_field)")
+            check_columns(frame, [q, c, a], origin, split, "set task.question_field, "
+                          "task.context_field, task.answers_field")
             check_texts(frame[q], q, origin)
             check_texts(frame[c], c, origin)
             ids = frame["id"].tolist() if "id" in frame.columns else None

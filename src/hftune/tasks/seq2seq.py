@@ -17,9 +17,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from hftune.errors import DataError
 from hftune.tasks._generation import GenerativeTaskType, check_not_empty
-from hftune.tasks._rows import check_texts
+from hftune.tasks._rows import check_columns, check_texts
 from hftune.tasks.base import TokenizedSplit
 
 
@@ -39,12 +38,8 @@ class Seq2Seq(GenerativeTaskType):
         out = {}
         for split, frame in frames.items():
             origin = origins.get(split, split)
-            missing = [c for c in (source, target) if c not in frame.columns]
-            if missing:
-                raise DataError(f"{origin}: split '{split}' lacks the column(s) "
-                                f"{', '.join(missing)}; columns found: "
-                                f"{', '.join(map(str, frame.columns))} (set task.source_field "
-                                f"and task.target_field)")
+            check_columns(frame, [source, target], origin, split,
+                          "set task.source_field and task.target_field")
             check_texts(frame[source], source, origin)
             check_texts(frame[target], target, origin)
             check_not_empty(frame[target], target, origin, "a target")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hftune.errors import DataError
-from hftune.tasks._rows import as_int, row_name
+from hftune.tasks._rows import as_int, check_columns, row_name
 from hftune.tasks.base import Metrics, TaskType, TokenizedSplit, logits_of
 
 IGNORED = -100  # the label of a sub-token that is not a word's first, and of special tokens
@@ -114,12 +114,8 @@ class TokenClassification(TaskType):
         rows: dict[str, tuple[list[list[str]], list[list[Any]]]] = {}
         for split, frame in frames.items():
             origin = origins.get(split, split)
-            missing = [c for c in (words_col, tags_col) if c not in frame.columns]
-            if missing:
-                raise DataError(f"{origin}: split '{split}' lacks the column(s) "
-                                f"{', '.join(missing)}; columns found: "
-                                f"{', '.join(map(str, frame.columns))} (set task.tokens_field "
-                                f"and task.tags_field)")
+            check_columns(frame, [words_col, tags_col], origin, split,
+                          "set task.tokens_field and task.tags_field")
             rows[split] = self._rows(frame[words_col].tolist(), frame[tags_col].tolist(),
                                      origin, words_col, tags_col)
         names = self.settings.label_names or self._names_from(rows[train_split][1],
