@@ -7,7 +7,6 @@ study recorded; and PBT exploiting adapter checkpoints, with the explored ``lora
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from hftune.study.loading import validate_study
 from hftune.study.prepare import prepare_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
+from hftune.testing.study_checks import export_with_cli
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,6 @@ TASKS = {
         "max_train_samples": 32, "max_eval_samples": 16}, {}, 320, "loss",
         "AutoModelForCausalLM"),
 }
-
-
-def _export(out: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
-    from hftune.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["hftune", "export", str(out), "-o", str(model_dir),
-                                      *extra])
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None)
 
 
 @pytest.mark.parametrize("kind", list(TASKS))
@@ -72,7 +61,7 @@ def test_a_lora_study_exports_an_adapter_and_a_merged_model_that_score_what_was_
     labels = {"num_labels": len(study.label_names)} if study.label_names else {}
 
     adapter_dir = tmp_path / "adapter"
-    _export(out, adapter_dir, monkeypatch)
+    export_with_cli(out, adapter_dir, monkeypatch)
     assert (adapter_dir / "adapter_model.safetensors").is_file()
     assert not (adapter_dir / "model.safetensors").is_file()
     model = PeftModel.from_pretrained(auto.from_pretrained(base, **labels), adapter_dir)
@@ -89,7 +78,7 @@ def test_a_lora_study_exports_an_adapter_and_a_merged_model_that_score_what_was_
     assert math.isclose(by_auto[metric], study.best_value, rel_tol=1e-5, abs_tol=1e-6)
 
     merged_dir = tmp_path / "merged"
-    _export(out, merged_dir, monkeypatch, "--merge")
+    export_with_cli(out, merged_dir, monkeypatch, "--merge")
     assert not (merged_dir / "adapter_config.json").exists()
     merged = evaluate_model(auto.from_pretrained(merged_dir), rows,
                             tokenizer=prepared.tokenizer, task_type=prepared.task.type,

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hftune.study.checkpoints import evaluate_model
 from hftune.study.loading import validate_study
-from hftune.study.prepare import prepare_study
 from hftune.study.runner import run_study
 from hftune.study.store import StudyStore
-from hftune.testing.study_checks import check_holdout_rerun_report_status
+from hftune.testing.study_checks import check_export_rescores, check_holdout_rerun_report_status
 
 pytestmark = pytest.mark.integration
 
@@ -88,10 +85,7 @@ MAX_LENGTH = {"question_answering": 96}
 def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded(
         kind: str, ray_session, tiny_bert: Path, shared_data: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import transformers
-    from transformers import AutoTokenizer
 
-    from hftune.cli.main import main
 
     make_task, metric, auto = TASKS[kind]
     out = tmp_path / "study"
@@ -112,21 +106,7 @@ def test_a_study_of_each_task_type_exports_a_model_that_scores_what_was_recorded
     assert all(math.isfinite(v) for v in values)
     assert result.study.best_value == max(values)
 
-    model_dir = tmp_path / "model"
-    monkeypatch.setattr(sys, "argv", ["hftune", "export", str(out), "-o", str(model_dir)])
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None)
-    model = getattr(transformers, auto).from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prepared = prepare_study(cfg)
-    study = StudyStore(out).read_study()
-    again = evaluate_model(model, prepared.tokenized.splits[prepared.task.validation_split],
-                           tokenizer=tokenizer, task_type=prepared.task.type,
-                           label_names=tuple(study.label_names or ()))
-    assert math.isclose(again[metric], study.best_value, rel_tol=1e-5, abs_tol=1e-6)
-    card = (model_dir / "README.md").read_text()
+    card = check_export_rescores(out, cfg, metric, auto, tmp_path / "model", monkeypatch)
     assert kind.replace("_", " ") in card and metric in card
     check_holdout_rerun_report_status(out, metric, monkeypatch, capsys)
 
